@@ -1,0 +1,213 @@
+// Structural validation of a cache image, shared by the native path (after C++ has validated the same
+// header and bounds) and the pure-JS fallback. After parseCache returns, every view the reader makes is
+// inside the image and every per-row index points inside its section.
+import { crc32 } from 'node:zlib';
+import {
+  ALIGN, BYTE_ORDER_MARK, E, ElementType, FORMAT_MAJOR, H, HEADER_SIZE, IDS_DENSE_INDEX, KIND_ELEMENT_TYPE,
+  MAGIC, MAX_SECTIONS, SECTION_ENTRY_SIZE, SECTION_NAME_BYTES, SectionKind, sectionShape, type Part,
+} from './layout.ts';
+
+/** A cache file that cannot be read: names the file, the byte offset and what was expected there. */
+export class CacheFormatError extends Error {
+  readonly file: string;
+  readonly offset: number;
+  constructor(file: string, offset: number, expected: string, found?: string) {
+    super(`${file}: byte ${offset}: expected ${expected}${found === undefined ? '' : `, found ${found}`}`);
+    this.name = 'CacheFormatError';
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+export interface SectionInfo {
+  index: number;
+  name: string;
+  kind: number;
+  elementType: number;
+  flags: number;
+  offset: number; // absolute
+  byteLength: number;
+  count: number;
+  param: number;
+  param2: number;
+  checksum: number;
+  known: boolean;
+  /** Absolute byte offsets of the arrays of a known kind. */
+  parts: Record<string, Part>;
+}
+
+export interface CacheHeader {
+  major: number;
+  minor: number;
+  flags: number;
+  fileSize: number;
+  sectionCount: number;
+  headerChecksum: number;
+  tableChecksum: number;
+}
+
+export interface ParsedCache {
+  header: CacheHeader;
+  sections: SectionInfo[];
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+
+function u64(view: DataView, at: number): number {
+  const v = view.getBigUint64(at, true);
+  // Anything past 2^53 cannot be a real offset in a file that fits in memory.
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/** Validates header, section table, section bounds and per-row indexes. Throws CacheFormatError. */
+export function parseCache(bytes: Uint8Array, file: string): ParsedCache {
+  const fail = (at: number, expected: string, found?: string): never => {
+    throw new CacheFormatError(file, at, expected, found);
+  };
+  const size = bytes.byteLength;
+  if (size < HEADER_SIZE) fail(0, `a ${HEADER_SIZE}-byte header`, `a file of ${size} bytes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
+
+  const magic = String.fromCharCode(...bytes.subarray(0, 8));
+  if (magic !== MAGIC) fail(H.magic, `magic "${MAGIC}" (not a poem cache file?)`, JSON.stringify(magic));
+  const major = view.getUint16(H.major, true);
+  const minor = view.getUint16(H.minor, true);
+  const bom = view.getUint32(H.byteOrder, true);
+  if (bom !== BYTE_ORDER_MARK) {
+    fail(H.byteOrder, `byte-order mark ${hex(BYTE_ORDER_MARK)} (little-endian)`, hex(bom));
+  }
+  if (major !== FORMAT_MAJOR) {
+    fail(H.major, `format major version ${FORMAT_MAJOR}`,
+      `${major}.${minor}${major > FORMAT_MAJOR ? ': written by a newer astro-poem-cache, upgrade this package to read it' : ''}`);
+  }
+  const headerChecksum = view.getUint32(H.headerChecksum, true);
+  const headerActual = crc32(bytes.subarray(0, H.headerChecksum));
+  if (headerChecksum !== headerActual) fail(H.headerChecksum, `header checksum ${hex(headerActual)}`, hex(headerChecksum));
+  const fileSize = u64(view, H.fileSize);
+  if (fileSize !== size) fail(H.fileSize, `file size ${size} (truncated or extended file?)`, String(fileSize));
+  const tableOffset = u64(view, H.tableOffset);
+  if (tableOffset !== HEADER_SIZE) fail(H.tableOffset, `section table at ${HEADER_SIZE}`, String(tableOffset));
+  const entrySize = view.getUint32(H.entrySize, true);
+  if (entrySize !== SECTION_ENTRY_SIZE) fail(H.entrySize, `section entry size ${SECTION_ENTRY_SIZE}`, String(entrySize));
+  const sectionCount = view.getUint32(H.sectionCount, true);
+  if (sectionCount > MAX_SECTIONS) fail(H.sectionCount, `at most ${MAX_SECTIONS} sections`, String(sectionCount));
+  const tableEnd = tableOffset + sectionCount * entrySize;
+  if (tableEnd > size) fail(tableOffset, `a section table of ${sectionCount} entries inside the file`, `${size} bytes`);
+  const tableChecksum = view.getUint32(H.tableChecksum, true);
+  const tableActual = crc32(bytes.subarray(tableOffset, tableEnd));
+  if (tableChecksum !== tableActual) fail(H.tableChecksum, `section table checksum ${hex(tableActual)}`, hex(tableChecksum));
+
+  const sections: SectionInfo[] = [];
+  for (let i = 0; i < sectionCount; i++) {
+    const at = tableOffset + i * entrySize;
+    const nameBytes = bytes.subarray(at + E.name, at + E.name + SECTION_NAME_BYTES);
+    const nul = nameBytes.indexOf(0);
+    let name = '';
+    try {
+      name = decoder.decode(nameBytes.subarray(0, nul < 0 ? SECTION_NAME_BYTES : nul));
+    } catch {
+      fail(at + E.name, `section ${i}: a UTF-8 name`);
+    }
+    if (name.length === 0) fail(at + E.name, `section ${i}: a non-empty name`);
+    const s: SectionInfo = {
+      index: i,
+      name,
+      kind: view.getUint16(at + E.kind, true),
+      elementType: view.getUint16(at + E.elementType, true),
+      flags: view.getUint32(at + E.flags, true),
+      offset: u64(view, at + E.offset),
+      byteLength: u64(view, at + E.byteLength),
+      count: view.getUint32(at + E.count, true),
+      param: view.getUint32(at + E.param, true),
+      param2: view.getUint32(at + E.param2, true),
+      checksum: view.getUint32(at + E.checksum, true),
+      known: false,
+      parts: {},
+    };
+    const where = `section ${i} "${name}"`;
+    if (s.offset % ALIGN !== 0) fail(at + E.offset, `${where}: an offset that is a multiple of ${ALIGN}`, String(s.offset));
+    if (s.offset < tableEnd) fail(at + E.offset, `${where}: an offset after the section table (${tableEnd})`, String(s.offset));
+    if (s.offset + s.byteLength > size) {
+      fail(at + E.byteLength, `${where}: ${s.byteLength} bytes at ${s.offset} to end inside the file (${size} bytes)`);
+    }
+    if (sections.some((o) => o.name === name)) fail(at + E.name, `${where}: a unique section name`);
+    const shape = sectionShape(s);
+    if (shape) {
+      s.known = true;
+      const expectedType = KIND_ELEMENT_TYPE[s.kind as SectionKind];
+      if (s.elementType !== expectedType) {
+        fail(at + E.elementType, `${where}: element type ${expectedType} for kind ${s.kind}`, String(s.elementType));
+      }
+      if (s.byteLength !== shape.byteLength) {
+        fail(at + E.byteLength, `${where}: byte length ${shape.byteLength} for its kind, count and parameters`, String(s.byteLength));
+      }
+      for (const p of shape.parts) s.parts[p.name] = { ...p, offset: s.offset + p.offset };
+    }
+    sections.push(s);
+  }
+  const byOffset = [...sections].sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < byOffset.length; i++) {
+    const prev = byOffset[i - 1];
+    const cur = byOffset[i];
+    if (prev.offset + prev.byteLength > cur.offset) {
+      fail(tableOffset + cur.index * entrySize + E.offset, `section ${cur.index} "${cur.name}" not to overlap section ${prev.index} "${prev.name}"`);
+    }
+  }
+  for (const s of sections) if (s.known) checkIndexes(bytes, s, fail);
+  return {
+    header: { major, minor, flags: view.getUint32(H.flags, true), fileSize, sectionCount, headerChecksum, tableChecksum },
+    sections,
+  };
+}
+
+type Fail = (at: number, expected: string, found?: string) => never;
+
+function u32s(bytes: Uint8Array, p: Part): Uint32Array {
+  return new Uint32Array(bytes.buffer, bytes.byteOffset + p.offset, p.length);
+}
+
+// O(rows): proves every row's slice lies inside its section, so accessors need only a row range check.
+function checkIndexes(bytes: Uint8Array, s: SectionInfo, fail: Fail): void {
+  const where = `section ${s.index} "${s.name}"`;
+  if (s.kind === SectionKind.strings) {
+    const off = u32s(bytes, s.parts.offsets);
+    let prev = 0;
+    for (let r = 0; r <= s.count; r++) {
+      const v = off[r];
+      if (r === 0 ? v !== 0 : v < prev || v > s.param) {
+        fail(s.parts.offsets.offset + r * 4, `${where}: string offset ${r} ${r === 0 ? 'to be 0' : `in ${prev}..${s.param}`}`, String(v));
+      }
+      prev = v;
+    }
+    if (prev !== s.param) fail(s.parts.offsets.offset + s.count * 4, `${where}: last string offset ${s.param}`, String(prev));
+  } else if (s.kind === SectionKind.ragged) {
+    const starts = u32s(bytes, s.parts.starts);
+    const lengths = u32s(bytes, s.parts.lengths);
+    for (let r = 0; r < s.count; r++) {
+      if (starts[r] + lengths[r] > s.param) {
+        fail(s.parts.starts.offset + r * 4, `${where}: row ${r} list (start ${starts[r]}, length ${lengths[r]}) inside ${s.param} values`);
+      }
+    }
+  } else if (s.kind === SectionKind.ids) {
+    const index = s.parts.index;
+    if (s.flags & IDS_DENSE_INDEX) {
+      const table = new Int32Array(bytes.buffer, bytes.byteOffset + index.offset, index.length);
+      for (let k = 0; k < table.length; k++) {
+        if (table[k] < -1 || table[k] >= s.count) fail(index.offset + k * 4, `${where}: row -1..${s.count - 1} for id ${s.param + k}`, String(table[k]));
+      }
+    } else {
+      const perm = u32s(bytes, index);
+      for (let k = 0; k < perm.length; k++) {
+        if (perm[k] >= s.count) fail(index.offset + k * 4, `${where}: a row below ${s.count} in the sorted index`, String(perm[k]));
+      }
+    }
+  }
+}
+
+/** CRC-32 of a section's bytes against its table entry (the reader does not do this at open: `verify` does). */
+export function sectionChecksumOk(bytes: Uint8Array, s: SectionInfo): boolean {
+  return crc32(bytes.subarray(s.offset, s.offset + s.byteLength)) === s.checksum;
+}
+
+export { ElementType };
