@@ -60,8 +60,11 @@ function u64(view: DataView, at: number): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
 }
 
-/** Validates header, section table, section bounds and per-row indexes. Throws CacheFormatError. */
-export function parseCache(bytes: Uint8Array, file: string): ParsedCache {
+/**
+ * Validates header, section table, section bounds and (unless indexes: false, for images the C++ validator
+ * has already checked) per-row indexes. Throws CacheFormatError.
+ */
+export function parseCache(bytes: Uint8Array, file: string, options: { indexes?: boolean } = {}): ParsedCache {
   const fail = (at: number, expected: string, found?: string): never => {
     throw new CacheFormatError(file, at, expected, found);
   };
@@ -154,7 +157,7 @@ export function parseCache(bytes: Uint8Array, file: string): ParsedCache {
       fail(tableOffset + cur.index * entrySize + E.offset, `section ${cur.index} "${cur.name}" not to overlap section ${prev.index} "${prev.name}"`);
     }
   }
-  for (const s of sections) if (s.known) checkIndexes(bytes, s, fail);
+  if (options.indexes !== false) for (const s of sections) if (s.known) checkIndexes(bytes, s, fail);
   return {
     header: { major, minor, flags: view.getUint32(H.flags, true), fileSize, sectionCount, headerChecksum, tableChecksum },
     sections,

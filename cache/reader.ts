@@ -1,0 +1,299 @@
+// CacheReader: O(1) accessors over a validated cache image. The image is a read-only mmap from the
+// native addon (one mapping per thread, one physical copy per machine) or, without the addon, one
+// SharedArrayBuffer per process that worker threads receive through worker environment data.
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worker_threads';
+import { loadNative } from '../native/index.ts';
+import { IDS_DENSE_INDEX, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
+import { CacheFormatError, parseCache, type ParsedCache, type SectionInfo } from './validate.ts';
+
+export type CacheSource = 'mmap' | 'shm' | 'memory';
+
+interface Ragged {
+  starts: Uint32Array;
+  lengths: Uint32Array;
+  values: Int32Array;
+  scores?: Float32Array;
+}
+
+interface Strings {
+  offsets: Uint32Array;
+  bytes: Buffer;
+}
+
+const EMPTY_I32 = new Int32Array(0);
+
+export class CacheReader {
+  /** Where the image came from: a file path or `shm:<name>`. */
+  readonly source: string;
+  readonly backing: CacheSource;
+  /** Number of poems (rows). */
+  readonly count: number;
+  /** Embedding dimension (0 when the cache has no embeddings). */
+  readonly dim: number;
+  readonly sections: readonly SectionInfo[];
+  readonly format: { major: number; minor: number };
+  /** The whole image (a view, never a copy). */
+  readonly bytes: Uint8Array;
+  private readonly ids: Int32Array;
+  private readonly denseBase: number;
+  private readonly denseIndex?: Int32Array;
+  private readonly sortedIndex?: Uint32Array;
+  private readonly embeddings?: Float32Array;
+  private readonly ragged = new Map<string, Ragged>();
+  private readonly strings = new Map<string, Strings>();
+  private metadataValue: unknown;
+
+  constructor(bytes: Uint8Array, parsed: ParsedCache, source: string, backing: CacheSource) {
+    this.source = source;
+    this.backing = backing;
+    this.bytes = bytes;
+    this.sections = parsed.sections;
+    this.format = { major: parsed.header.major, minor: parsed.header.minor };
+    const buf = bytes.buffer;
+    const at = (s: SectionInfo, part: string) => bytes.byteOffset + s.parts[part].offset;
+    const len = (s: SectionInfo, part: string) => s.parts[part].length;
+    const byName = new Map(parsed.sections.filter((s) => s.known).map((s) => [s.name, s]));
+    const need = (name: string, kind: number): SectionInfo | undefined => {
+      const s = byName.get(name);
+      if (s && s.kind !== kind) {
+        throw new CacheFormatError(source, s.offset, `section "${name}" of kind ${kind}`, `kind ${s.kind}`);
+      }
+      return s;
+    };
+
+    const ids = need(SectionName.ids, SectionKind.ids);
+    if (!ids) throw new CacheFormatError(source, 0, `an "${SectionName.ids}" section (row <-> poem id table)`);
+    this.count = ids.count;
+    this.ids = new Int32Array(buf, at(ids, 'ids'), ids.count);
+    this.denseBase = ids.param;
+    if (ids.flags & IDS_DENSE_INDEX) this.denseIndex = new Int32Array(buf, at(ids, 'index'), len(ids, 'index'));
+    else this.sortedIndex = new Uint32Array(buf, at(ids, 'index'), len(ids, 'index'));
+
+    const rowsOf = (s: SectionInfo) => {
+      if (s.count !== this.count) {
+        throw new CacheFormatError(source, s.offset, `section "${s.name}" to have ${this.count} rows like "${SectionName.ids}"`, String(s.count));
+      }
+    };
+    const emb = need(SectionName.embeddings, SectionKind.matrix);
+    if (emb) {
+      rowsOf(emb);
+      this.embeddings = new Float32Array(buf, at(emb, 'values'), len(emb, 'values'));
+    }
+    this.dim = emb ? emb.param : 0;
+    for (const s of parsed.sections) {
+      if (!s.known) continue;
+      if (s.kind === SectionKind.ragged) {
+        rowsOf(s);
+        this.ragged.set(s.name, {
+          starts: new Uint32Array(buf, at(s, 'starts'), s.count),
+          lengths: new Uint32Array(buf, at(s, 'lengths'), s.count),
+          values: new Int32Array(buf, at(s, 'values'), s.param),
+          scores: s.flags & RAGGED_HAS_SCORES ? new Float32Array(buf, at(s, 'scores'), s.param) : undefined,
+        });
+      } else if (s.kind === SectionKind.strings) {
+        rowsOf(s);
+        // Buffer decodes UTF-8 from SharedArrayBuffer-backed memory too (TextDecoder refuses shared views).
+        this.strings.set(s.name, {
+          offsets: new Uint32Array(buf, at(s, 'offsets'), s.count + 1),
+          bytes: Buffer.from(buf, at(s, 'bytes'), s.param),
+        });
+      }
+    }
+    this.metadataValue = undefined;
+  }
+
+  /** True when the cache has a section of this name (e.g. "similar", "diversity", "embeddings"). */
+  has(name: string): boolean {
+    return this.sections.some((s) => s.name === name && s.known);
+  }
+
+  /** The "meta" JSON section (source metadata, input fingerprints), parsed once on first use. */
+  get metadata(): Record<string, unknown> {
+    if (this.metadataValue === undefined) {
+      const s = this.sections.find((x) => x.name === SectionName.meta && x.kind === SectionKind.json);
+      this.metadataValue = s ? JSON.parse(Buffer.from(this.bytes.buffer, this.bytes.byteOffset + s.parts.bytes.offset, s.count).toString('utf8')) : {};
+    }
+    return this.metadataValue as Record<string, unknown>;
+  }
+
+  /** The poem id of a row. */
+  idOf(row: number): number {
+    this.checkRow(row);
+    return this.ids[row];
+  }
+
+  /** The row of a poem id, or -1 when the cache has no such poem. */
+  rowOf(id: number): number {
+    if (!Number.isInteger(id)) return -1;
+    if (this.denseIndex) {
+      const k = id - this.denseBase;
+      return k >= 0 && k < this.denseIndex.length ? this.denseIndex[k] : -1;
+    }
+    const perm = this.sortedIndex!;
+    let lo = 0;
+    let hi = perm.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = this.ids[perm[mid]];
+      if (v === id) return perm[mid];
+      if (v < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** The embedding of a row: a view into the cache, not a copy. */
+  embedding(row: number): Float32Array {
+    this.checkRow(row);
+    if (!this.embeddings) throw this.missing(SectionName.embeddings);
+    return this.embeddings.subarray(row * this.dim, (row + 1) * this.dim);
+  }
+
+  /** Rows most similar to `row`, most similar first (a view). */
+  similar(row: number): Int32Array {
+    return this.list(SectionName.similar, row);
+  }
+
+  /** Similarity scores parallel to similar(row), when the source had them (a view). */
+  similarScores(row: number): Float32Array | undefined {
+    return this.listScores(SectionName.similar, row);
+  }
+
+  /** The diversity sequence of `row`: the row itself first, then ever more different poems (a view). */
+  diversity(row: number): Int32Array {
+    return this.list(SectionName.diversity, row);
+  }
+
+  title(row: number): string {
+    return this.string(SectionName.title, row);
+  }
+
+  text(row: number): string {
+    return this.string(SectionName.text, row);
+  }
+
+  category(row: number): string {
+    return this.string(SectionName.category, row);
+  }
+
+  date(row: number): string {
+    return this.string(SectionName.date, row);
+  }
+
+  /** Any ragged section by name, as a view. */
+  list(name: string, row: number): Int32Array {
+    this.checkRow(row);
+    const r = this.ragged.get(name);
+    if (!r) throw this.missing(name);
+    const start = r.starts[row];
+    return r.lengths[row] === 0 ? EMPTY_I32 : r.values.subarray(start, start + r.lengths[row]);
+  }
+
+  listScores(name: string, row: number): Float32Array | undefined {
+    this.checkRow(row);
+    const r = this.ragged.get(name);
+    if (!r) throw this.missing(name);
+    if (!r.scores) return undefined;
+    const start = r.starts[row];
+    return r.scores.subarray(start, start + r.lengths[row]);
+  }
+
+  /** Any strings section by name. */
+  string(name: string, row: number): string {
+    this.checkRow(row);
+    const s = this.strings.get(name);
+    if (!s) throw this.missing(name);
+    return s.bytes.toString('utf8', s.offsets[row], s.offsets[row + 1]);
+  }
+
+  private checkRow(row: number): void {
+    if (!(row >= 0 && row < this.count && Number.isInteger(row))) {
+      throw new RangeError(`${this.source}: row ${row} is outside 0..${this.count - 1}`);
+    }
+  }
+
+  private missing(name: string): Error {
+    return new Error(`${this.source}: the cache has no "${name}" section (its input was not converted)`);
+  }
+}
+
+export interface OpenOptions {
+  /** Use the pure-JS path even when the addon is available (also: env POEM_CACHE_NO_NATIVE=1). */
+  fallback?: boolean;
+}
+
+// One reader per thread per file version: modules are per thread, so this map is too.
+const opened = new Map<string, { key: string; reader: CacheReader }>();
+const ENV_PREFIX = 'astro-poem-cache:image:';
+
+/**
+ * Opens a cache file: idempotent per thread (keyed by path, inode, size and mtime), O(1) with the native
+ * addon (mmap), one read per process without it (later threads reuse that memory).
+ */
+export function openCache(path: string, options: OpenOptions = {}): CacheReader {
+  const abs = resolve(path);
+  const st = statSync(abs);
+  const key = `${abs}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  const hit = opened.get(abs);
+  if (hit && hit.key === key) return hit.reader;
+  const native = options.fallback ? undefined : loadNative();
+  let reader: CacheReader;
+  if (native) {
+    const bytes = new Uint8Array(native.mapFile(abs));
+    // The addon validated header, bounds and indexes in C++; parse the table without redoing row checks.
+    reader = new CacheReader(bytes, parseCache(bytes, abs, { indexes: false }), abs, 'mmap');
+  } else {
+    const bytes = sharedImage(abs, key);
+    reader = new CacheReader(bytes, parseCache(bytes, abs), abs, 'memory');
+  }
+  opened.set(abs, { key, reader });
+  return reader;
+}
+
+/** Opens a cache that lives in a POSIX shared-memory segment (needs the native addon). */
+export function openShm(name: string): CacheReader {
+  const label = `shm:${name}`;
+  const hit = opened.get(label);
+  if (hit) return hit.reader;
+  const native = loadNative();
+  if (!native) throw new Error(`${label}: opening shared memory needs the native addon, which is not available`);
+  const bytes = new Uint8Array(native.shmOpen(name));
+  const reader = new CacheReader(bytes, parseCache(bytes, label, { indexes: false }), label, 'shm');
+  opened.set(label, { key: label, reader });
+  return reader;
+}
+
+/** A reader over an image already in memory (e.g. a SharedArrayBuffer handed to a worker). */
+export function readerFromBytes(bytes: Uint8Array, label = 'memory'): CacheReader {
+  return new CacheReader(bytes, parseCache(bytes, label), label, 'memory');
+}
+
+/** Drops this thread's reader for a path; the mapping goes when the last view is collected. */
+export function forgetCache(path: string): void {
+  opened.delete(resolve(path));
+}
+
+// Fallback: read the file once per process into a SharedArrayBuffer. Threads created after the first
+// open inherit it through worker environment data, so every thread reads one copy.
+function sharedImage(abs: string, key: string): Uint8Array {
+  const envKey = ENV_PREFIX + key;
+  const inherited = getEnvironmentData(envKey);
+  if (inherited instanceof SharedArrayBuffer) return new Uint8Array(inherited);
+  const fd = openSync(abs, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const image = new Uint8Array(new SharedArrayBuffer(size));
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, image, off, Math.min(size - off, 64 << 20), off);
+      if (n === 0) throw new CacheFormatError(abs, off, `${size} bytes (the file shrank while being read)`);
+      off += n;
+    }
+    if (isMainThread) setEnvironmentData(envKey, image.buffer as SharedArrayBuffer);
+    return image;
+  } finally {
+    closeSync(fd);
+  }
+}
