@@ -1,0 +1,22 @@
+// The example site: Tang poems and Psalms, paged in similarity and diversity order from the binary cache.
+import { defineConfig } from 'astro/config';
+import poemCache from './integration/index.ts';
+
+export default defineConfig({
+  // Astro resolves srcDir/publicDir/outDir against the directory the CLI runs in (the repo root), not
+  // against `root`, so they are spelled out; `root` is what the integration resolves its inputs against.
+  root: './example-site',
+  srcDir: './example-site/src',
+  publicDir: './example-site/public',
+  outDir: './example-site/dist',
+  build: { inlineStylesheets: 'never' },
+  integrations: [
+    poemCache({
+      poems: 'data/pipeline/poems.json',
+      embeddings: 'data/pipeline/embeddings.json',
+      similarity: 'data/pipeline/similarity_rankings_cache.json',
+      diversity: 'data/pipeline/diversity_cache.json',
+      pageSize: 100,
+    }),
+  ],
+});
