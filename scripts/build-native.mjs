@@ -32,13 +32,16 @@ try {
 }
 
 try {
-  const build = new BuildSystem({ directory, out, silent: !strict && !process.env.POEM_CACHE_VERBOSE_BUILD });
+  // cmake-js's own INFO chatter is noise in an install log; cmake and compiler output stay visible because
+  // they are what explains a failure.
+  const build = new BuildSystem({ directory, out, noLog: !strict });
   // cmake-js decides between node-api-headers and downloading full Node headers from the package.json in
   // `directory`; ours is one level up (it holds "binary": {"napi_versions": [8]}), so say it here.
   build.options.isNodeApi = true;
   await build.compile();
 } catch (error) {
-  giveUp(String(error?.message ?? error).split('\n')[0] || 'cmake-js failed');
+  const reason = String(error?.message ?? error).split('\n')[0] || 'cmake-js failed';
+  giveUp(strict ? reason : `${reason}; see the cmake output above`);
 }
 
 if (!existsSync(addon)) giveUp(`cmake-js finished but ${addon} is missing`);
