@@ -1,0 +1,509 @@
+// JsonSource: the pull interface the input readers use, and ByteSource, the fast hand-written byte scanner.
+// Long numeric arrays take a fast path: their extent is found in the raw bytes (native indexOf) and slices
+// cut at commas go to JSON.parse('[' + slice + ']'); on any failure the slice is re-scanned precisely to
+// report the exact line:column. Memory is bounded by the chunk size (plus the longest single string).
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { isAscii } from 'node:buffer';
+import { crc32 } from 'node:zlib';
+import { ConvertError, ElementError } from './errors.ts';
+
+export type Kind = 'object' | 'array' | 'string' | 'number' | 'literal' | 'close' | 'eof' | 'other';
+
+/** A consumer of numbers: may throw ElementError(index within `values`) to report one element. */
+export type NumberBatch = (values: ArrayLike<number>, first: number) => void;
+
+export interface JsonSource {
+  readonly file: string;
+  readonly totalBytes: number;
+  /** Bytes of the file consumed so far (for progress). */
+  readonly bytesRead: number;
+  /** CRC-32 of every byte read (complete once end() returned). */
+  readonly crc: number;
+  peek(): Kind;
+  beginObject(expected: string): void;
+  /** Next key of the innermost object, or null when it closed. */
+  nextKey(): string | null;
+  beginArray(expected: string): void;
+  /** True when the innermost array has another element, false when it closed. */
+  nextItem(): boolean;
+  readString(expected: string): string;
+  readNumber(expected: string): number;
+  readValue(): unknown;
+  skipValue(): void;
+  /** Right after beginArray: reads numbers up to and including the closing bracket; returns their count. */
+  readNumbers(onBatch: NumberBatch, expected: string): number;
+  /** Only whitespace may follow the top-level value. */
+  end(): void;
+  /** Throws a ConvertError at the start of the last token read or peeked. */
+  fail(what: string, expected?: string, poemId?: number): never;
+  close(): void;
+}
+
+const WS = new Uint8Array(256);
+WS[0x20] = WS[0x09] = WS[0x0a] = WS[0x0d] = 1;
+const NUMCH = new Uint8Array(256);
+for (const c of '0123456789+-.eE') NUMCH[c.charCodeAt(0)] = 1;
+const WORDCH = new Uint8Array(256);
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._') WORDCH[c.charCodeAt(0)] = 1;
+const NUMBER_RE = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
+
+export const DEFAULT_CHUNK = 4 << 20;
+
+export class ByteSource implements JsonSource {
+  readonly file: string;
+  readonly totalBytes: number;
+  crc = 0;
+  private fd: number;
+  private buf: Buffer;
+  private readonly chunk: number;
+  private pos = 0;
+  private end_ = 0;
+  private tok = 0; // start of the last token, kept in the buffer across refills
+  private base = 0; // file offset of buf[0]
+  private fileOffset = 0;
+  private eof = false;
+  private lines = 0; // newlines before buf[0]
+  private colBase = 0; // characters between the last line start and buf[0] (when no newline in buf before a position)
+  private readonly first: boolean[] = []; // per open container: no element read yet
+
+  constructor(file: string, options: { chunkSize?: number } = {}) {
+    this.file = file;
+    this.chunk = Math.max(16, options.chunkSize ?? DEFAULT_CHUNK);
+    this.fd = openSync(file, 'r');
+    this.totalBytes = fstatSync(this.fd).size;
+    this.buf = Buffer.allocUnsafeSlow(this.chunk * 2);
+    if (this.totalBytes === 0) {
+      this.close();
+      throw new ConvertError(file, 'the file is empty', 'a JSON object', { line: 1, column: 1, offset: 0 });
+    }
+    this.fill();
+    if (this.end_ >= 3 && this.buf[0] === 0xef && this.buf[1] === 0xbb && this.buf[2] === 0xbf) {
+      this.pos = this.tok = 3; // a UTF-8 byte-order mark is accepted and skipped
+      this.colBase = -1; // the mark is not a character of line 1
+    }
+  }
+
+  get bytesRead(): number {
+    return this.base + this.pos;
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Reads the next chunk, keeping the bytes from the current token on. Returns false at end of file. */
+  private fill(): boolean {
+    if (this.eof) return false;
+    const keep = Math.min(this.tok, this.pos);
+    if (keep > 0) {
+      this.account(0, keep);
+      this.buf.copy(this.buf, 0, keep, this.end_);
+      this.end_ -= keep;
+      this.pos -= keep;
+      this.tok -= keep;
+      this.base += keep;
+    }
+    if (this.end_ + this.chunk > this.buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.end_ + this.chunk));
+      this.buf.copy(bigger, 0, 0, this.end_);
+      this.buf = bigger;
+    }
+    const n = readSync(this.fd, this.buf, this.end_, this.chunk, this.fileOffset);
+    if (n === 0) {
+      this.eof = true;
+      return false;
+    }
+    this.crc = crc32(this.buf.subarray(this.end_, this.end_ + n), this.crc);
+    this.fileOffset += n;
+    this.end_ += n;
+    return true;
+  }
+
+  /** Counts lines and columns of bytes about to leave the buffer. */
+  private account(from: number, to: number): void {
+    let nl = this.buf.indexOf(10, from);
+    if (nl === -1 || nl >= to) {
+      this.colBase += chars(this.buf, from, to);
+      return;
+    }
+    let last = nl;
+    while (nl !== -1 && nl < to) {
+      this.lines++;
+      last = nl;
+      nl = this.buf.indexOf(10, nl + 1);
+    }
+    this.colBase = chars(this.buf, last + 1, to);
+  }
+
+  /** line:column (1-based, columns in characters) and file offset of a buffer position. */
+  private where(p: number): { line: number; column: number; offset: number } {
+    let line = this.lines + 1;
+    let lineStart = -1;
+    let nl = this.buf.indexOf(10, 0);
+    while (nl !== -1 && nl < p) {
+      line++;
+      lineStart = nl;
+      nl = this.buf.indexOf(10, nl + 1);
+    }
+    const column = (lineStart === -1 ? this.colBase + chars(this.buf, 0, p) : chars(this.buf, lineStart + 1, p)) + 1;
+    return { line, column, offset: this.base + p };
+  }
+
+  fail(what: string, expected?: string, poemId?: number): never {
+    throw new ConvertError(this.file, what, expected, this.where(this.tok), poemId);
+  }
+
+  private failAt(p: number, what: string, expected?: string, poemId?: number): never {
+    this.tok = p;
+    this.fail(what, expected, poemId);
+  }
+
+  /** Skips whitespace; returns the next byte (or -1 at end of file) and marks it as the token start. */
+  private ws(): number {
+    for (;;) {
+      const buf = this.buf;
+      let p = this.pos;
+      const e = this.end_;
+      while (p < e && WS[buf[p]]) p++;
+      this.pos = this.tok = p;
+      if (p < e) return buf[p];
+      if (!this.fill()) return -1;
+    }
+  }
+
+  /** Makes sure n bytes from pos are buffered when the file has them. */
+  private want(n: number): void {
+    while (this.end_ - this.pos < n && this.fill());
+  }
+
+  /** A readable description of what starts at the current token (fills the buffer as needed). */
+  private describe(): string {
+    while (this.end_ - this.tok < 24 && this.fill());
+    const p = this.tok;
+    if (p >= this.end_) return 'end of file';
+    const b = this.buf[p];
+    if (b === 0x22) return 'string';
+    if (WORDCH[b]) {
+      let q = p;
+      while (q < this.end_ && q - p < 20 && WORDCH[this.buf[q]]) q++;
+      return `'${this.buf.toString('latin1', p, q)}'`;
+    }
+    if (b < 0x20) return `control character 0x${b.toString(16).padStart(2, '0')}`;
+    if (b >= 0x80) {
+      const s = this.buf.toString('utf8', p, Math.min(this.end_, p + 4));
+      const c = s.codePointAt(0)!;
+      if (c === 0xfffd) return `byte 0x${b.toString(16)} (the file must be UTF-8)`;
+      return `'${String.fromCodePoint(c)}'`;
+    }
+    return `'${String.fromCharCode(b)}'`;
+  }
+
+  /** Fails at the current position with "unexpected <what is there>". */
+  private unexpected(expected: string): never {
+    this.tok = this.pos;
+    return this.fail(`unexpected ${this.describe()}`, expected);
+  }
+
+  peek(): Kind {
+    const b = this.ws();
+    if (b === -1) return 'eof';
+    if (b === 0x7b) return 'object';
+    if (b === 0x5b) return 'array';
+    if (b === 0x22) return 'string';
+    if (b === 0x2d || (b >= 0x30 && b <= 0x39)) return 'number';
+    if (b === 0x74 || b === 0x66 || b === 0x6e) return 'literal';
+    if (b === 0x7d || b === 0x5d) return 'close';
+    return 'other';
+  }
+
+  beginObject(expected: string): void {
+    if (this.ws() !== 0x7b) this.unexpected(expected);
+    this.pos++;
+    this.first.push(true);
+  }
+
+  beginArray(expected: string): void {
+    if (this.ws() !== 0x5b) this.unexpected(expected);
+    this.pos++;
+    this.first.push(true);
+  }
+
+  nextKey(): string | null {
+    let b = this.ws();
+    const top = this.first.length - 1;
+    if (b === 0x7d) {
+      this.pos++;
+      this.first.pop();
+      return null;
+    }
+    const wasFirst = this.first[top];
+    if (!wasFirst) {
+      if (b !== 0x2c) this.unexpected(`',' or '}'`);
+      this.pos++;
+      b = this.ws();
+    } else this.first[top] = false;
+    if (b !== 0x22) this.unexpected(wasFirst ? `a string key or '}'` : 'a string key');
+    const keyAt = this.pos;
+    const key = this.readString('a string key');
+    if (this.ws() !== 0x3a) this.unexpected(`':'`);
+    this.pos++;
+    this.tok = keyAt;
+    return key;
+  }
+
+  nextItem(): boolean {
+    const b = this.ws();
+    const top = this.first.length - 1;
+    if (b === 0x5d) {
+      this.pos++;
+      this.first.pop();
+      return false;
+    }
+    if (!this.first[top]) {
+      if (b !== 0x2c) this.unexpected(`',' or ']'`);
+      this.pos++;
+      this.ws();
+    } else this.first[top] = false;
+    return true;
+  }
+
+  readString(expected: string): string {
+    if (this.ws() !== 0x22) this.unexpected(expected);
+    const start = this.pos;
+    let from = start + 1;
+    for (;;) {
+      const q = this.buf.indexOf(0x22, from);
+      if (q === -1 || q >= this.end_) {
+        const consumed = this.end_ - this.tok;
+        if (!this.fill()) this.failAt(this.tok, 'unterminated string', `'"' before the end of file`);
+        from = this.tok + consumed;
+        continue;
+      }
+      let bs = 0;
+      for (let k = q - 1; k > this.tok && this.buf[k] === 0x5c; k--) bs++;
+      if (bs % 2 === 1) {
+        from = q + 1;
+        continue;
+      }
+      const s0 = this.tok;
+      let value: string;
+      try {
+        value = JSON.parse(this.buf.toString('utf8', s0, q + 1));
+      } catch {
+        this.badString(s0, q);
+      }
+      this.pos = q + 1;
+      this.tok = s0;
+      return value;
+    }
+  }
+
+  private badString(s0: number, q: number): never {
+    for (let k = s0 + 1; k < q; k++) {
+      const b = this.buf[k];
+      if (b < 0x20) this.failAt(k, `unescaped control character 0x${b.toString(16).padStart(2, '0')} in a string`, 'a JSON string');
+      if (b === 0x5c) {
+        const c = this.buf[k + 1];
+        if (c === 0x75) {
+          const hex = this.buf.toString('latin1', k + 2, Math.min(q, k + 6));
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.failAt(k, `invalid escape '\\u${hex}'`, 'four hex digits after \\u');
+          k += 5;
+        } else if ('"\\/bfnrt'.includes(String.fromCharCode(c))) k++;
+        else this.failAt(k, `invalid escape '\\${String.fromCharCode(c)}'`, 'a JSON string escape');
+      }
+    }
+    this.failAt(s0, 'invalid string', 'a JSON string');
+  }
+
+  readNumber(expected: string): number {
+    const b = this.ws();
+    if (!(b === 0x2d || (b >= 0x30 && b <= 0x39))) this.unexpected(expected);
+    const start = this.pos;
+    let q = start;
+    for (;;) {
+      while (q < this.end_ && NUMCH[this.buf[q]]) q++;
+      if (q < this.end_) break;
+      const off = q - this.tok;
+      if (!this.fill()) {
+        q = this.end_;
+        break;
+      }
+      q = this.tok + off;
+    }
+    const s0 = this.tok;
+    const text = this.buf.toString('latin1', s0, q);
+    if (!NUMBER_RE.test(text) || (q < this.end_ && WORDCH[this.buf[q]])) this.fail(`unexpected ${this.describe()}`, expected);
+    this.pos = q;
+    return Number(text);
+  }
+
+  private literal(): true | false | null {
+    const b = this.ws();
+    this.want(5);
+    const p = this.pos;
+    const word = b === 0x74 ? 'true' : b === 0x66 ? 'false' : 'null';
+    if (this.buf.toString('latin1', p, p + word.length) !== word || (p + word.length < this.end_ && WORDCH[this.buf[p + word.length]])) {
+      this.unexpected('a JSON value');
+    }
+    this.pos = p + word.length;
+    return b === 0x74 ? true : b === 0x66 ? false : null;
+  }
+
+  readValue(): unknown {
+    switch (this.peek()) {
+      case 'object': {
+        this.beginObject('an object');
+        const o: Record<string, unknown> = {};
+        for (let k = this.nextKey(); k !== null; k = this.nextKey()) setKey(o, k, this.readValue());
+        return o;
+      }
+      case 'array': {
+        this.beginArray('an array');
+        const a: unknown[] = [];
+        while (this.nextItem()) a.push(this.readValue());
+        return a;
+      }
+      case 'string':
+        return this.readString('a string');
+      case 'number':
+        return this.readNumber('a number');
+      case 'literal':
+        return this.literal();
+      default:
+        return this.unexpected('a JSON value');
+    }
+  }
+
+  skipValue(): void {
+    switch (this.peek()) {
+      case 'object':
+        this.beginObject('an object');
+        while (this.nextKey() !== null) this.skipValue();
+        return;
+      case 'array':
+        this.beginArray('an array');
+        while (this.nextItem()) this.skipValue();
+        return;
+      case 'string':
+        this.readString('a string');
+        return;
+      case 'number':
+        this.readNumber('a number');
+        return;
+      case 'literal':
+        this.literal();
+        return;
+      default:
+        this.unexpected('a JSON value');
+    }
+  }
+
+  readNumbers(onBatch: NumberBatch, expected: string): number {
+    let count = 0;
+    if (this.ws() === 0x5d) {
+      this.pos++;
+      this.first.pop();
+      return 0;
+    }
+    for (;;) {
+      if (this.ws() === -1) return this.preciseNumbers(onBatch, expected, count);
+      const start = this.pos;
+      let cut: number;
+      let final = false;
+      const close = this.buf.indexOf(0x5d, start);
+      if (close !== -1 && close < this.end_) {
+        cut = close;
+        final = true;
+      } else {
+        const comma = this.end_ > start ? this.buf.lastIndexOf(0x2c, this.end_ - 1) : -1;
+        if (comma < start) {
+          if (this.fill()) continue;
+          return this.preciseNumbers(onBatch, expected, count);
+        }
+        cut = comma;
+      }
+      let values: unknown[] | undefined;
+      try {
+        values = JSON.parse(`[${this.buf.toString('latin1', start, cut)}]`);
+      } catch {
+        values = undefined;
+      }
+      if (!values || values.length === 0 || !allNumbers(values)) return this.preciseNumbers(onBatch, expected, count);
+      try {
+        onBatch(values as number[], count);
+      } catch (err) {
+        if (err instanceof ElementError) this.elementFail(start, err);
+        throw err;
+      }
+      count += values.length;
+      this.pos = cut + 1;
+      if (final) {
+        this.tok = cut;
+        this.first.pop();
+        return count;
+      }
+    }
+  }
+
+  private elementFail(sliceStart: number, err: ElementError): never {
+    let p = sliceStart;
+    for (let k = 0; k < err.index; k++) p = this.buf.indexOf(0x2c, p) + 1;
+    while (WS[this.buf[p]]) p++;
+    let q = p;
+    while (q < this.end_ && NUMCH[this.buf[q]]) q++;
+    const lexeme = this.buf.toString('latin1', p, q);
+    this.failAt(p, err.what.replace('$lexeme', lexeme), err.expected, err.poemId);
+  }
+
+  /** Element by element with exact positions: used when the fast path cannot parse a slice. */
+  private preciseNumbers(onBatch: NumberBatch, expected: string, count: number): number {
+    const one = [0];
+    for (;;) {
+      const b = this.ws();
+      if (!(b === 0x2d || (b >= 0x30 && b <= 0x39))) this.unexpected(expected);
+      const at = this.pos;
+      one[0] = this.readNumber(expected);
+      try {
+        onBatch(one, count);
+      } catch (err) {
+        if (err instanceof ElementError) this.elementFail(at, new ElementError(0, err.what, err.expected, err.poemId));
+        throw err;
+      }
+      count++;
+      const c = this.ws();
+      if (c === 0x5d) {
+        this.pos++;
+        this.first.pop();
+        return count;
+      }
+      if (c !== 0x2c) this.unexpected(`',' or ']'`);
+      this.pos++;
+    }
+  }
+
+  end(): void {
+    if (this.ws() !== -1) this.unexpected('end of file after the top-level value');
+    this.close();
+  }
+}
+
+function allNumbers(values: unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) if (typeof values[i] !== 'number') return false;
+  return true;
+}
+
+/** UTF-8 characters in buf[from, to): bytes that are not continuation bytes. */
+function chars(buf: Buffer, from: number, to: number): number {
+  if (to <= from) return 0;
+  if (isAscii(buf.subarray(from, to))) return to - from;
+  let n = 0;
+  for (let i = from; i < to; i++) if ((buf[i] & 0xc0) !== 0x80) n++;
+  return n;
+}
+
+/** Sets a key like JSON.parse does (an own "__proto__" property, never the prototype). */
+export function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
