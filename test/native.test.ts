@@ -145,6 +145,27 @@ describe.skipIf(!native)('native mapFile', () => {
     });
   }
 
+  it('accepts what cache/writer.ts writes, as parseCache does', async () => {
+    const writer: Record<string, unknown> = await import('../cache/writer.ts').catch(() => ({}));
+    if (typeof writer.writeCache !== 'function') {
+      console.log('native.test: writer check skipped, cache/writer.ts has no writeCache()');
+      return;
+    }
+    const writeCache = writer.writeCache as (path: string, data: unknown) => Promise<unknown>;
+    const written = join(dir, 'written.bin');
+    const rows = 50;
+    await writeCache(written, {
+      ids: Array.from({ length: rows }, (_, r) => 1000 + r * 3),
+      embeddings: { dim: 8, values: Float32Array.from({ length: rows * 8 }, (_, i) => i / 7) },
+      similar: { lists: Array.from({ length: rows }, (_, r) => [(r + 1) % rows, (r + 2) % rows]), scores: Array.from({ length: rows }, () => [0.5, 0.25]) },
+      title: Array.from({ length: rows }, (_, r) => `Poème ${r}`),
+      meta: { rows },
+    });
+    const bytes = readFileSync(written);
+    expect(messageOf(() => parseCache(bytes, written))).toBe('accepted');
+    expect(Buffer.from(native!.mapFile(written)).equals(bytes)).toBe(true);
+  });
+
   it('lets the main thread and 4 worker threads map the same file and read the same values', async () => {
     const main = new Uint8Array(native!.mapFile(path));
     const { crc32 } = await import('node:zlib');
