@@ -7,23 +7,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { IDS_DENSE_INDEX, RAGGED_HAS_SCORES, SectionKind, SectionName } from '../cache/layout.ts';
 import { CacheFormatError, parseCache, sectionChecksumOk, type ParsedCache, type SectionInfo } from '../cache/validate.ts';
+import type { ConvertOptions, ConvertResult, InputRole } from './index.ts';
 
-// ---- The converter library's API (converter/index.ts), loaded on demand by `convert` ----
-
-type InputRole = 'poems' | 'embeddings' | 'similarity' | 'diversity';
-interface Progress { file: string; bytesRead: number; totalBytes: number; bytesPerSecond: number; etaSeconds: number }
-interface ConvertOptions {
-  poems: string; embeddings?: string; similarity?: string; diversity?: string; out: string; force?: boolean;
-  parser?: 'auto' | 'stream-json'; workers?: number; onProgress?: (p: Progress) => void; signal?: AbortSignal;
-}
-interface ConvertResult {
-  out: string; skipped: boolean; size: number; rows: number; sections: string[]; seconds: number;
-  inputs: { role: InputRole; file: string; bytes: number; seconds: number; mbPerSecond: number }[];
-}
-interface ConverterModule { convertCaches(o: ConvertOptions): Promise<ConvertResult> }
-
-const CONVERTER_URL = new URL('./index.ts', import.meta.url).href;
-const loadConverter = async (): Promise<ConverterModule> => (await import(CONVERTER_URL)) as ConverterModule;
+// The converter library is loaded on demand: inspect, verify and query never load it (nor its workers).
+type Progress = Parameters<NonNullable<ConvertOptions['onProgress']>>[0];
+const loadConverter = () => import('./index.ts');
 
 // ---- I/O ----
 

@@ -15,7 +15,6 @@ import { generate, FILES } from '../bench/generate.ts';
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'poem-cache.mjs');
 const NODE24 = join(ROOT, 'node_modules', '.bin', 'node');
-const HAVE_CONVERTER = existsSync(join(ROOT, 'converter', 'index.ts'));
 
 let dir: string;
 let cachePath: string;
@@ -378,7 +377,7 @@ describe('the real bin', () => {
   });
 });
 
-describe.skipIf(!HAVE_CONVERTER)('convert (bench/generate.ts --size small)', () => {
+describe('convert (bench/generate.ts --size small)', () => {
   let data: string;
   let inputs: string[];
   let ids: number[];
