@@ -110,8 +110,9 @@ export interface ShapeInput {
 
 /**
  * The arrays of a known section kind, laid out one after another, each starting ALIGN-aligned.
- * Returns undefined for unknown kinds (readers skip them). Sizes are exact integers below 2^53 for any
- * u32 inputs, so there is no overflow in JS; the C++ mirror uses 64-bit arithmetic for the same reason.
+ * Returns undefined for unknown kinds (readers skip them). For a matrix, count * param * 4 can exceed 2^53
+ * (JS rounds it) and even 2^64 (the C++ mirror saturates); either way the result is far beyond any real
+ * file, so the byte-length check rejects it: no size computed here can make a view leave the file.
  *   matrix:  values f32[count * param]
  *   ragged:  starts u32[count], lengths u32[count], values i32[param], scores f32[param] if RAGGED_HAS_SCORES
  *   strings: offsets u32[count + 1], bytes u8[param]
