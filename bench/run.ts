@@ -1,0 +1,52 @@
+// npm run bench -- --size small|seed
+// Generates the deterministic data set (once), then runs each benchmark in its own processes and writes
+// its markdown table to bench/out/<size>/. `small` is the CI smoke run: it only has to complete.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FILES } from './generate.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PLANS = {
+  small: { mappingMb: 64, workers: 8, runs: 1 },
+  seed: { mappingMb: 600, workers: 8, runs: 3 },
+} as const;
+
+const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, help: { type: 'boolean', short: 'h' } } });
+const usage = 'Usage: npm run bench -- --size small|seed\n';
+if (values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const size = values.size as keyof typeof PLANS;
+if (!(size in PLANS)) {
+  process.stderr.write(`bench: unknown --size ${JSON.stringify(values.size)}\n${usage}`);
+  process.exit(2);
+}
+const plan = PLANS[size];
+const data = join(here, 'data', size);
+const out = join(here, 'out', size);
+mkdirSync(out, { recursive: true });
+
+function step(title: string, args: string[]): void {
+  console.log(`\n## ${title}\n`);
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: dirname(here) });
+  if (r.status !== 0) {
+    console.error(`bench: "${title}" failed (exit ${r.status}${r.signal ? `, signal ${r.signal}` : ''})`);
+    process.exit(1);
+  }
+  console.log(`(${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+if (!Object.values(FILES).every((f) => existsSync(join(data, f)))) {
+  step(`Generate the ${size} data set`, [join(here, 'generate.ts'), '--size', size, '--out', data]);
+}
+step('Converter: MB/s and peak RSS per input vs JSON.parse', [join(here, 'converter.ts'), '--data', data, '--runs', String(plan.runs)]);
+step(`Mapping: total PSS of main + ${plan.workers} workers`, [
+  join(here, 'mapping.ts'), '--size-mb', String(plan.mappingMb), '--workers', String(plan.workers), '--runs', String(plan.runs),
+  '--out', join(out, 'mapping.md'),
+]);
+console.log(`\nbench: ${size} done; tables in ${out}`);
