@@ -1,0 +1,186 @@
+// astro-poem-cache: the Astro integration.
+//   import poemCache from 'astro-poem-cache';
+//   export default defineConfig({ integrations: [poemCache({ poems: 'data/poems.json', similarity: '…' })] });
+// Pages: import { getCache, pageSize, maxPagesPerPoem, cacheFile } from 'virtual:poem-cache';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AstroIntegration, AstroIntegrationLogger } from 'astro';
+import type { Plugin } from 'vite';
+import { openCache } from '../cache/reader.ts';
+import { ensureCache } from './convert.ts';
+import { checkOptions, resolveOptions, type PoemCacheOptions, type ResolvedOptions } from './options.ts';
+import { describePss } from './pss.ts';
+import { createWorkerPrerenderer, type RenderStats } from './prerenderer.ts';
+import { poemCacheVitePlugin, READER_SPECIFIER, VIRTUAL_TYPES } from './virtual.ts';
+
+const READER_FILE = fileURLToPath(new URL('../cache/reader.ts', import.meta.url));
+const NATIVE_FILE = fileURLToPath(new URL('../native/index.ts', import.meta.url));
+
+export type { PoemCacheOptions } from './options.ts';
+export { PoemCacheOptionError } from './options.ts';
+export type { RenderStats } from './prerenderer.ts';
+
+const PACKAGE = 'astro-poem-cache';
+const PRERENDER_ENTRY_PREFIX = 'prerender-entry';
+
+// State that must survive `astro dev` restarts (integration modules are not re-evaluated): keyed on globalThis.
+interface SharedState {
+  /** Conversions in flight, per cache file (a restart while converting waits for the same run). */
+  converting: Map<string, Promise<unknown>>;
+  /** Stats of every build in this process, newest last. */
+  builds: RenderStats[];
+}
+const STATE_KEY = Symbol.for('astro-poem-cache:state');
+function shared(): SharedState {
+  const g = globalThis as { [STATE_KEY]?: SharedState };
+  return (g[STATE_KEY] ??= { converting: new Map(), builds: [] });
+}
+
+/** Render statistics of the last `astro build` in this process (for tests and tooling). */
+export function lastBuildStats(): RenderStats | undefined {
+  const b = shared().builds;
+  return b[b.length - 1];
+}
+
+/** Converts if stale (one run per cache file at a time), then opens the cache on this thread. */
+async function prepare(r: ResolvedOptions, logger: AstroIntegrationLogger): Promise<void> {
+  const state = shared();
+  let run = state.converting.get(r.cacheFile);
+  if (!run) {
+    run = ensureCache(r, logger).finally(() => state.converting.delete(r.cacheFile));
+    state.converting.set(r.cacheFile, run);
+  }
+  await run;
+  // openCache is keyed by path + inode + size + mtime: a converted (renamed-in) file is a new reader.
+  openCache(r.cacheFile);
+}
+
+export function poemCache(options: PoemCacheOptions): AstroIntegration {
+  // Types and ranges now (a wrong option fails when the config is loaded); files once the root is known.
+  const checked = checkOptions(options);
+  let resolved: ResolvedOptions | undefined;
+  let prerenderEntry: string | undefined;
+  let bundle: RenderStats['bundle'];
+  let trailingSlash: 'always' | 'never' | 'ignore' = 'ignore';
+  const need = (): ResolvedOptions => {
+    if (!resolved) throw new Error('poemCache: used before astro:config:setup');
+    return resolved;
+  };
+
+  // Captures the file name of Astro's built prerender entry: the worker prerenderer's workers import it.
+  const entryCapture: Plugin = {
+    name: 'astro-poem-cache:prerender-entry',
+    apply: 'build',
+    writeBundle(outputOptions, out) {
+      const env = (this as { environment?: { name?: string } }).environment?.name;
+      if (env !== undefined && env !== 'prerender') return;
+      const check = { readerImports: 0, readerBundled: false };
+      for (const chunk of Object.values(out)) {
+        if (chunk.type !== 'chunk') continue;
+        if (chunk.isEntry && chunk.fileName.startsWith(PRERENDER_ENTRY_PREFIX) && outputOptions.dir) {
+          prerenderEntry = join(outputOptions.dir, chunk.fileName);
+        }
+        if (chunk.imports.includes(READER_SPECIFIER)) check.readerImports++;
+        if (chunk.moduleIds.some((id) => id === READER_FILE || id === NATIVE_FILE)) check.readerBundled = true;
+      }
+      bundle = check;
+      if (check.readerBundled) {
+        this.warn(`the cache reader was bundled into the prerender chunks; the native addon may not load from there (is "${PACKAGE}" in ssr.noExternal?)`);
+      }
+    },
+  };
+
+  return {
+    name: PACKAGE,
+    hooks: {
+      'astro:config:setup': ({ config, updateConfig, addWatchFile, logger }) => {
+        resolved = resolveOptions(checked, config.root, config.cacheDir);
+        trailingSlash = config.trailingSlash;
+        for (const input of resolved.inputs) addWatchFile(input.file);
+        const r = resolved;
+        updateConfig({
+          // Enough pages in flight to keep every worker busy (Astro awaits render() up to this many at once).
+          ...(r.workers > 0 && config.build.concurrency < r.workers * 4 ? { build: { concurrency: r.workers * 4 } } : {}),
+          vite: {
+            plugins: [
+              poemCacheVitePlugin(() => ({ cacheFile: r.cacheFile, pageSize: r.pageSize, maxPagesPerPoem: r.maxPagesPerPoem })),
+              entryCapture,
+            ],
+            // The reader and the native loader must be loaded by Node at run time, not bundled into page
+            // chunks (native/index.ts finds poem_cache.node relative to its own file).
+            ssr: { external: [PACKAGE] },
+          },
+        });
+        logger.debug(`cache file ${r.cacheFile}; inputs ${r.inputs.map((i) => `${i.role}=${i.file}`).join(', ')}`);
+      },
+      'astro:config:done': ({ injectTypes }) => {
+        injectTypes({ filename: 'virtual-poem-cache.d.ts', content: VIRTUAL_TYPES });
+      },
+      'astro:server:setup': async ({ logger }) => {
+        await prepare(need(), logger);
+      },
+      'astro:build:start': async ({ logger, setPrerenderer }) => {
+        const r = need();
+        await prepare(r, logger);
+        const stats: RenderStats = { mode: 'astro', workers: r.workers, pages: 0, pagesByThread: {}, wallMs: 0 };
+        shared().builds.push(stats);
+        if (r.workers === 0) {
+          logger.info('workers: 0 — pages are rendered by Astro\'s own prerenderer on the main thread');
+          const started = { t0: 0 };
+          setPrerenderer((def) => ({
+            ...def,
+            name: 'astro-poem-cache:counting-default',
+            async setup() {
+              started.t0 = performance.now();
+              await def.setup?.();
+            },
+            getStaticPaths: () => def.getStaticPaths(),
+            async render(request, o) {
+              const res = await def.render(request, o);
+              stats.pages++;
+              stats.pagesByThread[0] = (stats.pagesByThread[0] ?? 0) + 1;
+              return res;
+            },
+            async teardown() {
+              stats.wallMs = performance.now() - started.t0;
+              const { readPss } = await import('./pss.ts');
+              stats.pss = readPss(r.cacheFile);
+              await def.teardown?.();
+            },
+          }));
+          return;
+        }
+        setPrerenderer((def) =>
+          createWorkerPrerenderer(def, {
+            workers: r.workers,
+            cacheFile: r.cacheFile,
+            trailingSlash,
+            logger,
+            getEntry: () => prerenderEntry,
+            stats,
+          }),
+        );
+      },
+      'astro:build:done': ({ logger }) => {
+        const stats = lastBuildStats();
+        if (!stats) return;
+        stats.bundle = bundle;
+        const by = Object.entries(stats.pagesByThread)
+          .map(([t, n]) => `${t === '0' ? 'main' : `thread ${t}`}: ${n}`)
+          .join(', ');
+        logger.info(
+          `rendered ${stats.pages} page(s) in ${(stats.wallMs / 1000).toFixed(2)} s wall time with ${stats.mode === 'workers' ? `${stats.workers} worker thread(s)` : "Astro's prerenderer (main thread)"}${by ? ` [${by}]` : ''}`,
+        );
+        if (stats.pss) logger.info(describePss(stats.pss, stats.mode === 'workers' ? stats.workers : 0));
+      },
+    },
+  };
+}
+
+export default poemCache;
+
+/** The cache file path a poemCache() instance would use for a project root (default cacheDir node_modules/.astro). */
+export function defaultCacheFile(root: string | URL): string {
+  const r = root instanceof URL ? fileURLToPath(root) : root;
+  return join(r, 'node_modules', '.astro', 'poem-cache', 'poems.cache');
+}

@@ -1,0 +1,148 @@
+// The worker prerenderer, installed with Astro's public `setPrerenderer` hook (function form, so Astro's
+// default prerenderer stays available). Setup and getStaticPaths run on the main thread through the default
+// prerenderer; render() sends { url, serialized route } to a piscina pool whose workers import the same
+// built prerender entry, open the cache themselves, render with renderForPrerender (astro/app) and send the
+// body back as a transferred ArrayBuffer. Anything missing at setup -> one warning, Astro's prerenderer.
+import { Piscina } from 'piscina';
+import { serializeRouteData, type SerializedRouteData } from 'astro/app/manifest';
+import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
+import { readPss, type PssReport } from './pss.ts';
+import type { PingReply, RenderReply, WorkerInit, WorkerTask } from './worker.ts';
+
+export interface RenderStats {
+  /** 'workers' when the pool rendered, 'astro' when Astro's own prerenderer did (workers: 0 or fallback). */
+  mode: 'workers' | 'astro';
+  workers: number;
+  /** Pages rendered, total and per worker thread id (0 = main thread). */
+  pages: number;
+  pagesByThread: Record<number, number>;
+  fallbackReason?: string;
+  /** Wall time from prerenderer setup to teardown, in ms. */
+  wallMs: number;
+  /** What the prerender bundle does with the reader: chunks importing it at run time, and whether its code got bundled. */
+  bundle?: { readerImports: number; readerBundled: boolean };
+  /** PSS measured just before the pool was destroyed. */
+  pss?: PssReport;
+}
+
+export interface WorkerPrerendererOptions {
+  workers: number;
+  cacheFile: string;
+  trailingSlash: AstroConfig['trailingSlash'];
+  logger: AstroIntegrationLogger;
+  /** The built prerender entry (captured from the prerender environment's bundle), if any. */
+  getEntry: () => string | undefined;
+  stats: RenderStats;
+}
+
+interface DefaultPrerendererInternals {
+  app?: {
+    getOptions?: () => {
+      allPages: Record<string, { key: string; styles?: unknown[] }>;
+      settings: { scripts: { stage: string; content: string }[] };
+    };
+  };
+}
+
+const NULL_BODY = new Set([101, 204, 205, 304]);
+
+export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerendererOptions): AstroPrerenderer {
+  let pool: Piscina<WorkerTask, RenderReply | PingReply> | undefined;
+  let t0 = 0;
+  const { stats, logger } = o;
+  // Astro's serialized form, made structured-clone safe the way adapters send it (JSON: distURL holds
+  // URL objects once a route rendered); once per route.
+  const routes = new WeakMap<object, SerializedRouteData>();
+  const serialized = (route: RouteData): SerializedRouteData => {
+    let s = routes.get(route);
+    if (!s) {
+      s = JSON.parse(JSON.stringify(serializeRouteData(route, o.trailingSlash))) as SerializedRouteData;
+      routes.set(route, s);
+    }
+    return s;
+  };
+  const count = (thread: number) => {
+    stats.pages++;
+    stats.pagesByThread[thread] = (stats.pagesByThread[thread] ?? 0) + 1;
+  };
+
+  const startPool = async (): Promise<void> => {
+    const app = (def as AstroPrerenderer & DefaultPrerendererInternals).app;
+    if (!app || typeof app.getOptions !== 'function') {
+      throw new Error(`Astro's default prerenderer exposes no app.getOptions() (an internal field this integration reads; this Astro version changed it)`);
+    }
+    const options = app.getOptions();
+    const entry = o.getEntry();
+    if (!entry) throw new Error('the built prerender entry was not found in the prerender bundle');
+    const init: WorkerInit = {
+      entry,
+      cacheFile: o.cacheFile,
+      pages: Object.values(options.allPages).map((p) => [p.key, { styles: p.styles ?? [] }]),
+      scripts: options.settings.scripts
+        .filter((s) => s.stage === 'page' || s.stage === 'head-inline')
+        .map((s) => ({ stage: s.stage, content: s.content })),
+    };
+    pool = new Piscina<WorkerTask, RenderReply | PingReply>({
+      filename: new URL('./worker.ts', import.meta.url).href,
+      minThreads: o.workers,
+      maxThreads: o.workers,
+      idleTimeout: 60 * 60 * 1000,
+      // Rendering awaits (getStaticPaths, components): two tasks per worker keep each thread busy.
+      concurrentTasksPerWorker: 2,
+      atomics: 'disabled',
+      workerData: init,
+    });
+    // Every worker imports the entry and maps the cache at start; a ping per worker surfaces failures now.
+    const pings = (await Promise.all(Array.from({ length: o.workers }, () => pool!.run({ type: 'ping' })))) as PingReply[];
+    const p = pings[0];
+    logger.info(`rendering pages in ${o.workers} worker thread(s) (piscina); each maps the cache itself (${p.cacheRows} poems, ${p.cacheBacking})`);
+  };
+
+  return {
+    name: 'astro-poem-cache:worker-prerenderer',
+    async setup() {
+      t0 = performance.now();
+      await def.setup?.();
+      try {
+        await startPool();
+        stats.mode = 'workers';
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        stats.mode = 'astro';
+        stats.fallbackReason = reason;
+        logger.warn(`cannot render in worker threads (${reason}); falling back to Astro's own prerenderer on the main thread`);
+        const p = pool;
+        pool = undefined;
+        await p?.destroy().catch(() => {});
+      }
+    },
+    getStaticPaths: () => def.getStaticPaths(),
+    async render(request, options) {
+      if (!pool) {
+        const r = await def.render(request, options);
+        count(0);
+        return r;
+      }
+      const reply = (await pool.run({
+        type: 'render',
+        url: request.url,
+        route: serialized(options.routeData),
+      })) as RenderReply;
+      count(reply.threadId);
+      const body = reply.body === null || NULL_BODY.has(reply.status) ? null : reply.body;
+      return new Response(body, { status: reply.status, statusText: reply.statusText, headers: reply.headers });
+    },
+    collectStaticImages: def.collectStaticImages ? () => def.collectStaticImages!() : undefined,
+    async teardown() {
+      try {
+        stats.pss = readPss(o.cacheFile);
+        const p = pool;
+        pool = undefined;
+        await p?.destroy();
+      } finally {
+        stats.wallMs = performance.now() - t0;
+        await def.teardown?.();
+      }
+    },
+  };
+}

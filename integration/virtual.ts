@@ -1,0 +1,68 @@
+// The `virtual:poem-cache` module: accessors only, never data. Page chunks bundle this module, so it holds
+// the cache path, two numbers and an import of the reader, which stays external (loaded by Node at run
+// time, so native/index.ts keeps its createRequire-relative path to native/build/Release/poem_cache.node).
+import type { Plugin } from 'vite';
+
+export const VIRTUAL_ID = 'virtual:poem-cache';
+const RESOLVED_ID = '\0' + VIRTUAL_ID;
+/** The specifier page chunks import at run time; marked external for every server environment. */
+export const PACKAGE = 'astro-poem-cache';
+export const READER_SPECIFIER = `${PACKAGE}/reader`;
+
+export interface VirtualConfig {
+  cacheFile: string;
+  pageSize: number;
+  maxPagesPerPoem: number;
+  /** How the reader is imported (default READER_SPECIFIER). */
+  readerImport?: string;
+}
+
+const num = (n: number): string => (n === Infinity ? 'Infinity' : String(n));
+
+/** Source of the virtual module. */
+export function virtualModuleSource(c: VirtualConfig): string {
+  return [
+    `import { openCache } from ${JSON.stringify(c.readerImport ?? READER_SPECIFIER)};`,
+    `export const cacheFile = ${JSON.stringify(c.cacheFile)};`,
+    `export const pageSize = ${num(c.pageSize)};`,
+    `export const maxPagesPerPoem = ${num(c.maxPagesPerPoem)};`,
+    '/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
+    'export function getCache() { return openCache(cacheFile); }',
+    '',
+  ].join('\n');
+}
+
+/** Type declarations injected with injectTypes() so `astro check` and editors know the module. */
+export const VIRTUAL_TYPES = `declare module '${VIRTUAL_ID}' {
+  /** The poem cache reader of the calling thread (opened lazily with openCache(cacheFile)). */
+  export function getCache(): import('astro-poem-cache/reader').CacheReader;
+  /** Absolute path of the binary cache file. */
+  export const cacheFile: string;
+  /** Neighbours per listing page. */
+  export const pageSize: number;
+  /** Most listing pages per poem (Infinity = no limit). */
+  export const maxPagesPerPoem: number;
+}
+`;
+
+export function poemCacheVitePlugin(get: () => VirtualConfig): Plugin {
+  return {
+    name: 'astro-poem-cache:virtual',
+    enforce: 'pre',
+    resolveId(id, _importer, options) {
+      if (id === VIRTUAL_ID) return RESOLVED_ID;
+      // The reader (and through it the native loader) stays external in every server environment (ssr,
+      // prerender, dev): the built chunk keeps `import … from "astro-poem-cache/reader"` and Node loads it.
+      if (id === READER_SPECIFIER || id.startsWith(`${PACKAGE}/`)) {
+        const env = (this as { environment?: { config?: { consumer?: string } } }).environment;
+        const server = env?.config?.consumer ? env.config.consumer === 'server' : options?.ssr === true;
+        if (server) return { id, external: true };
+      }
+      return undefined;
+    },
+    load(id) {
+      if (id === RESOLVED_ID) return virtualModuleSource(get());
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,156 @@
+// Real `astro build`s of test/fixtures/site: worker prerenderer (workers: 2) vs Astro's own (workers: 0),
+// byte-identical output, the worker pool really rendered, and the one-warning fallback.
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from 'astro';
+import poemCache, { lastBuildStats, type RenderStats } from 'astro-poem-cache';
+import { converterAvailable, poemTitle, writeFixtureCache, writeFixtureData, type FixtureData } from './fixtures/site/make-data.ts';
+
+const root = fileURLToPath(new URL('./fixtures/site/', import.meta.url));
+const dataDir = join(root, 'data-prerender');
+const cacheFile = join(root, '.cache-prerender', 'poems.cache');
+let data: FixtureData;
+
+interface LogLine { level: string; label: string | null; message: string }
+
+async function buildSite(name: string, workers: number, env: Record<string, string> = {}): Promise<{ dir: string; stats: RenderStats; logs: LogLine[]; seconds: number }> {
+  const outDir = join(root, `dist-${name}`);
+  rmSync(outDir, { recursive: true, force: true });
+  const logs: LogLine[] = [];
+  const saved: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) {
+    saved[k] = process.env[k];
+    process.env[k] = v;
+  }
+  const t0 = performance.now();
+  try {
+    await build(
+      {
+        root,
+        configFile: false,
+        outDir,
+        logLevel: 'info',
+        integrations: [
+          poemCache({
+            poems: 'data-prerender/poems.json',
+            embeddings: 'data-prerender/embeddings.json',
+            similarity: 'data-prerender/similarity_rankings_cache.json',
+            diversity: 'data-prerender/diversity_cache.json',
+            cacheFile: '.cache-prerender/poems.cache',
+            workers,
+            pageSize: 5,
+          }),
+        ],
+      },
+    );
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const stats = lastBuildStats()!;
+  return { dir: outDir, stats, logs, seconds };
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(relative(dir, p));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+const results: Record<string, Awaited<ReturnType<typeof buildSite>>> = {};
+
+describe('astro build of the fixture site', () => {
+  beforeAll(async () => {
+    data = writeFixtureData(dataDir, 24);
+    rmSync(join(root, '.cache-prerender'), { recursive: true, force: true });
+    if (!(await converterAvailable())) await writeFixtureCache(data, cacheFile);
+  });
+  afterAll(() => {
+    for (const name of ['w2', 'w0', 'fallback']) rmSync(join(root, `dist-${name}`), { recursive: true, force: true });
+  });
+
+  it('renders every page in worker threads (workers: 2)', async () => {
+    const r = await buildSite('w2', 2);
+    results.w2 = r;
+    expect(r.stats.mode).toBe('workers');
+    expect(r.stats.fallbackReason).toBeUndefined();
+    const threads = Object.keys(r.stats.pagesByThread).map(Number);
+    expect(threads).not.toContain(0);
+    expect(threads.length).toBeGreaterThanOrEqual(1);
+    expect(threads.length).toBeLessThanOrEqual(2);
+    // index + 24 poems + similar pages (23 neighbours / 5 per page = 5 pages each)
+    expect(r.stats.pages).toBe(1 + 24 + 24 * 5);
+    const html = readFileSync(join(r.dir, 'poems', String(data.ids[3]), 'index.html'), 'utf8');
+    expect(html).toContain(poemTitle(data.ids[3]));
+    expect(html).toMatch(/<style>|<link rel="stylesheet"/);
+    expect(html).toContain('<script type="module"');
+    console.log(`workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s, pages by thread ${JSON.stringify(r.stats.pagesByThread)}`);
+  }, 240_000);
+
+  it("renders the same site with Astro's own prerenderer (workers: 0), byte for byte", async () => {
+    const r = await buildSite('w0', 0);
+    results.w0 = r;
+    expect(r.stats.mode).toBe('astro');
+    expect(Object.keys(r.stats.pagesByThread)).toEqual(['0']);
+    console.log(`workers: 0 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s`);
+    const a = listFiles(results.w2.dir);
+    const b = listFiles(r.dir);
+    expect(a).toEqual(b);
+    expect(a.filter((f) => f.endsWith('.html')).length).toBe(1 + 24 + 24 * 5);
+    for (const f of a) {
+      const x = readFileSync(join(results.w2.dir, f));
+      const y = readFileSync(join(r.dir, f));
+      if (!x.equals(y)) expect.fail(`${f} differs between the workers: 2 and workers: 0 builds`);
+    }
+  }, 240_000);
+
+  it('falls back to Astro with one warning when workers cannot start, and the build is still correct', async () => {
+    const warn: string[] = [];
+    const orig = console.warn;
+    const origErr = console.error;
+    const origWrite = process.stderr.write.bind(process.stderr);
+    const origOut = process.stdout.write.bind(process.stdout);
+    const capture = (chunk: unknown) => {
+      const s = String(chunk);
+      if (s.includes('falling back')) warn.push(s);
+    };
+    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => { capture(chunk); return (origWrite as (...a: unknown[]) => boolean)(chunk, ...rest); }) as typeof process.stderr.write;
+    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => { capture(chunk); return (origOut as (...a: unknown[]) => boolean)(chunk, ...rest); }) as typeof process.stdout.write;
+    let r;
+    try {
+      r = await buildSite('fallback', 2, { ASTRO_POEM_CACHE_TEST_BREAK_WORKER: '1' });
+    } finally {
+      process.stderr.write = origWrite;
+      process.stdout.write = origOut;
+      console.warn = orig;
+      console.error = origErr;
+    }
+    expect(r.stats.mode).toBe('astro');
+    expect(r.stats.fallbackReason).toMatch(/ASTRO_POEM_CACHE_TEST_BREAK_WORKER/);
+    expect(warn.length).toBe(1);
+    const a = listFiles(results.w0.dir);
+    expect(listFiles(r.dir)).toEqual(a);
+    for (const f of a) {
+      if (!readFileSync(join(results.w0.dir, f)).equals(readFileSync(join(r.dir, f)))) expect.fail(`${f} differs in the fallback build`);
+    }
+  }, 240_000);
+
+  it('the built page chunks import the reader at run time instead of bundling it', () => {
+    for (const r of [results.w2, results.w0]) {
+      expect(r.stats.bundle?.readerImports).toBeGreaterThan(0);
+      expect(r.stats.bundle?.readerBundled).toBe(false);
+    }
+  });
+});
