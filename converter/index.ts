@@ -217,6 +217,9 @@ export async function convertCaches(o: ConvertOptions): Promise<ConvertResult> {
     if (threads > 0 && tasks.length > 0) {
       const n = Math.min(threads, tasks.length);
       pool = new Piscina({ filename: new URL('./worker.ts', import.meta.url).href, minThreads: n, maxThreads: n, idleTimeout: 60_000 });
+      // A task that finished just as it was aborted makes piscina emit 'error' ("Unexpected message from
+      // Worker"): benign here, its spool files are removed below with the rest.
+      pool.on('error', () => {});
       const settled = await Promise.allSettled(tasks.map(async (t) => {
         try {
           const r = (await pool!.run(t, { signal: inner.signal })) as InputResult | { error: SerializedError };

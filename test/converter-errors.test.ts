@@ -1,0 +1,95 @@
+// The malformed-input corpus: exact messages on the default path, the same error class on the stream-json
+// path, and after every failure the previous cache is untouched and no temp or spool file is left behind.
+import { describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { convertCaches, ConvertError, type ConvertOptions } from '../converter/index.ts';
+import { BAD, GOOD, type Role } from './fixtures/converter/bad-cases.ts';
+import { tmp, write } from './fixtures/converter/gen.ts';
+
+const OLD = Buffer.from('previous cache bytes: must survive every failed conversion\n');
+
+function setup(role: Role, text: string | Buffer) {
+  const dir = tmp('conv-err-');
+  const files = {} as Record<Role, string>;
+  for (const r of Object.keys(GOOD) as Role[]) files[r] = write(dir, `${r}.json`, r === role ? text : GOOD[r]);
+  const out = write(dir, 'cache.bin', OLD);
+  return { dir, files, out };
+}
+
+async function failure(o: ConvertOptions): Promise<unknown> {
+  try {
+    await convertCaches(o);
+  } catch (err) {
+    return err;
+  }
+  throw new Error('conversion succeeded, expected an error');
+}
+
+function expectUntouched(dir: string, out: string) {
+  expect(readFileSync(out).equals(OLD)).toBe(true);
+  expect(readdirSync(dir).sort()).toEqual(['cache.bin', 'diversity.json', 'embeddings.json', 'poems.json', 'similarity.json']);
+}
+
+describe('malformed inputs', () => {
+  it('has a corpus of at least 30 cases', () => {
+    expect(BAD.length).toBeGreaterThanOrEqual(30);
+  });
+
+  BAD.forEach((c, k) => {
+    // worker threads cost a pool start-up per conversion: exercise them on every 8th case only
+    const threads = k % 8 === 0 ? 2 : 0;
+    it(`${c.name} (${c.role})`, async () => {
+      const { dir, files, out } = setup(c.role, c.text);
+      const expected = c.message.replace('<file>', files[c.role]);
+      // default path, in this thread and with worker threads, and with a tiny read buffer
+      for (const extra of [{ workers: threads }, { workers: 0, chunkSize: 16 }]) {
+        const err = await failure({ ...files, out, force: true, ...extra });
+        expect(err).toBeInstanceOf(ConvertError);
+        expect((err as Error).message).toBe(expected);
+        expect((err as ConvertError).file).toBe(files[c.role]);
+        expectUntouched(dir, out);
+      }
+      // stream-json path: the same error class (positions are not known there)
+      for (const workers of [threads]) {
+        const err = await failure({ ...files, out, force: true, parser: 'stream-json', workers });
+        expect(err).toBeInstanceOf(ConvertError);
+        expect((err as ConvertError).file).toBe(files[c.role]);
+        expectUntouched(dir, out);
+      }
+    });
+  });
+
+  it('a missing input file', async () => {
+    const { dir, files, out } = setup('poems', GOOD.poems);
+    const missing = join(dir, 'nope.json');
+    const err = await failure({ ...files, similarity: missing, out, force: true });
+    expect(err).toBeInstanceOf(ConvertError);
+    expect((err as Error).message).toBe(`${missing}: cannot read the file (ENOENT), expected an existing JSON file`);
+    expectUntouched(dir, out);
+  });
+
+  it('reports line:column in characters on non-ASCII lines, across tiny chunks', async () => {
+    const text = '{"poems":[\n{"id":1,"content":"ünïcødé 詩 🌙"},\n{"id":2,"title":"日本","content":"b",  "category": 5}]}';
+    const { files, out } = setup('poems', text);
+    for (const chunkSize of [16, 1 << 20]) {
+      const err = await failure({ ...files, out, force: true, workers: 0, chunkSize });
+      expect((err as Error).message).toBe(`${files.poems}:3:50: unexpected '5', expected a string for category`);
+      expect((err as ConvertError).line).toBe(3);
+      expect((err as ConvertError).column).toBe(50);
+    }
+  });
+
+  it('locates an unknown id deep in a long list cut into many fast-path slices', async () => {
+    const long = Array.from({ length: 5000 }, (_, i) => (i === 4321 ? 77 : [1, 2, 5][i % 3]));
+    const text = `{"metadata":{"total_poems":3},"rankings":{"1":${JSON.stringify(long)},"2":[2],"5":[5]}}`;
+    const { files, out } = setup('similarity', text);
+    const column = text.indexOf(',77,') + 2;
+    for (const chunkSize of [64, 1000, 1 << 20]) {
+      for (const workers of chunkSize === 64 ? [0, 1] : [0]) {
+        const err = await failure({ poems: files.poems, similarity: files.similarity, out, force: true, workers, chunkSize });
+        expect((err as Error).message).toBe(`${files.similarity}:1:${column}: unknown id 77, expected an id from poems.json (poem id 1)`);
+      }
+    }
+  });
+});
