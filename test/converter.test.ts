@@ -1,0 +1,233 @@
+// Round trips through openCache for every accepted input shape, byte-identical caches from the fast path
+// and the stream-json path, freshness (skip / force) and abort.
+import { describe, expect, it } from 'vitest';
+import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { convertCaches, isFresh, AbortError, type ConvertOptions } from '../converter/index.ts';
+import { openCache } from '../cache/reader.ts';
+import * as g from './fixtures/converter/gen.ts';
+
+interface Expect {
+  poems: g.Poem[];
+  emb?: Map<number, number[]>;
+  rank?: Map<number, { id: number; similarity: number }[]>;
+  objects?: boolean;
+  seq?: Map<number, number[]>;
+}
+
+function check(out: string, e: Expect) {
+  const c = openCache(out, { fallback: true });
+  expect(c.count).toBe(e.poems.length);
+  e.poems.forEach((p, row) => {
+    expect(c.idOf(row)).toBe(p.id);
+    expect(c.rowOf(p.id)).toBe(row);
+    expect(c.title(row)).toBe(p.title ?? '');
+    expect(c.text(row)).toBe(p.content);
+    expect(c.category(row)).toBe(p.category ?? '');
+    expect(c.date(row)).toBe(p.date ?? '');
+    if (e.emb) expect([...c.embedding(row)]).toEqual(e.emb.get(p.id)!.map(Math.fround));
+    if (e.rank) {
+      const list = e.rank.get(p.id)!;
+      expect([...c.similar(row)].map((r) => c.idOf(r))).toEqual(list.map((x) => x.id));
+      const scores = c.similarScores(row);
+      if (e.objects) expect([...scores!]).toEqual(list.map((x) => Math.fround(x.similarity)));
+      else expect(scores).toBeUndefined();
+    }
+    if (e.seq) expect([...c.diversity(row)].map((r) => c.idOf(r))).toEqual(e.seq.get(p.id));
+  });
+  expect(c.has('embeddings')).toBe(!!e.emb);
+  expect(c.has('similar')).toBe(!!e.rank);
+  expect(c.has('diversity')).toBe(!!e.seq);
+  return c;
+}
+
+/** Converts with both parsers, in this thread and in workers, with big and tiny buffers: all byte-identical. */
+async function convertAllWays(dir: string, files: Omit<ConvertOptions, 'out'>, e: Expect) {
+  const variants: Partial<ConvertOptions>[] = [
+    { workers: 0 },
+    { workers: 0, chunkSize: 16 },
+    { workers: 0, chunkSize: 1000 },
+    { workers: 2 },
+    { workers: 0, parser: 'stream-json' },
+    { workers: 2, parser: 'stream-json', chunkSize: 37 },
+  ];
+  let first: Buffer | undefined;
+  for (const [k, v] of variants.entries()) {
+    const out = join(dir, `cache-${k}.bin`);
+    const r = await convertCaches({ ...files, out, ...v });
+    expect(r.skipped).toBe(false);
+    expect(r.rows).toBe(e.poems.length);
+    expect(r.size).toBe(statSync(out).size);
+    const bytes = readFileSync(out);
+    if (!first) {
+      first = bytes;
+      check(out, e);
+    } else expect(bytes.equals(first), `variant ${JSON.stringify(v)} differs`).toBe(true);
+  }
+  // nothing but inputs and caches in the directory: spool and temp files are gone
+  expect(readdirSync(dir).filter((n) => !n.endsWith('.json') && !/^cache-\d+\.bin$/.test(n))).toEqual([]);
+  return join(dir, 'cache-0.bin');
+}
+
+describe('convertCaches round trips', () => {
+  it('all inputs: poem_index, plain id lists, full rankings, metadata first', async () => {
+    const dir = g.tmp();
+    const ids = [3, 4, 9, 10, 11, 40, 41, 42];
+    const poems = g.makePoems(ids);
+    const emb = g.makeEmbeddings(ids, 7);
+    const rank = g.makeRankings(ids);
+    const seq = g.makeSequences(ids, 5);
+    const files = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb)),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank)),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq)),
+    };
+    const out = await convertAllWays(dir, files, { poems, emb, rank, seq });
+    const r = await convertCaches({ ...files, out: join(dir, 'x.bin'), workers: 0 });
+    expect(r.sections).toEqual(['ids', 'title', 'text', 'category', 'date', 'embeddings', 'similar', 'diversity', 'meta']);
+    expect(r.inputs.map((i) => i.role)).toEqual(['poems', 'embeddings', 'similarity', 'diversity']);
+    const meta = openCache(out, { fallback: true }).metadata as any;
+    expect(meta.converter.version).toBeTypeOf('string');
+    expect(meta.sources.embeddings).toEqual({ embedding_dimension: 7, model: 'test-model', num_embeddings: 8 });
+    expect(meta.sources.similarity).toEqual({ total_poems: 8, method: 'cosine' });
+    expect(meta.sources.diversity).toEqual({ num_poems: 8, top_k: 5 });
+    expect(Object.keys(meta.inputs)).toEqual(['poems', 'embeddings', 'similarity', 'diversity']);
+    expect(meta.inputs.poems.size).toBe(statSync(files.poems).size);
+  });
+
+  it('old "id" form, {id, similarity} objects, top-K, metadata last, shuffled keys, pretty-printed, gapped ids', async () => {
+    const dir = g.tmp();
+    const ids = [1000, 7, 52, 8, 13, 2_000_000_000, 0, 44];
+    const poems = g.makePoems(ids);
+    const emb = g.makeEmbeddings(ids, 5, 9);
+    const rank = g.makeRankings(ids, 3, 8);
+    const seq = g.makeSequences(ids, 3, 7);
+    const files = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems, 2)),
+      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, { idKey: 'id', metaLast: true, shuffle: true, indent: 2 })),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, { objects: true, metaLast: true, shuffle: true, indent: 2 })),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, { metaLast: true, shuffle: true, indent: 4 })),
+    };
+    await convertAllWays(dir, files, { poems, emb, rank, objects: true, seq });
+  });
+
+  it('plain top-K lists, absent optional inputs', async () => {
+    const dir = g.tmp();
+    const ids = [5, 6, 7, 100, 101];
+    const poems = g.makePoems(ids);
+    const rank = g.makeRankings(ids, 2);
+    const onlyPoems = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)) };
+    await convertAllWays(dir, onlyPoems, { poems });
+    const dir2 = g.tmp();
+    await convertAllWays(dir2, { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), similarity: g.write(dir2, 'similarity.json', g.rankingsJson(rank)) }, { poems, rank });
+  });
+
+  it('accepts and skips a UTF-8 byte-order mark on every input', async () => {
+    const dir = g.tmp();
+    const ids = [1, 2, 3];
+    const poems = g.makePoems(ids);
+    const emb = g.makeEmbeddings(ids, 3);
+    const seq = g.makeSequences(ids, 2);
+    const bom = (s: string) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(s)]);
+    const files = {
+      poems: g.write(dir, 'poems.json', bom(g.poemsJson(poems))),
+      embeddings: g.write(dir, 'embeddings.json', bom(g.embeddingsJson(emb))),
+      diversity: g.write(dir, 'diversity.json', bom(g.sequencesJson(seq))),
+    };
+    await convertAllWays(dir, files, { poems, emb, seq });
+  });
+
+  it('a larger set: long numeric arrays cut into many fast-path slices', async () => {
+    const dir = g.tmp();
+    const ids = Array.from({ length: 120 }, (_, i) => i * 3 + (i % 7));
+    const poems = g.makePoems(ids);
+    const emb = g.makeEmbeddings(ids, 64);
+    const rank = g.makeRankings(ids);
+    const seq = g.makeSequences(ids, 30);
+    const files = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, { shuffle: true })),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, { indent: 1 })),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq)),
+    };
+    await convertAllWays(dir, files, { poems, emb, rank, seq });
+  });
+
+  it('reports progress at most ~4 times a second, ending at the full size', async () => {
+    const dir = g.tmp();
+    const ids = [1, 2, 3];
+    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(g.makePoems(ids))), similarity: g.write(dir, 's.json', g.rankingsJson(g.makeRankings(ids))) };
+    const seen: { file: string; bytesRead: number; totalBytes: number }[] = [];
+    await convertCaches({ ...files, out: join(dir, 'c.bin'), workers: 0, onProgress: (p) => seen.push(p) });
+    for (const f of Object.values(files)) {
+      const last = seen.filter((p) => p.file === f).at(-1)!;
+      expect(last.bytesRead).toBe(statSync(f).size);
+      expect(last.totalBytes).toBe(statSync(f).size);
+    }
+  });
+});
+
+describe('freshness', () => {
+  it('skips unchanged inputs, converts on change, always with force', async () => {
+    const dir = g.tmp();
+    const ids = [1, 2, 3, 4];
+    const files = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(g.makePoems(ids))),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(g.makeRankings(ids))),
+    };
+    const out = join(dir, 'cache.bin');
+    expect(await isFresh({ ...files, out })).toBe(false);
+    const first = await convertCaches({ ...files, out, workers: 0 });
+    expect(first.skipped).toBe(false);
+    expect(await isFresh({ ...files, out })).toBe(true);
+    const bytes = readFileSync(out);
+    const again = await convertCaches({ ...files, out, workers: 0 });
+    expect(again).toMatchObject({ skipped: true, rows: 4, size: bytes.length, sections: first.sections });
+    // a touch alone does not make it stale (content hash decides)
+    utimesSync(files.poems, new Date(), new Date(Date.now() + 5000));
+    expect(await isFresh({ ...files, out })).toBe(true);
+    expect((await convertCaches({ ...files, out, workers: 0, force: true })).skipped).toBe(false);
+    // same size, different content
+    const text = readFileSync(files.similarity, 'utf8');
+    writeFileSync(files.similarity, text.replace('"method":"cosine"', '"method":"cosinX"'));
+    expect(await isFresh({ ...files, out })).toBe(false);
+    expect((await convertCaches({ ...files, out, workers: 0 })).skipped).toBe(false);
+    // a different set of inputs is stale too
+    expect(await isFresh({ poems: files.poems, out })).toBe(false);
+    expect(await isFresh({ ...files, out: join(dir, 'missing.bin') })).toBe(false);
+  });
+});
+
+describe('abort', () => {
+  function bigSet() {
+    const dir = g.tmp();
+    const ids = Array.from({ length: 500 }, (_, i) => i * 2);
+    const files = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(g.makePoems(ids))),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(g.makeRankings(ids), { indent: 1 })),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(g.makeSequences(ids, 200))),
+    };
+    return { dir, files, out: join(dir, 'cache.bin') };
+  }
+
+  it('an already aborted signal converts nothing', async () => {
+    const { dir, files, out } = bigSet();
+    await expect(convertCaches({ ...files, out, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    expect(readdirSync(dir).sort()).toEqual(['diversity.json', 'poems.json', 'similarity.json']);
+  });
+
+  for (const workers of [0, 2]) {
+    it(`aborting mid-way (workers ${workers}) keeps the previous cache and removes temp files`, async () => {
+      const { dir, files, out } = bigSet();
+      await convertCaches({ ...files, out, workers: 0 });
+      const before = readFileSync(out);
+      const ac = new AbortController();
+      const run = convertCaches({ ...files, out, workers, force: true, signal: ac.signal, chunkSize: 64, onProgress: (p) => { if (p.bytesRead > 0) ac.abort(); } });
+      setTimeout(() => ac.abort(), 150);
+      await expect(run).rejects.toBeInstanceOf(AbortError);
+      expect(readFileSync(out).equals(before)).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(['cache.bin', 'diversity.json', 'poems.json', 'similarity.json']);
+    });
+  }
+});
