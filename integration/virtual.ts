@@ -46,9 +46,19 @@ export const VIRTUAL_TYPES = `declare module '${VIRTUAL_ID}' {
 `;
 
 export function poemCacheVitePlugin(get: () => VirtualConfig): Plugin {
+  let building = true;
   return {
+    configResolved(config) {
+      building = config.command === 'build';
+    },
     name: 'astro-poem-cache:virtual',
     enforce: 'pre',
+    // Dev: Vite's own externalization (bare import kept, resolved by Node through package self-reference
+    // or node_modules and imported natively by the module runner).
+    configEnvironment(_name, config) {
+      if (config.consumer === 'client') return undefined;
+      return { resolve: { external: [PACKAGE] } };
+    },
     resolveId(id, _importer, options) {
       if (id === VIRTUAL_ID) return RESOLVED_ID;
       // The reader (and through it the native loader) stays external in every server environment (ssr,
@@ -56,7 +66,7 @@ export function poemCacheVitePlugin(get: () => VirtualConfig): Plugin {
       if (id === READER_SPECIFIER || id.startsWith(`${PACKAGE}/`)) {
         const env = (this as { environment?: { config?: { consumer?: string } } }).environment;
         const server = env?.config?.consumer ? env.config.consumer === 'server' : options?.ssr === true;
-        if (server) return { id, external: true };
+        if (server && building) return { id, external: true };
       }
       return undefined;
     },
