@@ -7,7 +7,7 @@
 // Prints a markdown table of medians and writes it to bench/out/converter.md.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -124,6 +124,7 @@ async function parent(argv: string[]): Promise<number> {
   const self = fileURLToPath(import.meta.url);
   const tmpOut = join(OUT_DIR, `bench-${process.pid}.pcache`);
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  const loadBefore = loadavg()[0];
   log(`converter benchmark: ${data}, ${runs} run(s), peak RSS from ${TIME ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS'}`);
 
   const rows: { role: Role; file: string; bytes: number; parse: Measure; convert: Measure }[] = [];
@@ -168,7 +169,8 @@ async function parent(argv: string[]): Promise<number> {
   md.push(`# Converter benchmark`);
   md.push('');
   md.push(`Data: \`${data}\` (${mb(totalIn)} MB of JSON). Node ${process.versions.node}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM. ` +
-    `Medians of ${runs} run(s); every measurement in its own process; peak RSS from ${TIME ? '`/usr/bin/time -v`' : '`process.resourceUsage().maxRSS`'}.`);
+    `Medians of ${runs} run(s); every measurement in its own process; peak RSS from ${TIME ? '`/usr/bin/time -v`' : '`process.resourceUsage().maxRSS`'}. ` +
+    `1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the machine slows every number).`);
   md.push('');
   md.push('| input | MB | JSON.parse s | JSON.parse MB/s | JSON.parse peak RSS MB | convertCaches alone s | input MB/s | convert peak RSS MB |');
   md.push('|---|---:|---:|---:|---:|---:|---:|---:|');
