@@ -6,7 +6,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { jsonParser } from 'stream-json/core/parser.js';
 import { ConvertError, ElementError } from './errors.ts';
-import { DEFAULT_CHUNK, setKey, type JsonSource, type Kind, type NumberBatch } from './source.ts';
+import { setKey, type JsonSource, type Kind, type NumberBatch } from './source.ts';
 
 interface Token {
   name: string;
@@ -16,6 +16,8 @@ interface Token {
 const MANY = Symbol.for('object-stream.many');
 const NONE = Symbol.for('object-stream.none');
 const BATCH = 65536;
+/** stream-json turns every chunk into an array of token objects at once: keep chunks small to bound memory. */
+const STREAM_CHUNK = 64 << 10;
 
 export class StreamJsonSource implements JsonSource {
   readonly file: string;
@@ -33,7 +35,7 @@ export class StreamJsonSource implements JsonSource {
 
   constructor(file: string, options: { chunkSize?: number } = {}) {
     this.file = file;
-    this.chunk = Math.max(16, options.chunkSize ?? DEFAULT_CHUNK);
+    this.chunk = Math.max(16, Math.min(options.chunkSize ?? STREAM_CHUNK, STREAM_CHUNK));
     this.fd = openSync(file, 'r');
     this.totalBytes = fstatSync(this.fd).size;
     this.buf = Buffer.allocUnsafeSlow(this.chunk);

@@ -49,7 +49,7 @@ async function convertAllWays(dir: string, files: Omit<ConvertOptions, 'out'>, e
     { workers: 0, chunkSize: 1000 },
     { workers: 2 },
     { workers: 0, parser: 'stream-json' },
-    { workers: 2, parser: 'stream-json', chunkSize: 37 },
+    { workers: 0, parser: 'stream-json', chunkSize: 37 },
   ];
   let first: Buffer | undefined;
   for (const [k, v] of variants.entries()) {
