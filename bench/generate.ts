@@ -126,7 +126,7 @@ class Out {
   async put(s: string): Promise<void> {
     this.buf.push(s);
     this.pending += s.length;
-    if (this.pending >= 1 << 20) await this.flush();
+    if (this.pending >= 256 << 10) await this.flush();
   }
   private async flush(): Promise<void> {
     if (this.buf.length === 0) return;
