@@ -308,6 +308,13 @@ async function convert(args: string[], io: CliIO): Promise<number> {
     if (!st.isFile()) throw new Failure(`${file}: not a regular file (--${role})`);
   }
 
+  const outDir = dirname(resolve(outPath));
+  try {
+    if (!statSync(outDir).isDirectory()) throw new Failure(`${outDir}: not a directory (for --out ${outPath})`);
+  } catch (e) {
+    throw e instanceof Failure ? e : fileError(outDir, e, `directory (for --out ${outPath})`);
+  }
+
   const { convertCaches } = await loadConverter();
   const progress = quiet ? undefined : progressReporter(io);
   const controller = new AbortController();

@@ -169,6 +169,9 @@ describe('missing and corrupt files: exit 1, one line naming the file', () => {
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(/no-poems\.json: no such file/);
     expect(c.stderr.trim().split('\n')).toHaveLength(1);
+    const noDir = await run(['convert', '--poems', cachePath, '--out', join(dir, 'no-such-dir', 'o.pcache')]);
+    expect(noDir.code).toBe(1);
+    expect(noDir.stderr).toBe(`poem-cache: ${join(dir, 'no-such-dir')}: no such directory (for --out ${join(dir, 'no-such-dir', 'o.pcache')})\n`);
   });
 
   it('a directory is a failure, not a crash', async () => {
