@@ -10,8 +10,15 @@ import { FILES } from './generate.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PLANS = {
-  small: { mappingMb: 64, workers: 8, runs: 1 },
-  seed: { mappingMb: 600, workers: 8, runs: 3 },
+  small: {
+    mappingMb: 64, workers: 8, runs: 1,
+    render: { pages: '100', workers: '1,2' }, warmStart: { sizesMb: '10,64', runs: 3 }, lookup: { batches: 5, batchMs: 20, minCalls: 100000, warmupMs: 50 },
+  },
+  seed: {
+    mappingMb: 600, workers: 8, runs: 3,
+    // pages '' = every poem once
+    render: { pages: '', workers: '1,2,4,8' }, warmStart: { sizesMb: '10,500', runs: 5 }, lookup: { batches: 9, batchMs: 200, minCalls: 2000000, warmupMs: 300 },
+  },
 } as const;
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, help: { type: 'boolean', short: 'h' } } });
@@ -48,5 +55,22 @@ step('Converter: MB/s and peak RSS per input vs JSON.parse', [join(here, 'conver
 step(`Mapping: total PSS of main + ${plan.workers} workers`, [
   join(here, 'mapping.ts'), '--size-mb', String(plan.mappingMb), '--workers', String(plan.workers), '--runs', String(plan.runs),
   '--out', join(out, 'mapping.md'),
+]);
+// The binary cache of this data set, for the render and lookup steps (the converter skips it when up to date).
+const cache = join(data, 'poems.pcache');
+step(`Convert the ${size} data set to ${cache}`, [
+  join(dirname(here), 'bin', 'poem-cache.mjs'), 'convert', '--quiet', '--out', cache,
+  ...(['poems', 'embeddings', 'similarity', 'diversity'] as const).flatMap((k) => [`--${k}`, join(data, FILES[k])]),
+]);
+step(`Render: pages/s and total PSS per data strategy x workers (${plan.render.workers})`, [
+  join(here, 'render.ts'), '--data', data, '--cache', cache, '--workers', plan.render.workers,
+  ...(plan.render.pages ? ['--pages', plan.render.pages] : []), '--out', out,
+]);
+step(`Warm start: process start -> first page, caches of ${plan.warmStart.sizesMb} MB`, [
+  join(here, 'warm-start.ts'), '--sizes-mb', plan.warmStart.sizesMb, '--runs', String(plan.warmStart.runs), '--out', join(out, 'warm-start.md'),
+]);
+step('Lookup: ns per accessor call', [
+  join(here, 'lookup.ts'), '--cache', cache, '--batches', String(plan.lookup.batches), '--batch-ms', String(plan.lookup.batchMs),
+  '--min-calls', String(plan.lookup.minCalls), '--warmup-ms', String(plan.lookup.warmupMs), '--out', join(out, 'lookup.md'),
 ]);
 console.log(`\nbench: ${size} done; tables in ${out}`);
