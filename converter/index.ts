@@ -216,7 +216,9 @@ export async function convertCaches(o: ConvertOptions): Promise<ConvertResult> {
     let results: InputResult[];
     if (threads > 0 && tasks.length > 0) {
       const n = Math.min(threads, tasks.length);
-      pool = new Piscina({ filename: new URL('./worker.ts', import.meta.url).href, minThreads: n, maxThreads: n, idleTimeout: 60_000 });
+      pool = new Piscina({ filename: new URL('./worker.ts', import.meta.url).href, minThreads: n, maxThreads: n, idleTimeout: 60_000,
+        // a small young generation per worker isolate keeps peak RSS low (JSON.parse garbage is short-lived)
+        resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       // A task that finished just as it was aborted makes piscina emit 'error' ("Unexpected message from
       // Worker"): benign here, its spool files are removed below with the rest.
       pool.on('error', () => {});

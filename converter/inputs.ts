@@ -109,7 +109,7 @@ export class Spool {
   private readonly stage: Buffer;
   private used = 0;
   bytes = 0;
-  constructor(path: string, stageBytes = 4 << 20) {
+  constructor(path: string, stageBytes = 1 << 20) {
     this.path = path;
     this.fd = openSync(path, 'wx', 0o600);
     this.stage = Buffer.allocUnsafeSlow(stageBytes);
@@ -431,8 +431,8 @@ export async function readRagged(
   const have = new Uint8Array(rows);
   const values = new Spool(spoolPath(`${role}-values`));
   let scores: Spool | undefined;
-  const vbuf = new Int32Array(1 << 18);
-  const sbuf = new Float32Array(1 << 18);
+  const vbuf = new Int32Array(1 << 16);
+  const sbuf = new Float32Array(1 << 16);
   let vn = 0;
   let sn = 0;
   let total = 0;

@@ -47,7 +47,9 @@ const WORDCH = new Uint8Array(256);
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._') WORDCH[c.charCodeAt(0)] = 1;
 const NUMBER_RE = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
-export const DEFAULT_CHUNK = 4 << 20;
+export const DEFAULT_CHUNK = 2 << 20;
+/** Bytes of numeric text handed to one JSON.parse call. */
+const SLICE = 1 << 20;
 
 export class ByteSource implements JsonSource {
   readonly file: string;
@@ -411,12 +413,14 @@ export class ByteSource implements JsonSource {
       const start = this.pos;
       let cut: number;
       let final = false;
+      // slices of at most SLICE bytes keep the arrays JSON.parse builds small
+      const limit = Math.min(this.end_, start + SLICE);
       const close = this.buf.indexOf(0x5d, start);
-      if (close !== -1 && close < this.end_) {
+      if (close !== -1 && close < limit) {
         cut = close;
         final = true;
       } else {
-        const comma = this.end_ > start ? this.buf.lastIndexOf(0x2c, this.end_ - 1) : -1;
+        const comma = limit > start ? this.buf.lastIndexOf(0x2c, limit - 1) : -1;
         if (comma < start) {
           if (this.fill()) continue;
           return this.preciseNumbers(onBatch, expected, count);
