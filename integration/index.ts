@@ -10,7 +10,7 @@ import { openCache } from '../cache/reader.ts';
 import { ensureCache } from './convert.ts';
 import { checkOptions, resolveOptions, type PoemCacheOptions, type ResolvedOptions } from './options.ts';
 import { describePss } from './pss.ts';
-import { createWorkerPrerenderer, type RenderStats } from './prerenderer.ts';
+import { createWorkerPrerenderer, tasksPerWorker, type RenderStats } from './prerenderer.ts';
 import { poemCacheVitePlugin, READER_SPECIFIER, VIRTUAL_TYPES } from './virtual.ts';
 
 const READER_FILE = fileURLToPath(new URL('../cache/reader.ts', import.meta.url));
@@ -61,6 +61,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
   let resolved: ResolvedOptions | undefined;
   let prerenderEntry: string | undefined;
   let bundle: RenderStats['bundle'];
+  let concurrency = 1;
   let trailingSlash: 'always' | 'never' | 'ignore' = 'ignore';
   const need = (): ResolvedOptions => {
     if (!resolved) throw new Error('poemCache: used before astro:config:setup');
@@ -99,8 +100,11 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         for (const input of resolved.inputs) addWatchFile(input.file);
         const r = resolved;
         updateConfig({
-          // Enough pages in flight to keep every worker busy (Astro awaits render() up to this many at once).
-          ...(r.workers > 0 && config.build.concurrency < r.workers * 4 ? { build: { concurrency: r.workers * 4 } } : {}),
+          // Enough pages in flight to keep every worker busy: Astro awaits render() up to build.concurrency
+          // pages at once (default 1, which would serialize the pool). A higher user setting is kept.
+          ...(r.workers > 0 && config.build.concurrency < r.workers * 2 * tasksPerWorker()
+            ? { build: { concurrency: r.workers * 2 * tasksPerWorker() } }
+            : {}),
           vite: {
             plugins: [
               poemCacheVitePlugin(() => ({ cacheFile: r.cacheFile, pageSize: r.pageSize, maxPagesPerPoem: r.maxPagesPerPoem })),
@@ -113,7 +117,8 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         });
         logger.debug(`cache file ${r.cacheFile}; inputs ${r.inputs.map((i) => `${i.role}=${i.file}`).join(', ')}`);
       },
-      'astro:config:done': ({ injectTypes }) => {
+      'astro:config:done': ({ injectTypes, config }) => {
+        concurrency = config.build.concurrency;
         injectTypes({ filename: 'virtual-poem-cache.d.ts', content: VIRTUAL_TYPES });
       },
       'astro:server:setup': async ({ logger }) => {
@@ -122,7 +127,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
       'astro:build:start': async ({ logger, setPrerenderer }) => {
         const r = need();
         await prepare(r, logger);
-        const stats: RenderStats = { mode: 'astro', workers: r.workers, pages: 0, pagesByThread: {}, wallMs: 0 };
+        const stats: RenderStats = { mode: 'astro', workers: r.workers, pages: 0, pagesByThread: {}, wallMs: 0, concurrency };
         shared().builds.push(stats);
         if (r.workers === 0) {
           logger.info('workers: 0 — pages are rendered by Astro\'s own prerenderer on the main thread');
@@ -169,7 +174,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
           .map(([t, n]) => `${t === '0' ? 'main' : `thread ${t}`}: ${n}`)
           .join(', ');
         logger.info(
-          `rendered ${stats.pages} page(s) in ${(stats.wallMs / 1000).toFixed(2)} s wall time with ${stats.mode === 'workers' ? `${stats.workers} worker thread(s)` : "Astro's prerenderer (main thread)"}${by ? ` [${by}]` : ''}`,
+          `rendered ${stats.pages} page(s) in ${(stats.wallMs / 1000).toFixed(2)} s wall time with ${stats.mode === 'workers' ? `${stats.workers} worker thread(s) (pool start ${((stats.setupMs ?? 0) / 1000).toFixed(2)} s)` : "Astro's prerenderer (main thread)"}${by ? ` [${by}]` : ''}`,
         );
         if (stats.pss) logger.info(describePss(stats.pss, stats.mode === 'workers' ? stats.workers : 0));
       },

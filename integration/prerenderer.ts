@@ -21,6 +21,14 @@ export interface RenderStats {
   wallMs: number;
   /** What the prerender bundle does with the reader: chunks importing it at run time, and whether its code got bundled. */
   bundle?: { readerImports: number; readerBundled: boolean };
+  /** Time to start the pool (workers import the prerender entry and map the cache), in ms. */
+  setupMs?: number;
+  /** What each worker reported at start: its cache backing ('mmap' with the native addon). */
+  workerCache?: { threadId: number; rows: number; backing: string }[];
+  /** Astro's build.concurrency for this build (pages in flight). */
+  concurrency?: number;
+  /** Sum of the workers' own render times (ms), to compare with the wall time. */
+  workerRenderMs?: number;
   /** PSS measured just before the pool was destroyed. */
   pss?: PssReport;
 }
@@ -45,6 +53,12 @@ interface DefaultPrerendererInternals {
 }
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
+
+/** Pages each worker renders at once (its awaits overlap). */
+export function tasksPerWorker(): number {
+  const n = Number(process.env.POEM_CACHE_TASKS_PER_WORKER);
+  return Number.isInteger(n) && n >= 1 ? n : 4;
+}
 
 export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerendererOptions): AstroPrerenderer {
   let pool: Piscina<WorkerTask, RenderReply | PingReply> | undefined;
@@ -87,14 +101,16 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       minThreads: o.workers,
       maxThreads: o.workers,
       idleTimeout: 60 * 60 * 1000,
-      // Rendering awaits (getStaticPaths, components): two tasks per worker keep each thread busy.
-      concurrentTasksPerWorker: 2,
+      // Rendering awaits (component modules, streamed chunks): several pages per worker keep each thread
+      // busy. POEM_CACHE_TASKS_PER_WORKER overrides (tuning knob, default 4).
+      concurrentTasksPerWorker: tasksPerWorker(),
       atomics: 'disabled',
       workerData: init,
     });
     // Every worker imports the entry and maps the cache at start; a ping per worker surfaces failures now.
     const pings = (await Promise.all(Array.from({ length: o.workers }, () => pool!.run({ type: 'ping' })))) as PingReply[];
     const p = pings[0];
+    stats.workerCache = pings.map((x) => ({ threadId: x.threadId, rows: x.cacheRows, backing: x.cacheBacking }));
     logger.info(`rendering pages in ${o.workers} worker thread(s) (piscina); each maps the cache itself (${p.cacheRows} poems, ${p.cacheBacking})`);
   };
 
@@ -104,7 +120,9 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       t0 = performance.now();
       await def.setup?.();
       try {
+        const s0 = performance.now();
         await startPool();
+        stats.setupMs = performance.now() - s0;
         stats.mode = 'workers';
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
@@ -129,6 +147,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         route: serialized(options.routeData),
       })) as RenderReply;
       count(reply.threadId);
+      stats.workerRenderMs = (stats.workerRenderMs ?? 0) + reply.ms;
       const body = reply.body === null || NULL_BODY.has(reply.status) ? null : reply.body;
       return new Response(body, { status: reply.status, statusText: reply.statusText, headers: reply.headers });
     },

@@ -94,7 +94,7 @@ describe('poemCache options', () => {
       logger: { debug() {}, info() {}, warn() {} },
     });
     expect(watched).toEqual([join(root, 'data', 'poems.json'), join(root, 'more', 's.json'), join(root, 'more', 'd.json')]);
-    expect(update.build).toEqual({ concurrency: 12 });
+    expect(update.build).toEqual({ concurrency: 24 }); // 3 workers x 4 pages each x 2 (queued)
     const vite = update.vite as { plugins: { name: string }[]; ssr: { external: string[] } };
     expect(vite.plugins.map((p) => p.name)).toEqual(['astro-poem-cache:virtual', 'astro-poem-cache:prerender-entry']);
     expect(vite.ssr.external).toContain('astro-poem-cache');
@@ -138,7 +138,7 @@ describe('virtual:poem-cache', () => {
     for (const name of ['cacheFile: string', 'pageSize: number', 'maxPagesPerPoem: number']) expect(VIRTUAL_TYPES).toContain(name);
     const i = poemCache({ poems: 'x.json' });
     const injected: { filename: string; content: string }[] = [];
-    (i.hooks['astro:config:done'] as (o: unknown) => void)({ injectTypes: (t: { filename: string; content: string }) => injected.push(t) });
+    (i.hooks['astro:config:done'] as (o: unknown) => void)({ injectTypes: (t: { filename: string; content: string }) => injected.push(t), config: { build: { concurrency: 1 } } });
     expect(injected).toEqual([{ filename: 'virtual-poem-cache.d.ts', content: VIRTUAL_TYPES }]);
   });
 });

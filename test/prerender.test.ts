@@ -96,7 +96,15 @@ describe('astro build of the fixture site', () => {
     expect(html).toContain(poemTitle(data.ids[3]));
     expect(html).toMatch(/<style>|<link rel="stylesheet"/);
     expect(html).toContain('<script type="module"');
-    console.log(`workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s, pages by thread ${JSON.stringify(r.stats.pagesByThread)}`);
+    // Each worker mapped the cache itself, through the native addon when it is built.
+    expect(r.stats.workerCache?.length).toBe(2);
+    for (const w of r.stats.workerCache!) {
+      expect(w.rows).toBe(24);
+      expect(['mmap', 'memory']).toContain(w.backing);
+    }
+    const { loadNative } = await import('../native/index.ts');
+    if (loadNative()) expect(r.stats.workerCache!.map((w) => w.backing)).toEqual(['mmap', 'mmap']);
+    console.log(`workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`);
   }, 240_000);
 
   it("renders the same site with Astro's own prerenderer (workers: 0), byte for byte", async () => {
