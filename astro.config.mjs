@@ -9,6 +9,9 @@ export default defineConfig({
   srcDir: './example-site/src',
   publicDir: './example-site/public',
   outDir: './example-site/dist',
+  // Keeps the example's poem cache (<cacheDir>/poem-cache/poems.cache) and Vite cache apart from other
+  // builds run from the repo root; it is also where defaultCacheFile('example-site') points.
+  cacheDir: './example-site/node_modules/.astro',
   build: { inlineStylesheets: 'never' },
   integrations: [
     poemCache({

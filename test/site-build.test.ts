@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache, type CacheReader } from '../cache/reader.ts';
 import { decode, inner, poemText, tags, text } from './support/html.ts';
-import { acquireSite, integrationCacheFile, pageFile, PIPELINE, releaseSite, unavailableReason, type BuiltSite } from './support/site.ts';
+import { acquireSite, convertInputs, integrationCacheFile, pageFile, PIPELINE, releaseSite, unavailableReason, type BuiltSite } from './support/site.ts';
 
 // Mirrors astro.config.mjs: pageSize 100, maxPagesPerPoem not set (the integration's default: no limit).
 const PAGE_SIZE = 100;
@@ -25,6 +25,7 @@ interface Poem {
 describe.skipIf(skip !== undefined)('example site build', () => {
   let site: BuiltSite;
   let cache: CacheReader;
+  let fresh: CacheReader;
   let poems: Map<number, Poem>;
   let rankings: Record<string, number[]>;
   let sequences: Record<string, number[]>;
@@ -35,6 +36,7 @@ describe.skipIf(skip !== undefined)('example site build', () => {
   beforeAll(async () => {
     site = await acquireSite('site-build');
     cache = openCache(integrationCacheFile());
+    fresh = openCache(await convertInputs(join(site.dir, 'site-build.cache')));
     // Small test inputs (≈1 MB each): parsed here as the independent oracle.
     poems = new Map((JSON.parse(readFileSync(join(PIPELINE, 'poems.json'), 'utf8')).poems as Poem[]).map((p) => [p.id, p]));
     rankings = JSON.parse(readFileSync(join(PIPELINE, 'similarity_rankings_cache.json'), 'utf8')).rankings;
@@ -42,6 +44,19 @@ describe.skipIf(skip !== undefined)('example site build', () => {
     console.log(`astro build: ${site.pages} pages in ${(site.buildMs / 1000).toFixed(1)} s into ${site.outDir}; cache ${cache.source}`);
   }, 20 * 60_000);
   afterAll(() => releaseSite(site, 'site-build'));
+
+  it("agrees with an independent conversion of the inputs (converter/index.ts)", () => {
+    expect(cache.count).toBe(fresh.count);
+    const idsOf = (c: CacheReader, list: ArrayLike<number>) => Array.from(list, (r) => c.idOf(r));
+    for (let row = 0; row < cache.count; row++) {
+      const id = cache.idOf(row);
+      const f = fresh.rowOf(id);
+      expect(f, `poem ${id}`).toBeGreaterThanOrEqual(0);
+      expect(ids(cache.similar(row)), `similar of ${id}`).toEqual(idsOf(fresh, fresh.similar(f)));
+      expect(ids(cache.diversity(row)), `diversity of ${id}`).toEqual(idsOf(fresh, fresh.diversity(f)));
+      expect([cache.title(row), cache.text(row), cache.category(row), cache.date(row)]).toEqual([fresh.title(f), fresh.text(f), fresh.category(f), fresh.date(f)]);
+    }
+  });
 
   it('has one cache row per input poem', () => {
     expect(cache.count).toBe(poems.size);
@@ -154,6 +169,10 @@ describe.skipIf(skip !== undefined)('example site build', () => {
     }
   });
 
+  it('ships the favicon', () => {
+    expect(existsSync(join(site.outDir, 'favicon.svg'))).toBe(true);
+  });
+
   it('gives every sampled page lang="en", one h1, a skip link, landmarks and the one stylesheet', () => {
     const sample = ['/', ...[0, 1, cache.count - 1].flatMap((row) => {
       const id = cache.idOf(row);
@@ -171,6 +190,8 @@ describe.skipIf(skip !== undefined)('example site build', () => {
       const css = tags(html, 'link').filter((l) => l.attrs.rel === 'stylesheet');
       expect(css, url).toHaveLength(1);
       expect(css[0].attrs.href).toMatch(/^\/_astro\/[^/]+\.css$/);
+      expect(existsSync(join(site.outDir, css[0].attrs.href)), css[0].attrs.href).toBe(true);
+      expect(tags(html, 'link').find((l) => l.attrs.rel === 'icon')?.attrs.href).toBe('/favicon.svg');
       expect(decode(html)).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)/);
     }
   });

@@ -5,13 +5,17 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const SITE = join(REPO, 'example-site');
 export const PIPELINE = join(SITE, 'data/pipeline');
-const BASE = join(tmpdir(), 'astro-poem-cache-site');
+// Inside the repo (in .cache/, git-ignored) on purpose: Astro puts the prerender bundle of a build whose
+// outDir lies outside the working directory in <cwd>/.astro/.prerender, which concurrent builds share and
+// clobber; with outDir inside the repo it goes to <outDir>/.prerender, private to this build. Not under
+// node_modules/: the bundle imports 'astro-poem-cache/reader', a self-reference Node only resolves from
+// inside the package's scope, which ends at a node_modules directory.
+const BASE = join(REPO, '.cache/astro-poem-cache-site');
 /** Test files that use the shared build; when all of them have released it, it is deleted. */
 const CONSUMERS = ['site-build', 'browser'] as const;
 export type Consumer = (typeof CONSUMERS)[number];
@@ -136,14 +140,22 @@ export function releaseSite(site: BuiltSite | undefined, consumer: Consumer): vo
   if (CONSUMERS.every((c) => existsSync(join(users, `${c}.done`)))) rmSync(site.dir, { recursive: true, force: true });
 }
 
-/** The binary cache the integration wrote for this build (Astro's cacheDir is resolved against the repo root). */
-export function integrationCacheFile(): string {
-  const candidates = [
-    join(REPO, 'node_modules/.astro/poem-cache/poems.cache'),
-    join(SITE, 'node_modules/.astro/poem-cache/poems.cache'),
-  ].filter((f) => existsSync(f));
-  if (candidates.length === 0) throw new Error('no poems.cache found where the integration writes it by default');
-  return candidates.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+/** The binary cache the integration wrote for the example site: astro.config.mjs sets cacheDir to
+ *  example-site/node_modules/.astro, so this is also integration/index.ts defaultCacheFile(SITE). */
+export const integrationCacheFile = (): string => join(SITE, 'node_modules/.astro/poem-cache/poems.cache');
+
+/** An independent conversion of the example inputs (converter/index.ts), for cross-checking. */
+export async function convertInputs(out: string): Promise<string> {
+  const { convertCaches } = await import('../../converter/index.ts');
+  await convertCaches({
+    poems: join(PIPELINE, 'poems.json'),
+    similarity: join(PIPELINE, 'similarity_rankings_cache.json'),
+    diversity: join(PIPELINE, 'diversity_cache.json'),
+    out,
+    force: true,
+    workers: 0,
+  });
+  return out;
 }
 
 /** `/similar/12/3/` → the built file. */
