@@ -10,8 +10,11 @@ export type ParserChoice = 'auto' | 'stream-json';
 
 export const MAX_ID = 0x7fffffff;
 const FLT_MAX = 3.4028234663852886e38;
-/** Embedding matrices up to this size are built in memory, larger ones with positional writes to a spool file. */
-export const MATRIX_IN_MEMORY = 64 << 20;
+/** Embedding matrices up to this size are built in memory, larger ones with positional writes (one per row) to a
+ * spool file: 8 MiB, not the 64 MiB the brief allows, because the seed set (7.8k x 768 = 24 MB) pushed peak RSS over 300 MB. */
+export const MATRIX_IN_MEMORY = 8 << 20;
+/** Tests lower the threshold (env POEM_CONVERTER_MATRIX_IN_MEMORY, bytes) to exercise the positional-write path. */
+const matrixInMemory = (): number => Number(process.env.POEM_CONVERTER_MATRIX_IN_MEMORY ?? MATRIX_IN_MEMORY);
 
 export function openSource(file: string, parser: ParserChoice, chunkSize?: number): JsonSource {
   return parser === 'stream-json' ? new StreamJsonSource(file, { chunkSize }) : new ByteSource(file, { chunkSize });
@@ -299,7 +302,7 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
   let seenList = false;
   const setup = (d: number) => {
     dim = d;
-    if (rows * dim * 4 <= MATRIX_IN_MEMORY) matrix = new Float32Array(rows * dim);
+    if (rows * dim * 4 <= matrixInMemory()) matrix = new Float32Array(rows * dim);
     else {
       fd = openSync(spoolFile, 'wx', 0o600);
       ftruncateSync(fd, rows * dim * 4);

@@ -154,6 +154,28 @@ describe('convertCaches round trips', () => {
     await convertAllWays(dir, files, { poems, emb, rank, seq });
   });
 
+  it('spools a large embedding matrix with positional writes: same bytes as in memory', async () => {
+    const dir = g.tmp();
+    const ids = [9, 3, 4, 20, 21];
+    const poems = g.makePoems(ids);
+    const emb = g.makeEmbeddings(ids, 6);
+    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, { shuffle: true })) };
+    const inMemory = join(dir, 'cache-0.bin');
+    await convertCaches({ ...files, out: inMemory, workers: 0 });
+    process.env.POEM_CONVERTER_MATRIX_IN_MEMORY = '16';
+    try {
+      for (const workers of [0, 1]) {
+        const out = join(dir, `cache-${workers + 1}.bin`);
+        await convertCaches({ ...files, out, workers });
+        expect(readFileSync(out).equals(readFileSync(inMemory))).toBe(true);
+      }
+    } finally {
+      delete process.env.POEM_CONVERTER_MATRIX_IN_MEMORY;
+    }
+    check(inMemory, { poems, emb });
+    expect(readdirSync(dir).filter((n) => n.includes('spool') || n.includes('.tmp-'))).toEqual([]);
+  });
+
   it('reports progress at most ~4 times a second, ending at the full size', async () => {
     const dir = g.tmp();
     const ids = [1, 2, 3];
