@@ -199,13 +199,35 @@ function readImage(path: string): Uint8Array {
   }
 }
 
-function parseImage(path: string): { bytes: Uint8Array; parsed: ParsedCache } {
-  const bytes = readImage(path);
+/**
+ * For inspect: maps the file with the native addon when it is available (the C++ validator checks header,
+ * bounds and indexes; only the pages inspect reads are touched), else reads it and validates in TypeScript.
+ */
+async function parseImage(path: string): Promise<{ bytes: Uint8Array; parsed: ParsedCache }> {
+  let st;
   try {
+    st = statSync(path);
+  } catch (e) {
+    throw fileError(path, e);
+  }
+  if (st.isDirectory()) throw fileError(path, { code: 'EISDIR' });
+  const { loadNative } = await import('../native/index.ts');
+  const native = process.env.POEM_CACHE_NO_NATIVE === '1' ? undefined : loadNative();
+  try {
+    if (native) {
+      const bytes = new Uint8Array(native.mapFile(resolve(path)));
+      return { bytes, parsed: parseCache(bytes, path, { indexes: false }) };
+    }
+    const bytes = readImage(path);
     return { bytes, parsed: parseCache(bytes, path) };
   } catch (e) {
-    if (e instanceof CacheFormatError) throw new Failure(e.message);
-    throw e;
+    const code = (e as { code?: string }).code;
+    if (e instanceof CacheFormatError || code === 'POEM_CACHE_FORMAT') {
+      // The addon names the absolute path; say it the way the user typed it.
+      throw new Failure(oneLine(e).replace(resolve(path), path));
+    }
+    if (e instanceof Failure) throw e;
+    throw fileError(path, e);
   }
 }
 
@@ -447,7 +469,7 @@ async function inspect(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parse('inspect', args, { json: { type: 'boolean' } }, true);
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `expected one FILE, got ${positionals.length}` : 'missing FILE', 'inspect');
   const path = positionals[0];
-  const { bytes, parsed } = parseImage(path);
+  const { bytes, parsed } = await parseImage(path);
   const d = describe(path, bytes, parsed);
   if (d.metadataError) io.stderr.write(`${PROG}: warning: ${path}: ${d.metadataError}\n`);
   if (values.json) {

@@ -28,8 +28,8 @@ async function run(args: string[], isTTY = false): Promise<Run> {
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
 
-function runBin(args: string[], node = NODE24): Run {
-  const r = spawnSync(node, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+function runBin(args: string[], node = NODE24, env: Record<string, string> = {}): Run {
+  const r = spawnSync(node, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -365,6 +365,20 @@ describe('the real bin', () => {
     const q = runBin(['query', cachePath, '--id', '20', '--json']);
     expect(q.code).toBe(0);
     expect(JSON.parse(q.stdout).title).toBe('Stone');
+  });
+
+  it('inspects the same with and without the native addon, and refuses a truncated file both ways', () => {
+    const truncated = join(dir, 'bin-truncated.pcache');
+    writeFileSync(truncated, readFileSync(cachePath).subarray(0, 1000));
+    const results = ([{}, { POEM_CACHE_NO_NATIVE: '1' }] as Record<string, string>[]).map((env) => {
+      const good = runBin(['inspect', cachePath, '--json'], NODE24, env);
+      expect(good.code).toBe(0);
+      const bad = runBin(['inspect', truncated], NODE24, env);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(new RegExp(`^poem-cache: ${truncated}: byte 24: expected file size`));
+      return JSON.parse(good.stdout);
+    });
+    expect(results[0]).toEqual(results[1]);
   });
 
   const old = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => {
