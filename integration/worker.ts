@@ -3,8 +3,7 @@
 // the cache is mapped here with openCache (one mapping per thread, one physical copy per machine).
 import { pathToFileURL } from 'node:url';
 import { threadId, workerData } from 'node:worker_threads';
-import { renderForPrerender } from 'astro/app';
-import { deserializeRouteData, type SerializedRouteData } from 'astro/app/manifest';
+import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { openCache } from '../cache/reader.ts';
@@ -96,13 +95,20 @@ export default async function handle(task: WorkerTask): Promise<RenderReply | Pi
   const { app, rows, backing } = await ready;
   if (task.type === 'ping') return { type: 'ping', threadId, cacheRows: rows, cacheBacking: backing };
   const t0 = performance.now();
-  const wanted = deserializeRouteData(task.route);
-  // Prefer this app's own RouteData object (identity matters to route caches); the serialized copy otherwise.
-  const own = app.manifest.routes.find(
+  const wanted = task.route;
+  // Prefer this app's own RouteData object (the same manifest entry the main thread matched; identity
+  // matters to the route cache); deserialize Astro's serialized copy otherwise (loaded only then: the
+  // astro/app entry points cost ~0.5-1 s of start-up per worker).
+  let routeData = app.manifest.routes.find(
     (r) => r.routeData.route === wanted.route && r.routeData.component === wanted.component && r.routeData.type === wanted.type,
   )?.routeData;
-  const routeData = own ?? wanted;
-  const { response } = await renderForPrerender(app as never, new Request(task.url), { routeData });
+  if (!routeData) {
+    const { deserializeRouteData } = await import('astro/app/manifest');
+    routeData = deserializeRouteData(wanted);
+  }
+  // What renderForPrerender (astro/app) does when the incremental build cache is off: app.render with the
+  // matched route. (With experimental.incrementalBuild, pages rendered here are recorded as "not tracked".)
+  const response = await app.render(new Request(task.url), { routeData });
   const body = response.body === null || NULL_BODY.has(response.status) ? null : await response.arrayBuffer();
   const reply: RenderReply = {
     type: 'render',
