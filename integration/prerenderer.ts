@@ -9,6 +9,9 @@ import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData }
 import { readPss, type PssReport } from './pss.ts';
 import type { PingReply, RenderReply, WorkerInit, WorkerTask } from './worker.ts';
 
+/** Same marker as worker.ts (not imported: that module runs worker start-up code). */
+const MAIN_THREAD_ONLY = 'ASTRO_POEM_CACHE_MAIN_THREAD_ONLY';
+
 export interface RenderStats {
   /** 'workers' when the pool rendered, 'astro' when Astro's own prerenderer did (workers: 0 or fallback). */
   mode: 'workers' | 'astro';
@@ -63,6 +66,7 @@ export function tasksPerWorker(): number {
 export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerendererOptions): AstroPrerenderer {
   let pool: Piscina<WorkerTask, RenderReply | PingReply> | undefined;
   let t0 = 0;
+  let mainThreadNoted = false;
   const { stats, logger } = o;
   // Astro's serialized form, made structured-clone safe the way adapters send it (JSON: distURL holds
   // URL objects once a route rendered); once per route.
@@ -141,11 +145,20 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         count(0);
         return r;
       }
-      const reply = (await pool.run({
-        type: 'render',
-        url: request.url,
-        route: serialized(options.routeData),
-      })) as RenderReply;
+      let reply: RenderReply;
+      try {
+        reply = (await pool.run({ type: 'render', url: request.url, route: serialized(options.routeData) })) as RenderReply;
+      } catch (err) {
+        // Pages that need main-thread build state (optimized images) are rendered by Astro's prerenderer.
+        if (!String((err as Error)?.message).includes(MAIN_THREAD_ONLY)) throw err;
+        if (!mainThreadNoted) {
+          mainThreadNoted = true;
+          logger.info(`pages using astro:assets image optimization are rendered on the main thread (first: ${new URL(request.url).pathname})`);
+        }
+        const r = await def.render(request, options);
+        count(0);
+        return r;
+      }
       count(reply.threadId);
       stats.workerRenderMs = (stats.workerRenderMs ?? 0) + reply.ms;
       const body = reply.body === null || NULL_BODY.has(reply.status) ? null : reply.body;

@@ -48,6 +48,8 @@ interface BuildAppLike {
 }
 
 const PAGE_SCRIPT_ID = 'astro:scripts/page.js';
+/** Marks errors of pages that must be rendered on the main thread (kept in sync with prerenderer.ts). */
+export const MAIN_THREAD_ONLY = 'ASTRO_POEM_CACHE_MAIN_THREAD_ONLY';
 
 async function init(): Promise<{ app: BuildAppLike; rows: number; backing: string }> {
   const data = workerData as WorkerInit;
@@ -83,6 +85,13 @@ async function init(): Promise<{ app: BuildAppLike; rows: number; backing: strin
       },
     },
   });
+  // astro:assets registers optimized images through globalThis.astroAsset.addStaticImage, which lives on
+  // the main thread (it fills the list Astro optimizes after prerendering). Such pages are handed back.
+  const g = globalThis as { astroAsset?: Record<string, unknown> };
+  g.astroAsset ??= {};
+  g.astroAsset.addStaticImage = () => {
+    throw new Error(`${MAIN_THREAD_ONLY}: this page uses astro:assets image optimization`);
+  };
   return { app, rows: reader.count, backing: reader.backing };
 }
 
