@@ -51,8 +51,9 @@ export class Ticker {
 /** id -> row lookup over the poem ids of poems.json (dense table when compact, else a Map). */
 export class IdIndex {
   readonly ids: Int32Array;
-  private readonly base: number = 0;
-  private readonly dense?: Int32Array;
+  readonly base: number = 0;
+  /** Dense id - base -> row table (-1 = no such id), when the ids are compact. */
+  readonly dense?: Int32Array;
   private readonly map?: Map<number, number>;
   constructor(ids: Int32Array) {
     this.ids = ids;
@@ -80,6 +81,7 @@ export class IdIndex {
   }
 }
 
+const EMPTY_I32 = new Int32Array(0);
 const isId = (v: number): boolean => Number.isInteger(v) && v >= 0 && v <= MAX_ID;
 const ID_EXPECTED = 'a poem id (an integer in 0..2147483647)';
 const KEY_RE = /^(?:0|[1-9][0-9]*)$/;
@@ -355,15 +357,22 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
               const want = dim >= 0 ? dim : metaDim;
               if (want < 0) firstValues = [];
               got = src.readNumbers((values, first) => {
-                for (let i = 0; i < values.length; i++) {
-                  const v = values[i];
-                  if (!(Math.abs(v) <= FLT_MAX)) throw new ElementError(i, `number $lexeme is outside the float32 range`, 'a finite float32', owner);
-                  const at = first + i;
-                  if (want >= 0) {
-                    if (at >= want) throw new ElementError(i, `embedding has more than ${want} values`, `${want} values (${dim >= 0 ? 'like the first embedding' : 'metadata.embedding_dimension'})`, owner);
-                    if (!scratch) setup(want);
-                    scratch![at] = v;
-                  } else firstValues!.push(v);
+                const len = values.length;
+                if (want >= 0) {
+                  if (first + len > want) throw new ElementError(want - first, `embedding has more than ${want} values`, `${want} values (${dim >= 0 ? 'like the first embedding' : 'metadata.embedding_dimension'})`, owner);
+                  if (!scratch) setup(want);
+                  const sc = scratch!;
+                  for (let i = 0; i < len; i++) {
+                    const v = values[i];
+                    if (!(v <= FLT_MAX && v >= -FLT_MAX)) throw new ElementError(i, `number $lexeme is outside the float32 range`, 'a finite float32', owner);
+                    sc[first + i] = v;
+                  }
+                } else {
+                  for (let i = 0; i < len; i++) {
+                    const v = values[i];
+                    if (!(v <= FLT_MAX && v >= -FLT_MAX)) throw new ElementError(i, `number $lexeme is outside the float32 range`, 'a finite float32', owner);
+                    firstValues!.push(v);
+                  }
                 }
               }, 'a number');
               if (want >= 0 && got !== want) src.fail(`embedding has ${got} values`, `${want} values (${dim >= 0 ? 'like the first embedding' : 'metadata.embedding_dimension'})`, owner);
@@ -513,16 +522,37 @@ export async function readRagged(
             }
           } else {
             if (form === 'objects' && kind !== 'close') src.fail(`unexpected ${kind}`, 'an {"id", "similarity"} object like the other lists', owner);
+            const dense = index.dense ?? EMPTY_I32;
+            const base = index.base;
+            const dlen = dense.length;
             n = src.readNumbers((vals, first) => {
-              for (let i = 0; i < vals.length; i++) {
-                const v = vals[i];
-                if (!isId(v)) throw new ElementError(i, `invalid poem id $lexeme`, ID_EXPECTED, owner);
-                const r = index.rowOf(v);
-                if (r < 0) throw new ElementError(i, `unknown id ${v}`, 'an id from poems.json', owner);
-                if (first + i === 0 && role === 'diversity' && v !== owner) throw new ElementError(i, `sequence starts with id ${v}`, `the poem's own id ${owner} first`, owner);
-                vbuf[vn++] = r;
-                if (vn === vbuf.length) flushValues();
+              // hot loop (61M ids at seed scale): locals only, the dense table inline, errors on the slow path
+              if (first === 0 && role === 'diversity' && vals.length > 0 && vals[0] !== owner) {
+                if (!isId(vals[0])) throw new ElementError(0, `invalid poem id $lexeme`, ID_EXPECTED, owner);
+                if (index.rowOf(vals[0]) < 0) throw new ElementError(0, `unknown id ${vals[0]}`, 'an id from poems.json', owner);
+                throw new ElementError(0, `sequence starts with id ${vals[0]}`, `the poem's own id ${owner} first`, owner);
               }
+              const vb = vbuf;
+              const cap = vb.length;
+              const len = vals.length;
+              let w = vn;
+              for (let i = 0; i < len; i++) {
+                const v = vals[i];
+                const k = v - base;
+                let r = (v | 0) === v && k >= 0 && k < dlen ? dense[k] : -1;
+                if (r < 0) {
+                  if (!isId(v)) throw new ElementError(i, `invalid poem id $lexeme`, ID_EXPECTED, owner);
+                  r = index.rowOf(v);
+                  if (r < 0) throw new ElementError(i, `unknown id ${v}`, 'an id from poems.json', owner);
+                }
+                vb[w++] = r;
+                if (w === cap) {
+                  vn = w;
+                  flushValues();
+                  w = 0;
+                }
+              }
+              vn = w;
             }, role === 'diversity' ? 'a poem id (a number)' : 'a poem id (a number) or an {"id", "similarity"} object');
             if (n > 0 && !form) form = 'ids';
           }
