@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const SITE = join(REPO, 'example-site');
@@ -98,8 +99,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Builds the site (or waits for the build another test file of this run started). */
 export async function acquireSite(consumer: Consumer, timeoutMs = 15 * 60_000): Promise<BuiltSite> {
-  // Forks of one vitest run share the parent pid: one build per run.
-  const runPid = process.ppid;
+  // One build per vitest run: forks of a run share their parent (the vitest process); in a worker thread
+  // (pool: threads) the process is the vitest process itself.
+  const runPid = isMainThread ? process.ppid : process.pid;
   const dir = join(BASE, createHash('sha256').update(`${runPid}:${REPO}:${process.env.SITE_BUILD_CONFIG ?? ''}`).digest('hex').slice(0, 16));
   mkdirSync(BASE, { recursive: true });
   sweep(dir);
