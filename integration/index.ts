@@ -9,7 +9,7 @@ import type { Plugin } from 'vite';
 import { openCache } from '../cache/reader.ts';
 import { ensureCache } from './convert.ts';
 import { checkOptions, resolveOptions, type PoemCacheOptions, type ResolvedOptions } from './options.ts';
-import { describePss } from './pss.ts';
+import { describePss, readPss } from './pss.ts';
 import { createWorkerPrerenderer, tasksPerWorker, type RenderStats } from './prerenderer.ts';
 import { poemCacheVitePlugin, READER_SPECIFIER, VIRTUAL_TYPES } from './virtual.ts';
 
@@ -62,6 +62,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
   let prerenderEntry: string | undefined;
   let bundle: RenderStats['bundle'];
   let concurrency = 1;
+  let adapterName: string | undefined;
   let trailingSlash: 'always' | 'never' | 'ignore' = 'ignore';
   const need = (): ResolvedOptions => {
     if (!resolved) throw new Error('poemCache: used before astro:config:setup');
@@ -119,6 +120,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
       },
       'astro:config:done': ({ injectTypes, config }) => {
         concurrency = config.build.concurrency;
+        adapterName = config.adapter?.name;
         injectTypes({ filename: 'virtual-poem-cache.d.ts', content: VIRTUAL_TYPES });
       },
       'astro:server:setup': async ({ logger }) => {
@@ -129,6 +131,13 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         await prepare(r, logger);
         const stats: RenderStats = { mode: 'astro', workers: r.workers, pages: 0, pagesByThread: {}, wallMs: 0, concurrency };
         shared().builds.push(stats);
+        if (r.workers > 0 && adapterName) {
+          // With an adapter, prerendering belongs to it (it may bring its own prerenderer, and Astro builds
+          // the default prerender entry only when no custom prerenderer replaces an adapter's).
+          stats.fallbackReason = `the adapter ${adapterName} prerenders pages`;
+          logger.warn(`workers: ${r.workers} ignored — the adapter ${adapterName} prerenders pages; the worker prerenderer is for static builds without an adapter`);
+          return;
+        }
         if (r.workers === 0) {
           logger.info('workers: 0 — pages are rendered by Astro\'s own prerenderer on the main thread');
           const started = { t0: 0 };
@@ -148,7 +157,6 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
             },
             async teardown() {
               stats.wallMs = performance.now() - started.t0;
-              const { readPss } = await import('./pss.ts');
               stats.pss = readPss(r.cacheFile);
               await def.teardown?.();
             },
@@ -173,9 +181,12 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         const by = Object.entries(stats.pagesByThread)
           .map(([t, n]) => `${t === '0' ? 'main' : `thread ${t}`}: ${n}`)
           .join(', ');
-        logger.info(
-          `rendered ${stats.pages} page(s) in ${(stats.wallMs / 1000).toFixed(2)} s wall time with ${stats.mode === 'workers' ? `${stats.workers} worker thread(s) (pool start ${((stats.setupMs ?? 0) / 1000).toFixed(2)} s)` : "Astro's prerenderer (main thread)"}${by ? ` [${by}]` : ''}`,
-        );
+        if (stats.pages > 0) {
+          logger.info(
+            `rendered ${stats.pages} page(s) in ${(stats.wallMs / 1000).toFixed(2)} s wall time with ${stats.mode === 'workers' ? `${stats.workers} worker thread(s) (pool start ${((stats.setupMs ?? 0) / 1000).toFixed(2)} s)` : "Astro's prerenderer (main thread)"}${by ? ` [${by}]` : ''}`,
+          );
+        }
+        stats.pss ??= readPss(need().cacheFile);
         if (stats.pss) logger.info(describePss(stats.pss, stats.mode === 'workers' ? stats.workers : 0));
       },
     },

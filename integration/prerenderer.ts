@@ -67,6 +67,10 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
   let pool: Piscina<WorkerTask, RenderReply | PingReply> | undefined;
   let t0 = 0;
   let mainThreadNoted = false;
+  // Tasks sent to the pool and not settled: teardown waits for them (destroying a pool with tasks in flight
+  // makes piscina throw on the late replies).
+  const inflight = new Set<Promise<unknown>>();
+  let closing = false;
   const { stats, logger } = o;
   // Astro's serialized form, made structured-clone safe the way adapters send it (JSON: distURL holds
   // URL objects once a route rendered); once per route.
@@ -145,9 +149,12 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         count(0);
         return r;
       }
+      if (closing) throw new Error(`not rendering ${new URL(request.url).pathname}: the worker pool is shutting down (an earlier page failed)`);
       let reply: RenderReply;
+      const task = pool.run({ type: 'render', url: request.url, route: serialized(options.routeData) }) as Promise<RenderReply>;
+      inflight.add(task);
       try {
-        reply = (await pool.run({ type: 'render', url: request.url, route: serialized(options.routeData) })) as RenderReply;
+        reply = await task;
       } catch (err) {
         // Pages that need main-thread build state (optimized images) are rendered by Astro's prerenderer.
         if (!String((err as Error)?.message).includes(MAIN_THREAD_ONLY)) throw err;
@@ -158,6 +165,8 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         const r = await def.render(request, options);
         count(0);
         return r;
+      } finally {
+        inflight.delete(task);
       }
       count(reply.threadId);
       stats.workerRenderMs = (stats.workerRenderMs ?? 0) + reply.ms;
@@ -166,7 +175,9 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
     },
     collectStaticImages: def.collectStaticImages ? () => def.collectStaticImages!() : undefined,
     async teardown() {
+      closing = true;
       try {
+        await Promise.allSettled([...inflight]);
         stats.pss = readPss(o.cacheFile);
         const p = pool;
         pool = undefined;

@@ -76,7 +76,9 @@ async function init(): Promise<{ app: BuildAppLike; rows: number; backing: strin
       options: {
         destination: {
           write(event: { level?: string; label?: string | null; message?: string }) {
-            if (event.level === 'warn' || event.level === 'error') {
+            // Errors are reported again by the main thread (with the page path); pages handed back to the
+            // main thread are not errors at all.
+            if ((event.level === 'warn' || event.level === 'error') && !event.message?.includes(MAIN_THREAD_ONLY)) {
               process.stderr.write(`[poem-cache worker ${threadId}] ${event.level}${event.label ? ` [${event.label}]` : ''} ${event.message ?? ''}\n`);
             }
             return true;

@@ -161,6 +161,12 @@ describe('astro build of the fixture site', () => {
     }
   }, 240_000);
 
+  it('a page that throws in a worker fails the build with its error', async () => {
+    const id = String(data.ids[7]);
+    await expect(buildSite('error', 2, { POEM_FIXTURE_FAIL_ID: id })).rejects.toThrow(`fixture failure for poem ${id}`);
+    rmSync(join(root, 'dist-error'), { recursive: true, force: true });
+  }, 240_000);
+
   it('the built page chunks import the reader at run time instead of bundling it', () => {
     for (const r of [results.w2, results.w0]) {
       expect(r.stats.bundle?.readerImports).toBeGreaterThan(0);
