@@ -10,7 +10,7 @@
 // Every page is built by bench/lib/render-page.ts; the per-page sha256 digests are combined in page order and
 // the combined hash must be identical for every strategy and worker count (else exit 1).
 // Memory: the parent samples /proc/<child>/smaps_rollup Pss every ~50 ms (peak) and the child reports its own
-// Pss after the last page, while every worker still holds its data (final). Writes render.md and render.svg.
+// Pss after the last page and a full GC in every thread, while every worker still holds its data (final). Writes render.md and render.svg.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -120,7 +120,12 @@ if (!isMainThread) {
         digests.push(pageDigest(renderSimilarPage(d, w.rows[i])));
       }
       parentPort!.postMessage({ type: 'done', indices: mine, digests: Buffer.concat(digests) });
-      parentPort!.once('message', () => process.exit(0));
+      // Then (untimed): collect garbage (e.g. the JSON text) so "final" PSS is what this worker retains, not GC timing.
+      parentPort!.once('message', () => {
+        (globalThis as { gc?: () => void }).gc?.();
+        parentPort!.postMessage({ type: 'collected' });
+        parentPort!.once('message', () => process.exit(0));
+      });
     });
   }
 }
@@ -193,6 +198,10 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
       const buf = Buffer.from(r.digests.buffer, r.digests.byteOffset, r.digests.byteLength);
       r.indices.forEach((i: number, k: number) => (digests[i] = buf.subarray(k * 32, k * 32 + 32)));
     }
+    const collected = pool.map((w) => once(w, 'message'));
+    for (const w of pool) w.postMessage('gc');
+    await Promise.all(collected);
+    (globalThis as { gc?: () => void }).gc?.();
     const final = memoryOf('self');
     say({
       setupMs: tReady - t0, renderMs: tDone - tReady, totalMs: tDone - t0, pages: rows.length,
@@ -237,7 +246,8 @@ function memAvailable(): number {
 async function measure(strategy: Strategy, workers: number, o: { data: string; cache: string; pages: number }): Promise<Cell> {
   const args = [SELF, '--child', strategy, '--workers', String(workers), '--data', o.data, '--cache', o.cache, '--pages', String(o.pages)];
   const heavy = strategy === 'a' || strategy === 'b';
-  const cp = spawn(process.execPath, heavy ? [`--max-old-space-size=${JSON_HEAP_MB}`, ...args] : args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const flags = ['--expose-gc', ...(heavy ? [`--max-old-space-size=${JSON_HEAP_MB}`] : [])];
+  const cp = spawn(process.execPath, [...flags, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let peak = 0;
   const sample = () => {
     try {
@@ -252,6 +262,10 @@ async function measure(strategy: Strategy, workers: number, o: { data: string; c
   cp.stderr.on('data', (b) => (err += b));
   const [code, signal] = (await once(cp, 'exit')) as [number | null, string | null];
   clearInterval(timer);
+  if (strategy === 'd2' && code !== 0) {
+    // The child died before unlinking its segment: do it here (name as in child()).
+    try { loadNative()?.shmUnlink(`poem-bench-${cp.pid}`); } catch { /* it did, or never created it */ }
+  }
   const line = out.split('\n').find((l) => l.startsWith('@@RESULT '));
   if (code !== 0 || !line) {
     const why = signal ? `signal ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit ${code}`;
@@ -338,7 +352,7 @@ async function parent(o: { data: string; cache: string; pages: number; workers: 
   const table = [
     `Render ${pages} "similar" pages (title + 100 most similar + first 100 of the diversity sequence, titles and first lines) with N worker threads.`,
     `JSON inputs ${fmtMB(jsonBytes)} (${o.data}); cache ${fmtMB(cacheBytes)} (${o.cache}); ${process.version}; one child process per cell, one run each.`,
-    'Total PSS = /proc/<child>/smaps_rollup Pss (the child is the only process involved; its worker threads share it): peak = max of ~50 ms samples, final = after the last page with every worker still holding its data. Setup = child start until every worker is ready (parse / clone / read / map); pages/s over the render phase only; total = setup + render.',
+    'Total PSS = /proc/<child>/smaps_rollup Pss (the child is the only process involved; its worker threads share it): peak = max of ~50 ms samples, final = after the last page and a full GC in every thread, with every worker still holding its data. Setup = child start until every worker is ready (parse / clone / read / map); pages/s over the render phase only; total = setup + render.',
     `Output check: ${hashes.size === 1 ? 'every measured cell produced the same page hash' : hashes.size === 0 ? 'no cell completed' : `MISMATCH: ${hashes.size} different page hashes`}.`,
     '',
     '| strategy | workers | total peak PSS | final PSS | setup | render | total wall | pages/s (render) | page hash |',
