@@ -113,7 +113,19 @@ export class CacheReader {
   get metadata(): Record<string, unknown> {
     if (this.metadataValue === undefined) {
       const s = this.sections.find((x) => x.name === SectionName.meta && x.kind === SectionKind.json);
-      this.metadataValue = s ? JSON.parse(Buffer.from(this.bytes.buffer, this.bytes.byteOffset + s.parts.bytes.offset, s.count).toString('utf8')) : {};
+      let value: unknown = {};
+      if (s) {
+        const text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + s.parts.bytes.offset, s.count).toString('utf8');
+        try {
+          value = JSON.parse(text);
+        } catch (err) {
+          throw new CacheFormatError(this.source, s.offset, `section "${SectionName.meta}" to hold valid JSON`, (err as Error).message);
+        }
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+          throw new CacheFormatError(this.source, s.offset, `section "${SectionName.meta}" to hold a JSON object`, value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
+        }
+      }
+      this.metadataValue = value;
     }
     return this.metadataValue as Record<string, unknown>;
   }
@@ -238,6 +250,7 @@ export function openCache(path: string, options: OpenOptions = {}): CacheReader 
   const key = `${abs}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
   const hit = opened.get(abs);
   if (hit && hit.key === key) return hit.reader;
+  if (hit) releaseSharedImage(hit.key); // an older version of this file: let its memory go
   const native = options.fallback ? undefined : loadNative();
   let reader: CacheReader;
   if (native) {
@@ -272,7 +285,15 @@ export function readerFromBytes(bytes: Uint8Array, label = 'memory'): CacheReade
 
 /** Drops this thread's reader for a path; the mapping goes when the last view is collected. */
 export function forgetCache(path: string): void {
-  opened.delete(resolve(path));
+  const abs = resolve(path);
+  const hit = opened.get(abs);
+  if (hit) releaseSharedImage(hit.key);
+  opened.delete(abs);
+}
+
+// Threads created from now on no longer inherit this image; the memory goes once no view refers to it.
+function releaseSharedImage(key: string): void {
+  if (isMainThread && getEnvironmentData(ENV_PREFIX + key) !== undefined) setEnvironmentData(ENV_PREFIX + key, undefined);
 }
 
 // Fallback: read the file once per process into a SharedArrayBuffer. Threads created after the first

@@ -287,6 +287,15 @@ describe('validation errors name the file, the byte and what was expected', () =
     expect(r.has('future')).toBe(false);
   });
 
+  it('a meta section that is not a JSON object is a format error naming the file', async () => {
+    for (const [meta, found] of [[[1], 'an array'], ['x', 'string'], [null, 'null']] as const) {
+      const p = join(dir, 'meta-kind.cache');
+      await writeCache(p, { ids: [1], meta });
+      const r = openCache(p, { fallback: true });
+      expect(() => r.metadata).toThrow(new RegExp(`meta-kind\\.cache: byte \\d+: expected section "meta" to hold a JSON object, found ${found}$`));
+    }
+  });
+
   it('a cache without an ids section is refused', async () => {
     const file2 = join(dir, 'noids.cache');
     await writeCache(file2, [encodeStrings('title', ['a'])]);

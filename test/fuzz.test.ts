@@ -15,7 +15,7 @@ describe('cache reader under random corruption (fast-check)', () => {
       fuzzer.bases.forEach((_, base) => fuzzer.check({ base, mutations: [], seal: 'none' }));
       const paths = fuzzer.native ? [fuzzer.stats.native, fuzzer.stats.fallback] : [fuzzer.stats.fallback];
       for (const p of paths) expect(p).toEqual({ accepted: fuzzer.bases.length, rejected: 0 });
-      expect(fuzzer.stats.metadataSyntaxErrors).toBe(0);
+      expect(fuzzer.stats.metadataErrors).toBe(0);
     } finally {
       fuzzer.close();
     }

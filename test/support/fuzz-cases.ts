@@ -8,13 +8,13 @@
 //   - openCache either throws a format error whose message is `${file}: byte N: expected ...`, or returns a reader;
 //   - on a reader, every accessor over every row either returns a value that matches an independent decode of
 //     the raw image (so no view is clamped, shifted or outside its section, its part and reader.bytes), or
-//     throws the reader's own Error (`${file}: ...`); `metadata` may also throw SyntaxError (mutated JSON text);
+//     throws the reader's own Error (`${file}: ...`); `metadata` may also throw the reader's format error (mutated JSON text);
 //   - both paths make the same accept/reject decision, with the same message when they reject;
 //   - nothing crashes the process (native runs in-process) and no case takes longer than the watchdog allows.
 import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Worker, getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import {
   align, E, H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind, sectionShape, ElementType,
@@ -87,7 +87,7 @@ export async function makeBaseImages(dir: string): Promise<BaseImage[]> {
     date: ['', '', '', '', ''],
   });
   // 3. No rows at all: empty dense ids, empty lists and strings, meta.
-  await write('empty', { ids: [], similar: { lists: [] }, title: [], meta: [] });
+  await write('empty', { ids: [], similar: { lists: [] }, title: [], meta: {} });
   // 4. Extra sections the reader does not know by name (known kinds) plus unknown kinds appended.
   const extra: EncodedSection[] = [
     ...encodeCacheData({
@@ -104,8 +104,8 @@ export async function makeBaseImages(dir: string): Promise<BaseImage[]> {
   const last = out[out.length - 1];
   last.bytes = appendUnknownSection(last.bytes, 'future-kind', 77, 9, new Uint8Array(10).fill(0xab));
   last.bytes = appendUnknownSection(last.bytes, 'zero-kind', 0, ElementType.u8, new Uint8Array(64).fill(7));
-  // 5. One row, one-dimensional embedding, meta that is not an object.
-  await write('single', { ids: [2_147_483_647], embeddings: { dim: 1, values: new Float32Array([0.5]) }, title: ['only'], meta: 'x' });
+  // 5. One row, one-dimensional embedding, the largest id, a meta object with odd keys.
+  await write('single', { ids: [2_147_483_647], embeddings: { dim: 1, values: new Float32Array([0.5]) }, title: ['only'], meta: { '': null, '\u0000': ['x'] } });
   return out;
 }
 
@@ -321,13 +321,13 @@ export interface FuzzStats {
   reasons: Map<string, number>;
   /** Accessor calls on accepted readers that threw the reader's own error, and metadata SyntaxErrors. */
   accessorErrors: number;
-  metadataSyntaxErrors: number;
+  metadataErrors: number;
   slowestCaseMs: number;
 }
 
 export const newStats = (): FuzzStats => ({
   cases: 0, native: { accepted: 0, rejected: 0 }, fallback: { accepted: 0, rejected: 0 }, reasons: new Map(),
-  accessorErrors: 0, metadataSyntaxErrors: 0, slowestCaseMs: 0,
+  accessorErrors: 0, metadataErrors: 0, slowestCaseMs: 0,
 });
 
 export class FuzzFailure extends Error {
@@ -340,9 +340,6 @@ export class FuzzFailure extends Error {
 type Outcome = { accepted: true } | { accepted: false; message: string };
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-// The fallback's SharedArrayBuffer is kept in worker environment data under this key for later threads
-// (cache/reader.ts sharedImage). A long fuzz run opens 100,000 file versions: drop each one again.
-const ENV_PREFIX = 'astro-poem-cache:image:';
 
 export interface Fuzzer {
   dir: string;
@@ -381,8 +378,8 @@ export async function createFuzzer(): Promise<Fuzzer> {
       }
       return { outcome: { accepted: false, message: e.message } };
     } finally {
+      // Also lets go of the fallback's shared image: a long run opens 100,000 file versions.
       forgetCache(file);
-      if (path === 'fallback') dropEnvironmentData(file);
     }
   };
 
@@ -439,16 +436,6 @@ export async function createFuzzer(): Promise<Fuzzer> {
   };
 }
 
-function dropEnvironmentData(file: string): void {
-  let st;
-  try {
-    st = statSync(file);
-  } catch {
-    return;
-  }
-  const key = `${ENV_PREFIX}${file}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-  if (getEnvironmentData(key) !== undefined) setEnvironmentData(key, undefined);
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Every accessor over every row, checked against an independent decode of the raw image.
@@ -570,7 +557,8 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
     }
   }
 
-  // metadata: JSON.parse of the "meta" section, so a mutated document may be a SyntaxError (documented).
+  // metadata: JSON.parse of the "meta" section; a mutated document, or one that is not an object, is the
+  // reader's own format error naming the file (never a bare SyntaxError).
   const meta = reader.sections.find((s) => s.name === 'meta' && s.kind === SectionKind.json);
   for (let i = 0; i < 2; i++) {
     try {
@@ -578,8 +566,8 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
       if (!meta && (typeof m !== 'object' || m === null || Object.keys(m).length !== 0)) fail('metadata of a cache without "meta" is not {}');
     } catch (e) {
       if (e instanceof FuzzFailure) throw e;
-      if (!(e instanceof SyntaxError) || !meta) fail(`metadata threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
-      if (counting) stats.metadataSyntaxErrors++;
+      if (!(e instanceof CacheFormatError) || !meta || !e.message.startsWith(`${file}: byte `)) fail(`metadata threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
+      if (counting) stats.metadataErrors++;
     }
   }
   for (const name of ['embeddings', 'similar', 'nope']) if (typeof reader.has(name) !== 'boolean') fail(`has("${name}")`);
@@ -667,7 +655,7 @@ export function describeRun(r: RunResult, top = 12): string[] {
     `fuzz: seed ${r.seed}, ${s.cases} cases in ${(r.ms / 1000).toFixed(1)} s (slowest case ${s.slowestCaseMs.toFixed(1)} ms)${r.native ? '' : ' — native addon NOT available: fallback path only'}`,
     `  native:   ${r.native ? `${s.native.accepted} accepted, ${s.native.rejected} rejected` : 'skipped'}`,
     `  fallback: ${s.fallback.accepted} accepted, ${s.fallback.rejected} rejected`,
-    `  on accepted readers: ${s.accessorErrors} accessor calls threw the reader's own error, ${s.metadataSyntaxErrors} metadata SyntaxErrors`,
+    `  on accepted readers: ${s.accessorErrors} accessor calls threw the reader's own error, ${s.metadataErrors} metadata format errors`,
     `  rejections by message (both paths, top ${Math.min(top, s.reasons.size)} of ${s.reasons.size} kinds):`,
     ...[...s.reasons].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, n]) => `    ${String(n).padStart(7)}  ${k}`),
   ];
