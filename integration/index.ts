@@ -188,6 +188,10 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         }
         stats.pss ??= readPss(need().cacheFile);
         if (stats.pss) logger.info(describePss(stats.pss, stats.mode === 'workers' ? stats.workers : 0));
+        if (stats.workerHeap) {
+          const heaps = Object.entries(stats.workerHeap).map(([t, b]) => `thread ${t} ${(b / 1048576).toFixed(1)} MB`);
+          logger.info(`per-worker V8 heap in use after its last page (each thread's own JS heap; the cache is outside it, mapped): ${heaps.join(', ')}`);
+        }
       },
     },
   };

@@ -28,6 +28,8 @@ export interface RenderStats {
   setupMs?: number;
   /** What each worker reported at start: its cache backing ('mmap' with the native addon). */
   workerCache?: { threadId: number; rows: number; backing: string }[];
+  /** Last reported V8 heap in use per worker thread (bytes). */
+  workerHeap?: Record<number, number>;
   /** Astro's build.concurrency for this build (pages in flight). */
   concurrency?: number;
   /** Sum of the workers' own render times (ms), to compare with the wall time. */
@@ -170,6 +172,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       }
       count(reply.threadId);
       stats.workerRenderMs = (stats.workerRenderMs ?? 0) + reply.ms;
+      (stats.workerHeap ??= {})[reply.threadId] = reply.heapUsed;
       const body = reply.body === null || NULL_BODY.has(reply.status) ? null : reply.body;
       return new Response(body, { status: reply.status, statusText: reply.statusText, headers: reply.headers });
     },

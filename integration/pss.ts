@@ -52,7 +52,7 @@ export function readPss(cacheFile: string, pid: number | 'self' = 'self'): PssRe
   return report;
 }
 
-const mbOf = (kb: number | undefined) => (kb === undefined ? '?' : (kb / 1024).toFixed(1));
+const mbOf = (kb: number | undefined) => (kb === undefined ? '?' : (kb / 1024).toFixed(kb < 1024 ? 3 : 1));
 
 export function describePss(r: PssReport, workers: number): string {
   if (r.processKb === undefined) return `PSS not available (no /proc/${r.pid}/smaps_rollup on this system)`;

@@ -2,6 +2,7 @@
 // in this thread. workerData carries only paths and the small per-page head data (styles, page scripts);
 // the cache is mapped here with openCache (one mapping per thread, one physical copy per machine).
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { threadId, workerData } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
@@ -31,6 +32,8 @@ export interface RenderReply {
   /** The page body, transferred (not copied); null for bodiless responses. */
   body: ArrayBuffer | null;
   ms: number;
+  /** This worker's V8 heap in use after the page (bytes): per-thread memory, unlike PSS. */
+  heapUsed: number;
 }
 
 export interface PingReply {
@@ -129,6 +132,7 @@ export default async function handle(task: WorkerTask): Promise<RenderReply | Pi
     headers: [...response.headers],
     body,
     ms: performance.now() - t0,
+    heapUsed: getHeapStatistics().used_heap_size,
   };
   if (!body) return reply;
   // Transfer the body instead of copying it: a Piscina transferable whose value is the reply and whose

@@ -108,6 +108,8 @@ describe('astro build of the fixture site', () => {
       expect(w.rows).toBe(24);
       expect(['mmap', 'memory']).toContain(w.backing);
     }
+    for (const t of threads) expect(r.stats.workerHeap?.[t]).toBeGreaterThan(1 << 20);
+    expect(r.stats.pss?.processKb === undefined || r.stats.pss.processKb > 0).toBe(true);
     const { loadNative } = await import('../native/index.ts');
     if (loadNative()) expect(r.stats.workerCache!.map((w) => w.backing)).toEqual(['mmap', 'mmap']);
     console.log(`workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`);
