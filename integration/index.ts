@@ -131,6 +131,11 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         await prepare(r, logger);
         const stats: RenderStats = { mode: 'astro', workers: r.workers, pages: 0, pagesByThread: {}, wallMs: 0, concurrency };
         shared().builds.push(stats);
+        if (r.workers > 0 && typeof setPrerenderer !== 'function') {
+          stats.fallbackReason = 'this Astro version has no setPrerenderer hook';
+          logger.warn(`workers: ${r.workers} ignored — this Astro version has no setPrerenderer in astro:build:start; pages are rendered by Astro's own prerenderer`);
+          return;
+        }
         if (r.workers > 0 && adapterName) {
           // With an adapter, prerendering belongs to it (it may bring its own prerenderer, and Astro builds
           // the default prerender entry only when no custom prerenderer replaces an adapter's).

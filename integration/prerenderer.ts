@@ -3,8 +3,8 @@
 // prerenderer; render() sends { url, serialized route } to a piscina pool whose workers import the same
 // built prerender entry, open the cache themselves, render with renderForPrerender (astro/app) and send the
 // body back as a transferred ArrayBuffer. Anything missing at setup -> one warning, Astro's prerenderer.
-import { Piscina } from 'piscina';
-import { serializeRouteData, type SerializedRouteData } from 'astro/app/manifest';
+import type { Piscina } from 'piscina';
+import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
 import { readPss, type PssReport } from './pss.ts';
 import type { PingReply, RenderReply, WorkerInit, WorkerTask } from './worker.ts';
@@ -77,10 +77,11 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
   // Astro's serialized form, made structured-clone safe the way adapters send it (JSON: distURL holds
   // URL objects once a route rendered); once per route.
   const routes = new WeakMap<object, SerializedRouteData>();
+  let serializeRouteData: typeof import('astro/app/manifest').serializeRouteData | undefined;
   const serialized = (route: RouteData): SerializedRouteData => {
     let s = routes.get(route);
     if (!s) {
-      s = JSON.parse(JSON.stringify(serializeRouteData(route, o.trailingSlash))) as SerializedRouteData;
+      s = JSON.parse(JSON.stringify(serializeRouteData!(route, o.trailingSlash))) as SerializedRouteData;
       routes.set(route, s);
     }
     return s;
@@ -106,7 +107,10 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         .filter((s) => s.stage === 'page' || s.stage === 'head-inline')
         .map((s) => ({ stage: s.stage, content: s.content })),
     };
-    pool = new Piscina<WorkerTask, RenderReply | PingReply>({
+    // Loaded only for builds with workers (astro/app/manifest costs ~0.5 s to import).
+    ({ serializeRouteData } = await import('astro/app/manifest'));
+    const { Piscina: Pool } = await import('piscina');
+    pool = new Pool<WorkerTask, RenderReply | PingReply>({
       filename: new URL('./worker.ts', import.meta.url).href,
       minThreads: o.workers,
       maxThreads: o.workers,
