@@ -32,8 +32,11 @@ export class Ticker {
     this.slot = slot;
     this.signal = signal;
   }
-  tick(src: JsonSource): Promise<void> | undefined {
-    if ((++this.n & 15) !== 0) return undefined;
+  /** Counts `k` entries (a batch counts as its elements). */
+  tick(src: JsonSource, k = 1): Promise<void> | undefined {
+    const before = this.n;
+    this.n += k;
+    if (before >> 4 === this.n >> 4) return undefined;
     if (this.progress) this.progress[this.slot] = src.bytesRead;
     const now = Date.now();
     if (now - this.last < 40) return undefined;
@@ -114,10 +117,26 @@ export class Spool {
   private readonly stage: Buffer;
   private used = 0;
   bytes = 0;
-  constructor(path: string, stageBytes = 1 << 20) {
+  constructor(path: string, stageBytes = 4 << 20) {
     this.path = path;
     this.fd = openSync(path, 'wx', 0o600);
     this.stage = Buffer.allocUnsafeSlow(stageBytes);
+  }
+  /** Appends the UTF-8 bytes of a string; returns their count. */
+  writeString(s: string): number {
+    if (this.used + s.length * 3 > this.stage.length) {
+      this.flush();
+      if (s.length * 3 > this.stage.length) {
+        const b = Buffer.from(s, 'utf8');
+        this.writeRaw(b);
+        this.bytes += b.length;
+        return b.length;
+      }
+    }
+    const n = this.stage.write(s, this.used, 'utf8');
+    this.used += n;
+    this.bytes += n;
+    return n;
   }
   write(src: Uint8Array): void {
     if (this.used + src.byteLength > this.stage.length) this.flush();
@@ -151,12 +170,13 @@ class StringColumn {
   private offsets = new Uint32Array(1024);
   count = 0;
   constructor(path: string) {
-    this.spool = new Spool(path, 1 << 20);
+    this.spool = new Spool(path, 4 << 20);
   }
   push(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    if (this.spool.bytes + b.length > 0xffffffff) throw new Error(`strings exceed the format's 4 GiB limit`);
-    this.spool.write(b);
+    if (this.spool.bytes + s.length * 3 > 0xffffffff && this.spool.bytes + Buffer.byteLength(s, 'utf8') > 0xffffffff) {
+      throw new Error(`strings exceed the format's 4 GiB limit`);
+    }
+    this.spool.writeString(s);
     if (this.count + 2 > this.offsets.length) {
       const bigger = new Uint32Array(this.offsets.length * 2);
       bigger.set(this.offsets);
@@ -171,6 +191,51 @@ class StringColumn {
 }
 
 // ---------------------------------------------------------------- poems.json
+
+/** Bytes of JSON text per fast-path batch. */
+const BATCH_BYTES = 2 << 20;
+
+/** Keys of an object and of its direct member objects (what the batch scan counts). */
+function keyCount(o: object): number {
+  let keys = 0;
+  for (const k in o) {
+    keys++;
+    const v = (o as Record<string, unknown>)[k];
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) for (const _ in v) keys++;
+  }
+  return keys;
+}
+
+const optStr = (v: unknown): string | undefined => (typeof v === 'string' ? v : v === null || v === undefined ? '' : undefined);
+
+/**
+ * Fast path: adds the poems of a parsed batch while each one is plainly valid (what the precise reader would
+ * accept, with the same result); returns how many were added. `keysSeen` is the number of keys the scan saw
+ * in the poems and their direct member objects: a mismatch means duplicate keys (the precise reader decides).
+ */
+function addPoems(vals: unknown[], keysSeen: ArrayLike<number>, seen: Map<number, number>, add: (id: number, title: string, text: string, category: string, date: string) => void): number {
+  for (let i = 0; i < vals.length; i++) {
+    const o = vals[i] as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null || Array.isArray(o) || keyCount(o) !== keysSeen[i]) return i;
+    const id = o.id;
+    if (typeof id !== 'number' || !isId(id) || seen.has(id)) return i;
+    const text = o.content;
+    if (typeof text !== 'string') return i;
+    const title = optStr(o.title);
+    const category = optStr(o.category);
+    if (title === undefined || category === undefined) return i;
+    let date = '';
+    const m = o.metadata;
+    if (m !== undefined && m !== null) {
+      if (typeof m !== 'object' || Array.isArray(m)) return i;
+      const d = optStr((m as Record<string, unknown>).creation_date);
+      if (d === undefined) return i;
+      date = d;
+    }
+    add(id, title, text, category, date);
+  }
+  return vals.length;
+}
 
 export interface PoemsResult {
   ids: Int32Array;
@@ -206,9 +271,7 @@ export async function readPoems(src: JsonSource, spoolPath: (what: string) => st
       if (sawPoems) src.fail('duplicate key "poems"', 'one "poems" array');
       sawPoems = true;
       src.beginArray('an array of poems');
-      while (src.nextItem()) {
-        const p = ticker.tick(src);
-        if (p) await p;
+      const readOne = (): void => {
         src.beginObject('a poem object');
         let id = -1;
         let title = '';
@@ -262,6 +325,43 @@ export async function readPoems(src: JsonSource, spoolPath: (what: string) => st
         cols.text.push(text);
         cols.category.push(category);
         cols.date.push(date);
+      };
+      const add = (id: number, title: string, text: string, category: string, date: string): void => {
+        seen.set(id, n);
+        if (n === ids.length) {
+          const bigger = new Int32Array(n * 2);
+          bigger.set(ids);
+          ids = bigger;
+        }
+        ids[n++] = id;
+        cols.title.push(title);
+        cols.text.push(text);
+        cols.category.push(category);
+        cols.date.push(date);
+      };
+      for (;;) {
+        // fast path: ~2 MB of poems per JSON.parse, each poem checked here; the first one that is not plainly
+        // valid (and everything after it in the batch) goes back to the precise reader, which reports errors
+        const b = src.nextBatch?.(BATCH_BYTES);
+        let slow = 1;
+        if (b) {
+          const p = ticker.tick(src, b.count);
+          if (p) await p;
+          slow = b.count;
+          const vals = b.values;
+          if (vals) {
+            const k = addPoems(vals, src.batchKeys!, seen, add);
+            if (k === vals.length) continue;
+            src.rewindBatch!(k);
+            slow = 1;
+          }
+        } else {
+          const p = ticker.tick(src);
+          if (p) await p;
+        }
+        let more = true;
+        for (; slow > 0 && (more = src.nextItem()); slow--) readOne();
+        if (!more) break;
       }
     } else if (key === 'metadata') {
       sourceMeta = src.readValue();

@@ -12,6 +12,19 @@ export type Kind = 'object' | 'array' | 'string' | 'number' | 'literal' | 'close
 /** A consumer of numbers: may throw ElementError(index within `values`) to report one element. */
 export type NumberBatch = (values: ArrayLike<number>, first: number) => void;
 
+export interface Batch {
+  values: unknown[] | null;
+  count: number;
+}
+
+export interface Members {
+  /** The key texts, when they are digits only: "007" gives 7 and keyLengths 3 (callers reject leading zeros). */
+  keys: number[];
+  keyDigits: number[];
+  values: unknown[] | null;
+  count: number;
+}
+
 export interface JsonSource {
   readonly file: string;
   readonly totalBytes: number;
@@ -32,6 +45,24 @@ export interface JsonSource {
   skipValue(): void;
   /** Right after beginArray: reads numbers up to and including the closing bracket; returns their count. */
   readNumbers(onBatch: NumberBatch, expected: string): number;
+  /**
+   * Optional fast path inside an array whose elements are objects or arrays: the next complete elements (about
+   * `limit` bytes) parsed by one JSON.parse, or null when the next element must be read the precise way (end of
+   * the array, a scalar or oversized element, end of file). `values` is null when the batch does not parse:
+   * read its `count` elements the precise way (they report the exact error).
+   */
+  nextBatch?(limit: number): Batch | null;
+  /** After nextBatch: back to the separator before element k of the last batch (nothing read since). */
+  rewindBatch?(k: number): void;
+  /** Per element of the last batch: keys the scan saw in it and in its direct member objects (duplicate keys show as a mismatch). */
+  readonly batchKeys?: ArrayLike<number>;
+  /**
+   * Optional fast path inside an object whose member values are arrays and whose keys are plain digit strings:
+   * the next complete members (about `limit` bytes), their keys (as numbers; digits only, may have leading
+   * zeros: check) and their values parsed by one JSON.parse, or null when the next member must be read the
+   * precise way. rewindBatch(k) goes back to before member k.
+   */
+  nextMembers?(limit: number): Members | null;
   /** Only whitespace may follow the top-level value. */
   end(): void;
   /** Throws a ConvertError at the start of the last token read or peeked. */
@@ -45,6 +76,8 @@ const NUMCH = new Uint8Array(256);
 for (const c of '0123456789+-.eE') NUMCH[c.charCodeAt(0)] = 1;
 const WORDCH = new Uint8Array(256);
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-._') WORDCH[c.charCodeAt(0)] = 1;
+/** Bytes the batch fast paths give up on for one element (the precise path reads it with bounded memory). */
+const MAX_ELEMENT = 16 << 20;
 const NUMBER_RE = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
 export const DEFAULT_CHUNK = 2 << 20;
@@ -65,8 +98,20 @@ export class ByteSource implements JsonSource {
   private fileOffset = 0;
   private eof = false;
   private lines = 0; // newlines before buf[0]
-  private colBase = 0; // characters between the last line start and buf[0] (when no newline in buf before a position)
+  private lineStart = 0; // file offset of the line holding buf[0] (columns are counted from here only on error)
   private readonly first: boolean[] = []; // per open container: no element read yet
+  // next '"', '{', '}', '[', ']' at or after the scan position (end_ when none buffered; < position: unknown)
+  private nq = -1;
+  private nob = -1;
+  private ncb = -1;
+  private nos = -1;
+  private ncs = -1;
+  /** Keys (strings followed by ':') at depth 1 and 2 seen by the last matchClose. */
+  private keysSeen = 0;
+  batchKeys: number[] = [];
+  // the last batch: separator positions per element, and the container's first flag before it
+  private seps: number[] = [];
+  private batchFirst = false;
 
   constructor(file: string, options: { chunkSize?: number } = {}) {
     this.file = file;
@@ -81,7 +126,7 @@ export class ByteSource implements JsonSource {
     this.fill();
     if (this.end_ >= 3 && this.buf[0] === 0xef && this.buf[1] === 0xbb && this.buf[2] === 0xbf) {
       this.pos = this.tok = 3; // a UTF-8 byte-order mark is accepted and skipped
-      this.colBase = -1; // the mark is not a character of line 1
+      this.lineStart = 3; // the mark is not a character of line 1
     }
   }
 
@@ -98,6 +143,7 @@ export class ByteSource implements JsonSource {
   private fill(): boolean {
     if (this.eof) return false;
     const keep = Math.min(this.tok, this.pos);
+    this.nq = this.nob = this.ncb = this.nos = this.ncs = -1;
     if (keep > 0) {
       this.account(0, keep);
       this.buf.copy(this.buf, 0, keep, this.end_);
@@ -122,20 +168,14 @@ export class ByteSource implements JsonSource {
     return true;
   }
 
-  /** Counts lines and columns of bytes about to leave the buffer. */
+  /** Counts the lines of bytes about to leave the buffer (newlines only: columns are computed on error). */
   private account(from: number, to: number): void {
     let nl = this.buf.indexOf(10, from);
-    if (nl === -1 || nl >= to) {
-      this.colBase += chars(this.buf, from, to);
-      return;
-    }
-    let last = nl;
     while (nl !== -1 && nl < to) {
       this.lines++;
-      last = nl;
+      this.lineStart = this.base + nl + 1;
       nl = this.buf.indexOf(10, nl + 1);
     }
-    this.colBase = chars(this.buf, last + 1, to);
   }
 
   /** line:column (1-based, columns in characters) and file offset of a buffer position. */
@@ -148,8 +188,28 @@ export class ByteSource implements JsonSource {
       lineStart = nl;
       nl = this.buf.indexOf(10, nl + 1);
     }
-    const column = (lineStart === -1 ? this.colBase + chars(this.buf, 0, p) : chars(this.buf, lineStart + 1, p)) + 1;
+    const column = (lineStart === -1 ? this.charsBefore() + chars(this.buf, Math.max(0, this.lineStart - this.base), p) : chars(this.buf, lineStart + 1, p)) + 1;
     return { line, column, offset: this.base + p };
+  }
+
+  /** Characters from the start of the line holding buf[0] up to buf[0], read back from the file. */
+  private charsBefore(): number {
+    const from = Math.min(this.lineStart, this.base);
+    if (from >= this.base) return 0;
+    const fd = this.fd >= 0 ? this.fd : openSync(this.file, 'r');
+    const tmp = Buffer.allocUnsafe(Math.min(1 << 20, this.base - from));
+    let n = 0;
+    try {
+      for (let at = from; at < this.base;) {
+        const got = readSync(fd, tmp, 0, Math.min(tmp.length, this.base - at), at);
+        if (got <= 0) break;
+        n += chars(tmp, 0, got);
+        at += got;
+      }
+    } finally {
+      if (fd !== this.fd) closeSync(fd);
+    }
+    return n;
   }
 
   fail(what: string, expected?: string, poemId?: number): never {
@@ -484,6 +544,157 @@ export class ByteSource implements JsonSource {
       if (c !== 0x2c) this.unexpected(`',' or ']'`);
       this.pos++;
     }
+  }
+
+  /**
+   * End (exclusive) of the object or array starting at s, or -1 when it is not complete in the buffer. Strings
+   * are skipped with indexOf; only the structural bytes between them are looked at. Mismatched brackets are
+   * left to JSON.parse. Counts keys at depth 1 and 2 into keysSeen.
+   */
+  private matchClose(s: number): number {
+    const buf = this.buf;
+    const end = this.end_;
+    let depth = 0;
+    let keys = 0;
+    let p = s;
+    let nq = this.nq, nob = this.nob, ncb = this.ncb, nos = this.nos, ncs = this.ncs;
+    for (;;) {
+      if (nq < p) { nq = buf.indexOf(0x22, p); if (nq < 0 || nq > end) nq = end; }
+      if (nob < p) { nob = buf.indexOf(0x7b, p); if (nob < 0 || nob > end) nob = end; }
+      if (ncb < p) { ncb = buf.indexOf(0x7d, p); if (ncb < 0 || ncb > end) ncb = end; }
+      if (nos < p) { nos = buf.indexOf(0x5b, p); if (nos < 0 || nos > end) nos = end; }
+      if (ncs < p) { ncs = buf.indexOf(0x5d, p); if (ncs < 0 || ncs > end) ncs = end; }
+      let m = nq;
+      if (nob < m) m = nob;
+      if (ncb < m) m = ncb;
+      if (nos < m) m = nos;
+      if (ncs < m) m = ncs;
+      if (m >= end) {
+        p = -1;
+        break;
+      }
+      if (m === nq) {
+        let q = buf.indexOf(0x22, m + 1);
+        for (;;) {
+          if (q < 0 || q >= end) break;
+          let k = q - 1;
+          while (buf[k] === 0x5c) k--;
+          if (((q - 1 - k) & 1) === 0) break;
+          q = buf.indexOf(0x22, q + 1);
+        }
+        if (q < 0 || q >= end) {
+          p = -1;
+          break;
+        }
+        p = q + 1;
+        if (depth <= 2) {
+          let c = buf[p];
+          let r = p;
+          while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++r];
+          if (c === 0x3a && r < end) keys++;
+        }
+        continue;
+      }
+      p = m + 1;
+      if (m === nob || m === nos) depth++;
+      else if (--depth === 0) break;
+    }
+    this.nq = nq; this.nob = nob; this.ncb = ncb; this.nos = nos; this.ncs = ncs;
+    this.keysSeen = keys;
+    return p;
+  }
+
+  /** Skips whitespace from p; the position of the next byte, or end_ when the buffer ends first. */
+  private skipWs(p: number): number {
+    const buf = this.buf;
+    const e = this.end_;
+    while (p < e && WS[buf[p]]) p++;
+    return p;
+  }
+
+  /** Refills during a batch scan anchored at this.tok; `shift` moves the scan's positions along. False at end of file. */
+  private refillShift(shift: (d: number) => void): boolean {
+    const before = this.tok;
+    const more = this.fill();
+    if (before !== this.tok) shift(before - this.tok);
+    return more;
+  }
+
+  nextBatch(limit: number): Batch | null {
+    const top = this.first.length - 1;
+    const b = this.ws();
+    if (b === 0x5d || b === -1) return null;
+    const wasFirst = this.first[top];
+    if (!wasFirst && b !== 0x2c) return null;
+    let anchor = this.pos; // this.tok too: refills keep everything from here
+    let p = this.pos + (wasFirst ? 0 : 1); // just after a separator (or at element 0)
+    let a = -1; // start of element 0
+    let z = -1; // end of the last element
+    const seps: number[] = [];
+    const keys: number[] = [];
+    const shiftAll = (d: number) => {
+      anchor -= d;
+      p -= d;
+      if (a >= 0) a -= d;
+      if (z >= 0) z -= d;
+      for (let i = 0; i < seps.length; i++) seps[i] -= d;
+    };
+    scan: for (;;) {
+      let s = this.skipWs(p);
+      while (s >= this.end_) {
+        if (!this.refillShift(shiftAll)) break scan;
+        s = this.skipWs(p);
+      }
+      const c = this.buf[s];
+      if (c !== 0x7b && c !== 0x5b) break;
+      let e = this.matchClose(s);
+      while (e === -1 && this.end_ - anchor < MAX_ELEMENT + limit) {
+        const before = this.tok;
+        const more = this.refillShift(shiftAll);
+        s -= before - this.tok;
+        if (!more) break;
+        e = this.matchClose(s);
+      }
+      if (e === -1 || e - s > MAX_ELEMENT) break;
+      if (seps.length === 0) a = s;
+      seps.push(seps.length === 0 ? anchor : p - 1);
+      keys.push(this.keysSeen);
+      z = e;
+      // after the element: ',' continues the batch (when under the limit), anything else ends it
+      let n = this.skipWs(z);
+      while (n >= this.end_) {
+        if (!this.refillShift(shiftAll)) break scan;
+        n = this.skipWs(z);
+      }
+      if (this.buf[n] !== 0x2c || z - a >= limit) break;
+      p = n + 1;
+    }
+    if (seps.length === 0) {
+      this.pos = this.tok = anchor;
+      return null;
+    }
+    this.seps = seps;
+    this.batchFirst = wasFirst;
+    this.batchKeys = keys;
+    let values: unknown[] | null;
+    try {
+      values = JSON.parse(`[${this.buf.toString(isAscii(this.buf.subarray(a, z)) ? 'latin1' : 'utf8', a, z)}]`) as unknown[];
+      if (values.length !== seps.length) values = null;
+    } catch {
+      values = null;
+    }
+    if (values === null) {
+      this.pos = this.tok = anchor;
+      return { values: null, count: seps.length };
+    }
+    this.pos = this.tok = z;
+    this.first[top] = false;
+    return { values, count: seps.length };
+  }
+
+  rewindBatch(k: number): void {
+    this.pos = this.tok = this.seps[k];
+    this.first[this.first.length - 1] = k === 0 ? this.batchFirst : false;
   }
 
   end(): void {
