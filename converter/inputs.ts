@@ -195,46 +195,68 @@ class StringColumn {
 /** Bytes of JSON text per fast-path batch. */
 const BATCH_BYTES = 2 << 20;
 
-/** Keys of an object and of its direct member objects (what the batch scan counts). */
-function keyCount(o: object): number {
-  let keys = 0;
-  for (const k in o) {
-    keys++;
-    const v = (o as Record<string, unknown>)[k];
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) for (const _ in v) keys++;
+/** Object keys in a parsed value, at every depth (what the batch's text has, unless it has duplicate keys). */
+function keyCount(v: object): number {
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const e = v[i];
+      if (typeof e === 'object' && e !== null) n += keyCount(e);
+    }
+    return n;
   }
-  return keys;
+  for (const k in v) {
+    n++;
+    const e = (v as Record<string, unknown>)[k];
+    if (typeof e === 'object' && e !== null) n += keyCount(e);
+  }
+  return n;
 }
 
 const optStr = (v: unknown): string | undefined => (typeof v === 'string' ? v : v === null || v === undefined ? '' : undefined);
 
 /**
- * Fast path: adds the poems of a parsed batch while each one is plainly valid (what the precise reader would
- * accept, with the same result); returns how many were added. `keysSeen` is the number of keys the scan saw
- * in the poems and their direct member objects: a mismatch means duplicate keys (the precise reader decides).
+ * Fast path: adds the poems of a parsed batch when every one is plainly valid (what the precise reader would
+ * accept, with the same result) and returns -1; else adds nothing and returns how many elements of the batch
+ * to read the precise way (up to the first doubtful one, or all when the batch has duplicate keys).
  */
-function addPoems(vals: unknown[], keysSeen: ArrayLike<number>, seen: Map<number, number>, add: (id: number, title: string, text: string, category: string, date: string) => void): number {
-  for (let i = 0; i < vals.length; i++) {
+function addPoems(vals: unknown[], keysSeen: number, seen: Map<number, number>, add: (id: number, title: string, text: string, category: string, date: string) => void): number {
+  const n = vals.length;
+  const fields: string[] = new Array(n * 4);
+  let keys = 0;
+  let bad = -1;
+  let i = 0;
+  for (; i < n; i++) {
     const o = vals[i] as Record<string, unknown>;
-    if (typeof o !== 'object' || o === null || Array.isArray(o) || keyCount(o) !== keysSeen[i]) return i;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) break;
+    keys += keyCount(o);
     const id = o.id;
-    if (typeof id !== 'number' || !isId(id) || seen.has(id)) return i;
+    if (typeof id !== 'number' || !isId(id) || seen.has(id)) break;
     const text = o.content;
-    if (typeof text !== 'string') return i;
+    if (typeof text !== 'string') break;
     const title = optStr(o.title);
     const category = optStr(o.category);
-    if (title === undefined || category === undefined) return i;
+    if (title === undefined || category === undefined) break;
     let date = '';
     const m = o.metadata;
     if (m !== undefined && m !== null) {
-      if (typeof m !== 'object' || Array.isArray(m)) return i;
+      if (typeof m !== 'object' || Array.isArray(m)) break;
       const d = optStr((m as Record<string, unknown>).creation_date);
-      if (d === undefined) return i;
+      if (d === undefined) break;
       date = d;
     }
-    add(id, title, text, category, date);
+    seen.set(id, -1); // duplicates within the batch
+    fields[i * 4] = title;
+    fields[i * 4 + 1] = text;
+    fields[i * 4 + 2] = category;
+    fields[i * 4 + 3] = date;
   }
-  return vals.length;
+  if (i < n) bad = i + 1;
+  else if (keys !== keysSeen) bad = n;
+  for (let j = 0; j < i; j++) seen.delete((vals[j] as { id: number }).id);
+  if (bad >= 0) return bad;
+  for (let j = 0; j < n; j++) add((vals[j] as { id: number }).id, fields[j * 4], fields[j * 4 + 1], fields[j * 4 + 2], fields[j * 4 + 3]);
+  return -1;
 }
 
 export interface PoemsResult {
@@ -350,10 +372,10 @@ export async function readPoems(src: JsonSource, spoolPath: (what: string) => st
           slow = b.count;
           const vals = b.values;
           if (vals) {
-            const k = addPoems(vals, src.batchKeys!, seen, add);
-            if (k === vals.length) continue;
-            src.rewindBatch!(k);
-            slow = 1;
+            const k = addPoems(vals, b.keys, seen, add);
+            if (k < 0) continue;
+            src.rewindBatch!();
+            slow = k;
           }
         } else {
           const p = ticker.tick(src);

@@ -15,14 +15,7 @@ export type NumberBatch = (values: ArrayLike<number>, first: number) => void;
 export interface Batch {
   values: unknown[] | null;
   count: number;
-}
-
-export interface Members {
-  /** The key texts, when they are digits only: "007" gives 7 and keyLengths 3 (callers reject leading zeros). */
-  keys: number[];
-  keyDigits: number[];
-  values: unknown[] | null;
-  count: number;
+  keys: number;
 }
 
 export interface JsonSource {
@@ -49,20 +42,12 @@ export interface JsonSource {
    * Optional fast path inside an array whose elements are objects or arrays: the next complete elements (about
    * `limit` bytes) parsed by one JSON.parse, or null when the next element must be read the precise way (end of
    * the array, a scalar or oversized element, end of file). `values` is null when the batch does not parse:
-   * read its `count` elements the precise way (they report the exact error).
+   * read its `count` elements the precise way (they report the exact error). `keys` counts the object keys
+   * in the batch's text at every depth: fewer keys in the values means duplicate keys (read it the precise way).
    */
   nextBatch?(limit: number): Batch | null;
-  /** After nextBatch: back to the separator before element k of the last batch (nothing read since). */
-  rewindBatch?(k: number): void;
-  /** Per element of the last batch: keys the scan saw in it and in its direct member objects (duplicate keys show as a mismatch). */
-  readonly batchKeys?: ArrayLike<number>;
-  /**
-   * Optional fast path inside an object whose member values are arrays and whose keys are plain digit strings:
-   * the next complete members (about `limit` bytes), their keys (as numbers; digits only, may have leading
-   * zeros: check) and their values parsed by one JSON.parse, or null when the next member must be read the
-   * precise way. rewindBatch(k) goes back to before member k.
-   */
-  nextMembers?(limit: number): Members | null;
+  /** After nextBatch: back to before the last batch (nothing read since); read its elements the precise way. */
+  rewindBatch?(): void;
   /** Only whitespace may follow the top-level value. */
   end(): void;
   /** Throws a ConvertError at the start of the last token read or peeked. */
@@ -106,11 +91,10 @@ export class ByteSource implements JsonSource {
   private ncb = -1;
   private nos = -1;
   private ncs = -1;
-  /** Keys (strings followed by ':') at depth 1 and 2 seen by the last matchClose. */
+  /** Keys (strings followed by ':') seen by the last matchClose. */
   private keysSeen = 0;
-  batchKeys: number[] = [];
-  // the last batch: separator positions per element, and the container's first flag before it
-  private seps: number[] = [];
+  // the last batch: where it started, and the container's first flag before it
+  private batchAt = 0;
   private batchFirst = false;
 
   constructor(file: string, options: { chunkSize?: number } = {}) {
@@ -549,7 +533,7 @@ export class ByteSource implements JsonSource {
   /**
    * End (exclusive) of the object or array starting at s, or -1 when it is not complete in the buffer. Strings
    * are skipped with indexOf; only the structural bytes between them are looked at. Mismatched brackets are
-   * left to JSON.parse. Counts keys at depth 1 and 2 into keysSeen.
+   * left to JSON.parse. Counts keys into keysSeen.
    */
   private matchClose(s: number): number {
     const buf = this.buf;
@@ -587,12 +571,10 @@ export class ByteSource implements JsonSource {
           break;
         }
         p = q + 1;
-        if (depth <= 2) {
-          let c = buf[p];
-          let r = p;
-          while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++r];
-          if (c === 0x3a && r < end) keys++;
-        }
+        let c = buf[p];
+        let r = p;
+        while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++r];
+        if (c === 0x3a && r < end) keys++;
         continue;
       }
       p = m + 1;
@@ -620,7 +602,8 @@ export class ByteSource implements JsonSource {
     return more;
   }
 
-  nextBatch(limit: number): Batch | null {
+  /** nextBatch the careful way: every element delimited by a structural scan (strings skipped with indexOf). */
+  private scanBatch(limit: number): Batch | null {
     const top = this.first.length - 1;
     const b = this.ws();
     if (b === 0x5d || b === -1) return null;
@@ -631,7 +614,7 @@ export class ByteSource implements JsonSource {
     let a = -1; // start of element 0
     let z = -1; // end of the last element
     const seps: number[] = [];
-    const keys: number[] = [];
+    let keys = 0;
     const shiftAll = (d: number) => {
       anchor -= d;
       p -= d;
@@ -658,7 +641,7 @@ export class ByteSource implements JsonSource {
       if (e === -1 || e - s > MAX_ELEMENT) break;
       if (seps.length === 0) a = s;
       seps.push(seps.length === 0 ? anchor : p - 1);
-      keys.push(this.keysSeen);
+      keys += this.keysSeen;
       z = e;
       // after the element: ',' continues the batch (when under the limit), anything else ends it
       let n = this.skipWs(z);
@@ -673,9 +656,8 @@ export class ByteSource implements JsonSource {
       this.pos = this.tok = anchor;
       return null;
     }
-    this.seps = seps;
+    this.batchAt = anchor;
     this.batchFirst = wasFirst;
-    this.batchKeys = keys;
     let values: unknown[] | null;
     try {
       values = JSON.parse(`[${this.buf.toString(isAscii(this.buf.subarray(a, z)) ? 'latin1' : 'utf8', a, z)}]`) as unknown[];
@@ -685,16 +667,66 @@ export class ByteSource implements JsonSource {
     }
     if (values === null) {
       this.pos = this.tok = anchor;
-      return { values: null, count: seps.length };
+      return { values: null, count: seps.length, keys };
     }
     this.pos = this.tok = z;
     this.first[top] = false;
-    return { values, count: seps.length };
+    return { values, count: seps.length, keys };
   }
 
-  rewindBatch(k: number): void {
-    this.pos = this.tok = this.seps[k];
-    this.first[this.first.length - 1] = k === 0 ? this.batchFirst : false;
+  nextBatch(limit: number): Batch | null {
+    // The cheap way first: cut the window after its last plausible element end (a closing bracket followed by
+    // ',' and the next element's opening bracket, or by ']'), and let JSON.parse judge: a cut inside a string
+    // or a nested value cannot parse. Anything else goes to the structural scan.
+    const top = this.first.length - 1;
+    const b = this.ws();
+    if (b === 0x5d || b === -1) return null;
+    const wasFirst = this.first[top];
+    if (!wasFirst && b !== 0x2c) return null;
+    while (this.end_ - this.tok < limit + 256 && this.fill());
+    const anchor = this.tok;
+    const buf = this.buf;
+    const end = this.end_;
+    const a = this.skipWs(anchor + (wasFirst ? 0 : 1));
+    const open = buf[a];
+    if (a >= end || (open !== 0x7b && open !== 0x5b)) return this.scanBatch(limit);
+    const close = open + 2;
+    let cut = buf.lastIndexOf(close, Math.min(end, a + limit) - 1);
+    for (let tries = 0; cut > a && tries < 64; tries++) {
+      const n = this.skipWs(cut + 1);
+      if (n < end && (buf[n] === 0x5d || (buf[n] === 0x2c && buf[this.skipWs(n + 1)] === open))) break;
+      cut = buf.lastIndexOf(close, cut - 1);
+    }
+    if (!(cut > a) || this.skipWs(cut + 1) >= end) return this.scanBatch(limit);
+    const text = buf.toString(isAscii(buf.subarray(a, cut + 1)) ? 'latin1' : 'utf8', a, cut + 1);
+    let values: unknown[];
+    try {
+      values = JSON.parse(`[${text}]`) as unknown[];
+    } catch {
+      return this.scanBatch(limit);
+    }
+    // keys: colons after an unescaped quote (and whitespace). Never fewer than the real keys; more only when a
+    // string starts with ':', which the callers treat like duplicate keys (the precise way).
+    let keys = 0;
+    for (let q = text.indexOf(':'); q !== -1; q = text.indexOf(':', q + 1)) {
+      let k = q - 1;
+      let c = text.charCodeAt(k);
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(--k);
+      if (c !== 0x22) continue;
+      let j = k - 1;
+      while (text.charCodeAt(j) === 0x5c) j--;
+      if (((k - 1 - j) & 1) === 0) keys++;
+    }
+    this.batchAt = anchor;
+    this.batchFirst = wasFirst;
+    this.pos = this.tok = cut + 1;
+    this.first[top] = false;
+    return { values, count: values.length, keys };
+  }
+
+  rewindBatch(): void {
+    this.pos = this.tok = this.batchAt;
+    this.first[this.first.length - 1] = this.batchFirst;
   }
 
   end(): void {
