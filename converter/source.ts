@@ -705,18 +705,7 @@ export class ByteSource implements JsonSource {
     } catch {
       return this.scanBatch(limit);
     }
-    // keys: colons after an unescaped quote (and whitespace). Never fewer than the real keys; more only when a
-    // string starts with ':', which the callers treat like duplicate keys (the precise way).
-    let keys = 0;
-    for (let q = text.indexOf(':'); q !== -1; q = text.indexOf(':', q + 1)) {
-      let k = q - 1;
-      let c = text.charCodeAt(k);
-      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(--k);
-      if (c !== 0x22) continue;
-      let j = k - 1;
-      while (text.charCodeAt(j) === 0x5c) j--;
-      if (((k - 1 - j) & 1) === 0) keys++;
-    }
+    const keys = countKeys(text);
     this.batchAt = anchor;
     this.batchFirst = wasFirst;
     this.pos = this.tok = cut + 1;
@@ -733,6 +722,24 @@ export class ByteSource implements JsonSource {
     if (this.ws() !== -1) this.unexpected('end of file after the top-level value');
     this.close();
   }
+}
+
+/**
+ * Object keys in a JSON text: colons after an unescaped quote (and whitespace). Never fewer than the real
+ * keys; more only when a string starts with ':', which callers treat like duplicate keys (the precise way).
+ */
+function countKeys(text: string): number {
+  let keys = 0;
+  for (let q = text.indexOf(':'); q !== -1; q = text.indexOf(':', q + 1)) {
+    let k = q - 1;
+    let c = text.charCodeAt(k);
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(--k);
+    if (c !== 0x22) continue;
+    let j = k - 1;
+    while (text.charCodeAt(j) === 0x5c) j--;
+    if (((k - 1 - j) & 1) === 0) keys++;
+  }
+  return keys;
 }
 
 function allNumbers(values: unknown[]): boolean {
