@@ -744,7 +744,17 @@ export async function readRagged(
             const dense = index.dense ?? EMPTY_I32;
             const base = index.base;
             const dlen = dense.length;
-            n = src.readNumbers((vals, first) => {
+            // fast path: plain integers straight from the bytes into rows (anything unusual: the way below)
+            let got = index.dense && src.readIdRows ? src.readIdRows(dense, base, vbuf, vn, role === 'diversity' ? row : -1) : -1;
+            if (got === -2) {
+              flushValues();
+              got = src.readIdRows!(dense, base, vbuf, vn, role === 'diversity' ? row : -1);
+            }
+            if (got >= 0) {
+              vn += got;
+              n = got;
+              if (vn === vbuf.length) flushValues();
+            } else n = src.readNumbers((vals, first) => {
               // hot loop (61M ids at seed scale): locals only, the dense table inline, errors on the slow path
               if (first === 0 && role === 'diversity' && vals.length > 0 && vals[0] !== owner) {
                 if (!isId(vals[0])) throw new ElementError(0, `invalid poem id $lexeme`, ID_EXPECTED, owner);

@@ -48,6 +48,13 @@ export interface JsonSource {
   nextBatch?(limit: number): Batch | null;
   /** After nextBatch: back to before the last batch (nothing read since); read its elements the precise way. */
   rewindBatch?(): void;
+  /**
+   * Optional fast path right after beginArray: a flat array of plain integers read straight from the bytes,
+   * each mapped through `dense` (value - base -> row, -1 = none) into out[at...]; consumes the array and
+   * returns the count. Returns -1 with nothing consumed when anything is unusual (the precise way reports it),
+   * or when the first row is not `firstRow` (>= 0); -2 when out may lack room from `at`.
+   */
+  readIdRows?(dense: Int32Array, base: number, out: Int32Array, at: number, firstRow: number): number;
   /** Only whitespace may follow the top-level value. */
   end(): void;
   /** Throws a ConvertError at the start of the last token read or peeked. */
@@ -711,6 +718,56 @@ export class ByteSource implements JsonSource {
     this.pos = this.tok = cut + 1;
     this.first[top] = false;
     return { values, count: values.length, keys };
+  }
+
+  readIdRows(dense: Int32Array, base: number, out: Int32Array, at: number, firstRow: number): number {
+    let close: number;
+    for (;;) {
+      close = this.buf.indexOf(0x5d, this.pos);
+      if (close !== -1 && close < this.end_) break;
+      if (this.end_ - this.tok > MAX_ELEMENT || !this.fill()) return -1;
+    }
+    if (((close - this.pos) >> 1) + 1 > out.length - at) return -2;
+    const buf = this.buf;
+    const dlen = dense.length;
+    let i = this.pos;
+    let w = at;
+    let c = buf[i];
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
+    if (c !== 0x5d) {
+      for (;;) {
+        if (c < 0x30 || c > 0x39) return -1;
+        const s = i;
+        let v = c - 0x30;
+        c = buf[++i];
+        if (v === 0) {
+          if (c >= 0x30 && c <= 0x39) return -1;
+        } else {
+          while (c >= 0x30 && c <= 0x39) {
+            v = v * 10 + (c - 0x30);
+            c = buf[++i];
+          }
+          if (i - s > 10) return -1;
+        }
+        const k = v - base;
+        const r = k >= 0 && k < dlen ? dense[k] : -1;
+        if (r < 0) return -1;
+        out[w++] = r;
+        while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
+        if (c === 0x2c) {
+          c = buf[++i];
+          while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
+          continue;
+        }
+        if (c === 0x5d) break;
+        return -1;
+      }
+      if (firstRow >= 0 && out[at] !== firstRow) return -1;
+    }
+    this.pos = i + 1;
+    this.tok = i;
+    this.first.pop();
+    return w - at;
   }
 
   rewindBatch(): void {
