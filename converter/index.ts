@@ -3,7 +3,8 @@
 import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url'; // worker file: .ts in this repository, .js installed
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { Piscina } from 'piscina';
@@ -216,7 +217,7 @@ export async function convertCaches(o: ConvertOptions): Promise<ConvertResult> {
     let results: InputResult[];
     if (threads > 0 && tasks.length > 0) {
       const n = Math.min(threads, tasks.length);
-      pool = new Piscina({ filename: new URL('./worker.ts', import.meta.url).href, minThreads: n, maxThreads: n, idleTimeout: 60_000,
+      pool = new Piscina({ filename: new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href, minThreads: n, maxThreads: n, idleTimeout: 60_000,
         // a small young generation per worker isolate keeps peak RSS low (JSON.parse garbage is short-lived)
         resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       // A task that finished just as it was aborted makes piscina emit 'error' ("Unexpected message from

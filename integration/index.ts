@@ -2,7 +2,7 @@
 //   import poemCache from 'astro-poem-cache';
 //   export default defineConfig({ integrations: [poemCache({ poems: 'data/poems.json', similarity: '…' })] });
 // Pages: import { getCache, pageSize, maxPagesPerPoem, cacheFile } from 'virtual:poem-cache';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AstroIntegration, AstroIntegrationLogger } from 'astro';
 import type { Plugin } from 'vite';
@@ -13,8 +13,9 @@ import { describePss, readPss } from './pss.ts';
 import { createWorkerPrerenderer, tasksPerWorker, type RenderStats } from './prerenderer.ts';
 import { poemCacheVitePlugin, READER_SPECIFIER, VIRTUAL_TYPES } from './virtual.ts';
 
-const READER_FILE = fileURLToPath(new URL('../cache/reader.ts', import.meta.url));
-const NATIVE_FILE = fileURLToPath(new URL('../native/index.ts', import.meta.url));
+const EXT = extname(fileURLToPath(import.meta.url)); // .ts in this repository, .js installed
+const READER_FILE = fileURLToPath(new URL(`../cache/reader${EXT}`, import.meta.url));
+const NATIVE_FILE = fileURLToPath(new URL(`../native/index${EXT}`, import.meta.url));
 
 export type { PoemCacheOptions } from './options.ts';
 export { PoemCacheOptionError } from './options.ts';

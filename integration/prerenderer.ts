@@ -3,6 +3,8 @@
 // prerenderer; render() sends { url, serialized route } to a piscina pool whose workers import the same
 // built prerender entry, open the cache themselves, render with renderForPrerender (astro/app) and send the
 // body back as a transferred ArrayBuffer. Anything missing at setup -> one warning, Astro's prerenderer.
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
@@ -111,7 +113,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
     ({ serializeRouteData } = await import('astro/app/manifest'));
     const { Piscina: Pool } = await import('piscina');
     pool = new Pool<WorkerTask, RenderReply | PingReply>({
-      filename: new URL('./worker.ts', import.meta.url).href,
+      filename: new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href, // .ts in this repo, .js installed
       minThreads: o.workers,
       maxThreads: o.workers,
       idleTimeout: 60 * 60 * 1000,

@@ -5,9 +5,13 @@ import type { Plugin } from 'vite';
 
 export const VIRTUAL_ID = 'virtual:poem-cache';
 const RESOLVED_ID = '\0' + VIRTUAL_ID;
-/** The specifier page chunks import at run time; marked external for every server environment. */
 export const PACKAGE = 'astro-poem-cache';
-export const READER_SPECIFIER = `${PACKAGE}/reader`;
+/**
+ * The specifier page chunks import the reader by at run time; external in every server environment.
+ * Installed (compiled .js) it is the package's own name, which a deployed server bundle resolves from
+ * node_modules; run from this repository's TypeScript sources it is the reader's file URL.
+ */
+export const READER_SPECIFIER = import.meta.url.endsWith('.ts') ? new URL('../cache/reader.ts', import.meta.url).href : `${PACKAGE}/reader`;
 
 export interface VirtualConfig {
   cacheFile: string;
@@ -66,7 +70,7 @@ export function poemCacheVitePlugin(get: () => VirtualConfig): Plugin {
       if (id === READER_SPECIFIER || id.startsWith(`${PACKAGE}/`)) {
         const env = (this as { environment?: { config?: { consumer?: string } } }).environment;
         const server = env?.config?.consumer ? env.config.consumer === 'server' : options?.ssr === true;
-        if (server && building) return { id, external: true };
+        if (server && (building || id === READER_SPECIFIER)) return { id, external: true };
       }
       return undefined;
     },

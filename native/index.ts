@@ -65,7 +65,12 @@ export interface NativeBinding {
   layout(): NativeLayout;
 }
 
-const ADDON_PATH = fileURLToPath(new URL('./build/Release/poem_cache.node', import.meta.url));
+// native/index.ts in this repository; dist/native/index.js in the installed package, which builds the addon
+// into native/build as well.
+const ADDON_PATH = fileURLToPath(new URL(
+  import.meta.url.endsWith('.ts') ? './build/Release/poem_cache.node' : '../../native/build/Release/poem_cache.node',
+  import.meta.url,
+));
 // Per process, not per module instance: a bundler or test runner may evaluate this module more than once.
 const WARNED = Symbol.for('astro-poem-cache.nativeWarningEmitted');
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import poemCache, { poemCache as named, PoemCacheOptionError } from 'astro-poem-cache';
 import { checkOptions, defaultWorkers, resolveOptions } from '../integration/options.ts';
-import { poemCacheVitePlugin, virtualModuleSource, VIRTUAL_ID, VIRTUAL_TYPES } from '../integration/virtual.ts';
+import { poemCacheVitePlugin, READER_SPECIFIER, virtualModuleSource, VIRTUAL_ID, VIRTUAL_TYPES } from '../integration/virtual.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'poem-cache-opts-'));
 mkdirSync(join(root, 'data'));
@@ -116,7 +116,10 @@ describe('virtual:poem-cache', () => {
     expect(src).toContain('export const cacheFile = "/abs/path/poems.cache";');
     expect(src).toContain('export const pageSize = 25;');
     expect(src).toContain('export const maxPagesPerPoem = Infinity;');
-    expect(src).toContain('import { openCache } from "astro-poem-cache/reader";');
+    // From this repository's sources the reader is imported by file URL; installed (compiled), by the
+    // package name (test/package.test.ts checks the installed package).
+    expect(READER_SPECIFIER).toBe(new URL('../cache/reader.ts', import.meta.url).href);
+    expect(src).toContain(`import { openCache } from ${JSON.stringify(READER_SPECIFIER)};`);
     expect(src).toMatch(/export function getCache\(\) \{ return openCache\(cacheFile\); \}/);
     // Accessors only: nothing but the path, two numbers and the import.
     expect(src.length).toBeLessThan(600);
@@ -129,6 +132,7 @@ describe('virtual:poem-cache', () => {
     const client = { environment: { config: { consumer: 'client' } } };
     expect(call(plugin.resolveId, server, 'astro-poem-cache/reader', '\0virtual:poem-cache', {})).toEqual({ id: 'astro-poem-cache/reader', external: true });
     expect(call(plugin.resolveId, client, 'astro-poem-cache/reader', '\0virtual:poem-cache', {})).toBeUndefined();
+    expect(call(plugin.resolveId, server, READER_SPECIFIER, '\0virtual:poem-cache', {})).toEqual({ id: READER_SPECIFIER, external: true });
     expect(call(plugin.resolveId, server, 'other', undefined, {})).toBeUndefined();
   });
 

@@ -34,7 +34,7 @@ function tsc(source: string): string {
     join(tmp, 'tsconfig.json'),
     JSON.stringify({
       extends: join(repo, 'node_modules', 'astro', 'tsconfigs', 'strict.json'),
-      compilerOptions: { noEmit: true, allowImportingTsExtensions: true, types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')] },
+      compilerOptions: { noEmit: true, allowImportingTsExtensions: true, customConditions: ['source'], types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')] },
       files: [join(root, '.astro', 'types.d.ts'), join(tmp, 'check.ts')],
     }),
   );

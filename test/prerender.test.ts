@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'astro';
 import poemCache, { lastBuildStats, type RenderStats } from 'astro-poem-cache';
-import { converterAvailable, poemTitle, writeFixtureCache, writeFixtureData, type FixtureData } from './fixtures/site/make-data.ts';
+import { poemTitle, writeFixtureData, type FixtureData } from './fixtures/site/make-data.ts';
 
 const root = fileURLToPath(new URL('./fixtures/site/', import.meta.url));
 const dataDir = join(root, 'data-prerender');
@@ -76,7 +76,6 @@ describe('astro build of the fixture site', () => {
   beforeAll(async () => {
     data = writeFixtureData(dataDir, 24);
     rmSync(join(root, '.cache-prerender'), { recursive: true, force: true });
-    if (!(await converterAvailable())) await writeFixtureCache(data, cacheFile);
   });
   afterAll(() => {
     for (const name of ['w2', 'w0', 'fallback']) rmSync(join(root, `dist-${name}`), { recursive: true, force: true });
