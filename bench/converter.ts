@@ -4,7 +4,7 @@
 //   (b) convertCaches of poems + that input alone, workers: 0;
 //   (c) the whole `poem-cache convert` of all inputs with default workers, then `poem-cache verify`.
 // Peak RSS comes from /usr/bin/time -v when present, else from the child's process.resourceUsage().maxRSS.
-// Prints a markdown table of medians and writes it to bench/out/converter.md.
+// Prints a markdown table of medians and writes it to --out (default bench/out/converter.md).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -99,9 +99,9 @@ function summarize(runs: Measure[]): Measure {
 }
 
 async function parent(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { data: { type: 'string' }, runs: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { data: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
   if (values.help || !values.data) {
-    (values.help ? process.stdout : process.stderr).write('Usage: node bench/converter.ts --data DIR [--runs 3]\n');
+    (values.help ? process.stdout : process.stderr).write('Usage: node bench/converter.ts --data DIR [--runs 3] [--out FILE.md]\n');
     return values.help ? 0 : 2;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -191,8 +191,10 @@ async function parent(argv: string[]): Promise<number> {
   md.push('');
   const text = md.join('\n');
   process.stdout.write(`${text}\n`);
-  writeFileSync(join(OUT_DIR, 'converter.md'), `${text}\n`);
-  log(`wrote ${join(OUT_DIR, 'converter.md')}`);
+  const outFile = values.out ? resolve(values.out) : join(OUT_DIR, 'converter.md');
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${text}\n`);
+  log(`wrote ${outFile}`);
   return rows.every((r) => r.convert.ok) && whole.ok && verified ? 0 : 1;
 }
 

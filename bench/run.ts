@@ -2,7 +2,8 @@
 // Generates the deterministic data set (once), then runs each benchmark in its own processes and writes
 // its markdown table to bench/out/<size>/. `small` is the CI smoke run: it only has to complete.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,8 +22,11 @@ const PLANS = {
   },
 } as const;
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, help: { type: 'boolean', short: 'h' } } });
-const usage = 'Usage: npm run bench -- --size small|seed\n';
+const { values } = parseArgs({
+  options: { size: { type: 'string', default: 'small' }, 'write-benchmarks': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+});
+// --write-benchmarks (default for seed) puts the tables into BENCHMARKS.md between this size's markers.
+const usage = 'Usage: npm run bench -- --size small|seed [--write-benchmarks]\n';
 if (values.help) {
   process.stdout.write(usage);
   process.exit(0);
@@ -37,7 +41,11 @@ const data = join(here, 'data', size);
 const out = join(here, 'out', size);
 mkdirSync(out, { recursive: true });
 
-function step(title: string, args: string[]): void {
+const repo = dirname(here);
+const ran: { title: string; command: string; seconds: number; table?: string }[] = [];
+const rel = (p: string) => p.startsWith(repo) ? p.slice(repo.length + 1) : p;
+
+function step(title: string, args: string[], table?: string): void {
   console.log(`\n## ${title}\n`);
   const t0 = performance.now();
   const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: dirname(here) });
@@ -45,17 +53,19 @@ function step(title: string, args: string[]): void {
     console.error(`bench: "${title}" failed (exit ${r.status}${r.signal ? `, signal ${r.signal}` : ''})`);
     process.exit(1);
   }
-  console.log(`(${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(`(${seconds.toFixed(1)} s)`);
+  ran.push({ title, command: `node ${args.map(rel).join(' ')}`, seconds, table });
 }
 
 if (!Object.values(FILES).every((f) => existsSync(join(data, f)))) {
   step(`Generate the ${size} data set`, [join(here, 'generate.ts'), '--size', size, '--out', data]);
 }
-step('Converter: MB/s and peak RSS per input vs JSON.parse', [join(here, 'converter.ts'), '--data', data, '--runs', String(plan.runs)]);
+step('Converter: MB/s and peak RSS per input vs JSON.parse', [join(here, 'converter.ts'), '--data', data, '--runs', String(plan.runs), '--out', join(out, 'converter.md')], 'converter.md');
 step(`Mapping: total PSS of main + ${plan.workers} workers`, [
   join(here, 'mapping.ts'), '--size-mb', String(plan.mappingMb), '--workers', String(plan.workers), '--runs', String(plan.runs),
   '--out', join(out, 'mapping.md'),
-]);
+], 'mapping.md');
 // The binary cache of this data set, for the render and lookup steps (the converter skips it when up to date).
 const cache = join(data, 'poems.pcache');
 step(`Convert the ${size} data set to ${cache}`, [
@@ -65,12 +75,43 @@ step(`Convert the ${size} data set to ${cache}`, [
 step(`Render: pages/s and total PSS per data strategy x workers (${plan.render.workers})`, [
   join(here, 'render.ts'), '--data', data, '--cache', cache, '--workers', plan.render.workers,
   ...(plan.render.pages ? ['--pages', plan.render.pages] : []), '--out', out,
-]);
+], 'render.md');
 step(`Warm start: process start -> first page, caches of ${plan.warmStart.sizesMb} MB`, [
   join(here, 'warm-start.ts'), '--sizes-mb', plan.warmStart.sizesMb, '--runs', String(plan.warmStart.runs), '--out', join(out, 'warm-start.md'),
-]);
+], 'warm-start.md');
 step('Lookup: ns per accessor call', [
   join(here, 'lookup.ts'), '--cache', cache, '--batches', String(plan.lookup.batches), '--batch-ms', String(plan.lookup.batchMs),
   '--min-calls', String(plan.lookup.minCalls), '--warmup-ms', String(plan.lookup.warmupMs), '--out', join(out, 'lookup.md'),
-]);
-console.log(`\nbench: ${size} done; tables in ${out}`);
+], 'lookup.md');
+
+// One report per run: the machine, the commit, every step's exact command and table.
+const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout.trim() || 'unknown';
+const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repo, encoding: 'utf8' }).stdout.trim() ? ' (with uncommitted changes)' : '';
+const svg = join(out, 'render.svg');
+const chart = `docs/benchmarks/render-pss-${size}.svg`;
+const report = [
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${git}${dirty} with \`npm run bench -- --size ${size}\`.`,
+  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}.`,
+  '',
+  ...ran.filter((r) => r.table).flatMap((r) => [
+    `### ${r.title}`, '', `\`${r.command}\` (${r.seconds.toFixed(0)} s)`, '',
+    readFileSync(join(out, r.table!), 'utf8').trim(), '',
+    ...(r.table === 'render.md' && existsSync(svg) ? [`![Total PSS vs workers per strategy](${chart})`, ''] : []),
+  ]),
+].join('\n');
+writeFileSync(join(out, 'REPORT.md'), report + '\n');
+if (values['write-benchmarks'] ?? size === 'seed') {
+  const file = join(repo, 'BENCHMARKS.md');
+  const [start, end] = [`<!-- bench:${size}:start -->`, `<!-- bench:${size}:end -->`];
+  const doc = readFileSync(file, 'utf8');
+  const a = doc.indexOf(start);
+  const b = doc.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${file}: expected the markers ${start} and ${end}`);
+  writeFileSync(file, `${doc.slice(0, a + start.length)}\n${report}\n${doc.slice(b)}`);
+  if (existsSync(svg)) {
+    mkdirSync(join(repo, 'docs', 'benchmarks'), { recursive: true });
+    copyFileSync(svg, join(repo, chart));
+  }
+  console.log(`bench: wrote the ${size} tables into BENCHMARKS.md`);
+}
+console.log(`\nbench: ${size} done; report in ${join(out, 'REPORT.md')}`);
