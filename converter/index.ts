@@ -13,6 +13,8 @@ import { E, H, HEADER_SIZE, MAGIC, RAGGED_HAS_SCORES, SECTION_ENTRY_SIZE, SECTIO
 import { AbortError, ConvertError } from './errors.ts';
 import { openSource, readPoems, Ticker, type ParserChoice, type PoemsResult } from './inputs.ts';
 import { reviveError, runInput, spoolName, type InputResult, type InputTask, type SerializedError } from './worker.ts';
+import { runGuarded, type ReliabilityOptions } from './guard.ts';
+import { checkInputResult, checkPoemCount, resolveLimits } from './limits.ts';
 
 export { ConvertError, AbortError } from './errors.ts';
 
@@ -21,7 +23,7 @@ const CONVERTER_NAME = 'astro-poem-cache/converter';
 
 export type InputRole = 'poems' | 'embeddings' | 'similarity' | 'diversity';
 
-export interface ConvertOptions {
+export interface ConvertOptions extends ReliabilityOptions {
   poems: string; // required
   embeddings?: string;
   similarity?: string;
@@ -142,7 +144,12 @@ export async function isFresh(o: Paths): Promise<boolean> {
 
 // ---------------------------------------------------------------- conversion
 
+/** Converts under the output's lock, after removing dead converters' leftovers (converter/guard.ts). */
 export async function convertCaches(o: ConvertOptions): Promise<ConvertResult> {
+  return runGuarded(o, convertUnguarded);
+}
+
+async function convertUnguarded(o: ConvertOptions): Promise<ConvertResult> {
   const t0 = performance.now();
   if (!o.poems) throw new Error('convertCaches: "poems" is required');
   if (!o.out) throw new Error('convertCaches: "out" is required');
@@ -207,6 +214,7 @@ export async function convertCaches(o: ConvertOptions): Promise<ConvertResult> {
       src.close();
     }
     const poemSeconds = (performance.now() - tp) / 1000;
+    checkPoemCount(given[0].file, poems.ids.length, resolveLimits(o.limits));
     checkAbort();
 
     // 2. independent inputs, in parallel
@@ -244,6 +252,7 @@ export async function convertCaches(o: ConvertOptions): Promise<ConvertResult> {
       for (const t of tasks) results.push(await runInput(t, signal));
     }
     checkAbort();
+    for (const r of results) checkInputResult(r, given.find((g) => g.role === r.role)!.file, resolveLimits(o.limits), poems.ids);
 
     // 3. one cache through CacheWriter: temp file, fsync, rename
     const rows = poems.ids.length;

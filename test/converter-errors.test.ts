@@ -41,7 +41,7 @@ describe('malformed inputs', () => {
     const threads = k % 8 === 0 ? 2 : 0;
     it(`${c.name} (${c.role})`, async () => {
       const { dir, files, out } = setup(c.role, c.text);
-      const expected = c.message.replace('<file>', files[c.role]);
+      const expected = c.message.replace('<file>', files[c.role]).replace('<poems>', files.poems);
       // default path, in this thread and with worker threads, and with a tiny read buffer
       for (const extra of [{ workers: threads }, { workers: 0, chunkSize: 16 }]) {
         const err = await failure({ ...files, out, force: true, ...extra });
@@ -88,7 +88,7 @@ describe('malformed inputs', () => {
     for (const chunkSize of [64, 1000, 1 << 20]) {
       for (const workers of chunkSize === 64 ? [0, 1] : [0]) {
         const err = await failure({ poems: files.poems, similarity: files.similarity, out, force: true, workers, chunkSize });
-        expect((err as Error).message).toBe(`${files.similarity}:1:${column}: unknown id 77, expected an id from poems.json (poem id 1)`);
+        expect((err as Error).message).toBe(`${files.similarity}:1:${column}: unknown id 77, expected an id from ${files.poems} (poem id 1) (set onMismatch: "warn" to convert anyway)`);
       }
     }
   });

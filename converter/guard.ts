@@ -1,0 +1,93 @@
+// What runs around every conversion (convertCaches in index.ts calls runGuarded with the conversion proper):
+// removal of dead converters' leftovers, the per-cache lock (the freshness check and the conversion both run
+// under it, so of two builds started at once one converts and the other finds the cache fresh), the
+// file-size limit before anything is read, and the poems.json-vs-cache mismatch policy.
+import { randomBytes } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { removeDeadLeftovers } from './cleanup.ts';
+import { ConvertError } from './errors.ts';
+import { checkFileSizes, resolveLimits, type Limits } from './limits.ts';
+import { withLock, type LockOptions } from './lock.ts';
+import { isMismatch, nameBothFiles, readPoemIds, reconcile, type MismatchMode } from './mismatch.ts';
+
+export interface ReliabilityOptions {
+  /** Maxima for the inputs (defaults in converter/limits.ts). */
+  limits?: Limits;
+  /** poems.json and another input disagree: 'error' (default) fails naming both files; 'warn' converts a reconciled copy and warns once per file. */
+  onMismatch?: MismatchMode;
+  /** Where warnings go (default: console.warn). */
+  onWarning?: (message: string) => void;
+  /** Cross-process lock of the output (`${out}.lock`); false disables it. */
+  lock?: LockOptions | false;
+}
+
+type Opts = ReliabilityOptions & { poems: string; embeddings?: string; similarity?: string; diversity?: string; out: string; signal?: AbortSignal; force?: boolean };
+type Result = { out: string; inputs: { role: string; file: string }[] };
+
+const ROLES = ['embeddings', 'similarity', 'diversity'] as const;
+
+export async function runGuarded<O extends Opts, R extends Result>(o: O, convert: (o: O) => Promise<R>): Promise<R> {
+  if (!o.poems || !o.out) return convert(o); // the converter's own "required" errors
+  const mode = o.onMismatch ?? 'error';
+  if (mode !== 'error' && mode !== 'warn') throw new TypeError(`convertCaches: onMismatch must be "error" or "warn", got ${JSON.stringify(mode)}`);
+  const limits = resolveLimits(o.limits, 'convertCaches: limits');
+  const out = resolve(o.out);
+  const poems = resolve(o.poems);
+  await removeDeadLeftovers(out);
+  const files = [o.poems, o.embeddings, o.similarity, o.diversity].filter((f): f is string => !!f).map((f) => resolve(f));
+  await checkFileSizes(files, limits);
+
+  const once = async (): Promise<R> => {
+    try {
+      return await convert(o);
+    } catch (err) {
+      if (!isMismatch(err, poems)) throw err;
+      if (mode === 'error') throw nameBothFiles(err, poems);
+      return convertReconciled(o, poems, out, convert);
+    }
+  };
+  if (o.lock === false) return once();
+  try {
+    return await withLock(out, once, { signal: o.signal, ...o.lock });
+  } catch (err) {
+    // no directory to lock in: the converter reports that itself
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (err as NodeJS.ErrnoException).path?.startsWith(`${out}.tmp-`)) return once();
+    throw err;
+  }
+}
+
+async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: string, out: string, convert: (o: O) => Promise<R>): Promise<R> {
+  const ids = await readPoemIds(poems);
+  const prefix = `${basename(out)}.spool-${process.pid}-${randomBytes(6).toString('hex')}-reconciled-`;
+  const copies = new Map<string, string>(); // copy -> original
+  const changed: Partial<Record<(typeof ROLES)[number], string>> = {};
+  const warnings: string[] = [];
+  try {
+    for (const role of ROLES) {
+      if (!o[role]) continue;
+      const file = resolve(o[role]!);
+      const copy = join(dirname(out), `${prefix}${role}.json`);
+      const r = await reconcile(role, file, poems, ids, copy);
+      if (!r.changed) continue;
+      changed[role] = copy;
+      copies.set(copy, file);
+      warnings.push(r.warning);
+    }
+    let result: R;
+    try {
+      result = await convert({ ...o, ...changed, force: true });
+    } catch (err) {
+      if (err instanceof ConvertError && copies.has(err.file)) {
+        const original = copies.get(err.file)!;
+        throw new ConvertError(original, `${err.what} (in its copy reconciled with ${poems})`, err.expected, {}, err.poemId);
+      }
+      throw err;
+    }
+    const warn = o.onWarning ?? ((m: string) => console.warn(m));
+    for (const w of warnings) warn(w);
+    return { ...result, inputs: result.inputs.map((i) => (copies.has(i.file) ? { ...i, file: copies.get(i.file)! } : i)) };
+  } finally {
+    await Promise.all([...copies.keys()].map((c) => unlink(c).catch(() => {})));
+  }
+}
