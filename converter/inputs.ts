@@ -433,7 +433,6 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
   let fd = -1;
   let scratch: Float32Array | undefined;
   let firstValues: number[] | undefined;
-  let fscratch: Float32Array | undefined;
   const have = new Uint8Array(rows);
   let seenList = false;
   // spooled matrix: consecutive rows are staged and written together (positional writes)
@@ -556,16 +555,6 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
               const owner = id >= 0 ? id : undefined;
               const want = dim >= 0 ? dim : metaDim;
               if (want < 0) firstValues = [];
-              // fast path: the numbers straight from the bytes (anything unusual: readNumbers below)
-              if (want > 0 && src.readFloats) {
-                if (!fscratch || fscratch.length !== want) fscratch = new Float32Array(want);
-                got = src.readFloats(fscratch, want);
-                if (got === want) {
-                  if (!scratch) setup(want);
-                  scratch!.set(fscratch);
-                  continue;
-                }
-              }
               got = src.readNumbers((values, first) => {
                 const len = values.length;
                 if (want >= 0) {

@@ -55,13 +55,6 @@ export interface JsonSource {
    * or when the first row is not `firstRow` (>= 0); -2 when out may lack room from `at`.
    */
   readIdRows?(dense: Int32Array, base: number, out: Int32Array, at: number, firstRow: number): number;
-  /**
-   * Optional fast path right after beginArray: exactly `want` plain JSON numbers, each converted the way
-   * Math.fround(Number(lexeme)) does, into out[0..want); consumes the array and returns want. Returns -1 with
-   * nothing consumed when anything is unusual (another count, non-numbers, values near or past the float32
-   * range limits): the precise way reports it.
-   */
-  readFloats?(out: Float32Array, want: number): number;
   /** Only whitespace may follow the top-level value. */
   end(): void;
   /** Throws a ConvertError at the start of the last token read or peeked. */
@@ -777,21 +770,6 @@ export class ByteSource implements JsonSource {
     return w - at;
   }
 
-  readFloats(out: Float32Array, want: number): number {
-    let close: number;
-    for (;;) {
-      close = this.buf.indexOf(0x5d, this.pos);
-      if (close !== -1 && close < this.end_) break;
-      if (this.end_ - this.tok > MAX_ELEMENT || !this.fill()) return -1;
-    }
-    const i = parseFloats(this.buf, this.pos, out, want);
-    if (i < 0) return -1;
-    this.pos = i + 1;
-    this.tok = i;
-    this.first.pop();
-    return want;
-  }
-
   rewindBatch(): void {
     this.pos = this.tok = this.batchAt;
     this.first[this.first.length - 1] = this.batchFirst;
@@ -800,120 +778,6 @@ export class ByteSource implements JsonSource {
   end(): void {
     if (this.ws() !== -1) this.unexpected('end of file after the top-level value');
     this.close();
-  }
-}
-
-const P10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
-const UP = 1 + 2 ** -40;
-const DOWN = 1 - 2 ** -40;
-
-/**
- * Parses `want` comma-separated JSON numbers from buf[i] up to a ']' into out as float32; returns the position
- * of the ']' or -1. Each value is estimated from its digits (at most 19 significant, a few roundings: relative
- * error < 2^-48) and rounded to float32; when the estimate is within 2^-40 of a float32 rounding boundary the
- * lexeme goes through Number() instead, so the result is always Math.fround(Number(lexeme)) (the double
- * rounding of the precise path included).
- */
-function parseFloats(buf: Buffer, i: number, out: Float32Array, want: number): number {
-  let n = 0;
-  let c = buf[i];
-  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-  if (c === 0x5d) return want === 0 ? i : -1;
-  for (;;) {
-    if (n === want) return -1;
-    let neg = false;
-    if (c === 0x2d) {
-      neg = true;
-      c = buf[++i];
-    }
-    const s = i;
-    let m = 0; // first 15 significant digits
-    let lo = 0; // the next (up to 4)
-    let nlo = 0;
-    let nd = 0; // significant digits so far
-    let e10 = 0;
-    let inexact = false;
-    if (c === 0x30) {
-      c = buf[++i];
-      if (c >= 0x30 && c <= 0x39) return -1;
-    } else if (c >= 0x31 && c <= 0x39) {
-      do {
-        if (nd < 15) m = m * 10 + (c - 0x30);
-        else if (nd < 19) {
-          lo = lo * 10 + (c - 0x30);
-          nlo++;
-        } else {
-          e10++;
-          if (c !== 0x30) inexact = true;
-        }
-        nd++;
-        c = buf[++i];
-      } while (c >= 0x30 && c <= 0x39);
-    } else return -1;
-    if (c === 0x2e) {
-      c = buf[++i];
-      if (c < 0x30 || c > 0x39) return -1;
-      do {
-        if (nd === 0 && c === 0x30) e10--;
-        else {
-          if (nd < 15) {
-            m = m * 10 + (c - 0x30);
-            e10--;
-          } else if (nd < 19) {
-            lo = lo * 10 + (c - 0x30);
-            nlo++;
-            e10--;
-          } else if (c !== 0x30) inexact = true;
-          nd++;
-        }
-        c = buf[++i];
-      } while (c >= 0x30 && c <= 0x39);
-    }
-    if (c === 0x65 || c === 0x45) {
-      c = buf[++i];
-      let eneg = false;
-      if (c === 0x2d || c === 0x2b) {
-        eneg = c === 0x2d;
-        c = buf[++i];
-      }
-      if (c < 0x30 || c > 0x39) return -1;
-      let x = 0;
-      do {
-        x = x * 10 + (c - 0x30);
-        c = buf[++i];
-      } while (c >= 0x30 && c <= 0x39);
-      if (x > 400) return -1;
-      e10 += eneg ? -x : x;
-    }
-    let y = nlo > 0 ? m * P10[nlo] + lo : m;
-    if (y !== 0) {
-      if (e10 < -88 || e10 > 66) return -1;
-      if (e10 < 0) {
-        while (e10 < -22) {
-          y /= 1e22;
-          e10 += 22;
-        }
-        y /= P10[-e10];
-      } else if (e10 > 0) {
-        while (e10 > 22) {
-          y *= 1e22;
-          e10 -= 22;
-        }
-        y *= P10[e10];
-      }
-      if (!(y < 1e38 && y > 1e-37)) return -1;
-    }
-    let f = Math.fround(y);
-    if (inexact || Math.fround(y * UP) !== f || Math.fround(y * DOWN) !== f) f = Math.fround(Number(buf.toString('latin1', s, i)));
-    out[n++] = neg ? -f : f;
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-    if (c === 0x2c) {
-      c = buf[++i];
-      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-      continue;
-    }
-    if (c === 0x5d) return n === want ? i : -1;
-    return -1;
   }
 }
 
