@@ -115,12 +115,15 @@ export class Spool {
   readonly path: string;
   private fd: number;
   private readonly stage: Buffer;
+  private readonly utf8Write?: (this: Buffer, s: string, offset: number) => number;
   private used = 0;
   bytes = 0;
   constructor(path: string, stageBytes = 4 << 20) {
     this.path = path;
     this.fd = openSync(path, 'wx', 0o600);
     this.stage = Buffer.allocUnsafeSlow(stageBytes);
+    const w = (this.stage as unknown as { utf8Write?: unknown }).utf8Write;
+    if (typeof w === 'function') this.utf8Write = w as (this: Buffer, s: string, offset: number) => number;
   }
   /** Appends the UTF-8 bytes of a string; returns their count. */
   writeString(s: string): number {
@@ -133,7 +136,8 @@ export class Spool {
         return b.length;
       }
     }
-    const n = this.stage.write(s, this.used, 'utf8');
+    // Buffer#utf8Write (what Buffer#write calls after validating its arguments) when present: 30k+ calls per poems.json
+    const n = this.utf8Write ? this.utf8Write.call(this.stage, s, this.used) : this.stage.write(s, this.used, 'utf8');
     this.used += n;
     this.bytes += n;
     return n;
