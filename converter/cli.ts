@@ -70,7 +70,15 @@ Options:
   --config FILE.json  the same keys as JSON ({"poems": "...", "out": "...", "force": true, ...});
                       relative paths are relative to the config file; flags override it
   --quiet             print nothing but errors
+  --max-file-bytes N, --max-poems N, --max-dimension N, --max-list-length N
+                      limits (defaults 8 GiB, 10,000,000, 65,536, 10,000,000); config key "limits":
+                      {"maxFileBytes": N, "maxPoems": N, "maxDimension": N, "maxListLength": N}
+  --on-mismatch MODE  error (default) or warn: when an input disagrees with poems.json (unknown or
+                      missing ids, counts), warn once per file and convert a reconciled copy
   -h, --help          this help
+
+Two conversions of the same --out run one at a time (lock file OUT.lock); the second finds the output
+up to date. Temp and spool files of killed conversions are removed by the next one.
 
 Progress goes to stderr: one updating line on a terminal, a plain line every ~2 s otherwise.
 `,
@@ -262,12 +270,13 @@ const kindName = (k: number) => KIND_NAMES[k] ?? `unknown(${k})`;
 
 const CONFIG_KEYS = {
   poems: 'string', embeddings: 'string', similarity: 'string', diversity: 'string', out: 'string',
-  force: 'boolean', quiet: 'boolean', workers: 'number', parser: 'string',
+  force: 'boolean', quiet: 'boolean', workers: 'number', parser: 'string', limits: 'object', onMismatch: 'string',
 } as const;
+const LIMIT_FLAGS = { 'max-file-bytes': 'maxFileBytes', 'max-poems': 'maxPoems', 'max-dimension': 'maxDimension', 'max-list-length': 'maxListLength' } as const;
 type ConfigKey = keyof typeof CONFIG_KEYS;
 const PATH_KEYS = ['poems', 'embeddings', 'similarity', 'diversity', 'out'] as const;
 
-function readConfig(path: string): Partial<Record<ConfigKey, string | number | boolean>> {
+function readConfig(path: string): Partial<Record<ConfigKey, string | number | boolean | object>> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -281,11 +290,11 @@ function readConfig(path: string): Partial<Record<ConfigKey, string | number | b
     throw new Failure(`${path}: not valid JSON (${oneLine(e)})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Failure(`${path}: expected a JSON object of convert options`);
-  const config: Partial<Record<ConfigKey, string | number | boolean>> = {};
+  const config: Partial<Record<ConfigKey, string | number | boolean | object>> = {};
   for (const [key, v] of Object.entries(value)) {
     if (!(key in CONFIG_KEYS)) throw new UsageError(`${path}: unknown key "${key}" (allowed: ${Object.keys(CONFIG_KEYS).join(', ')})`, 'convert');
     const type = CONFIG_KEYS[key as ConfigKey];
-    if (typeof v !== type) throw new UsageError(`${path}: "${key}" must be a ${type}, got ${JSON.stringify(v)}`, 'convert');
+    if (typeof v !== type || v === null || Array.isArray(v)) throw new UsageError(`${path}: "${key}" must be a ${type}, got ${JSON.stringify(v)}`, 'convert');
     config[key as ConfigKey] = (PATH_KEYS as readonly string[]).includes(key) ? resolve(dirname(path), v as string) : v as string | number | boolean;
   }
   return config;
@@ -295,7 +304,8 @@ async function convert(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parse('convert', args, {
     poems: { type: 'string' }, embeddings: { type: 'string' }, similarity: { type: 'string' }, diversity: { type: 'string' },
     out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' }, config: { type: 'string' },
-    workers: { type: 'string' }, parser: { type: 'string' },
+    workers: { type: 'string' }, parser: { type: 'string' }, 'on-mismatch': { type: 'string' },
+    ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((f) => [f, { type: 'string' as const }])),
   }, true);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (inputs are given with --poems, --embeddings, ...)`, 'convert');
   const config = values.config ? readConfig(values.config) : {};
@@ -315,6 +325,23 @@ async function convert(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`--parser must be auto or stream-json, got "${parser}"`, 'convert');
   }
   const quiet = Boolean(pick('quiet'));
+  const onMismatch = ((values as Record<string, unknown>)['on-mismatch'] ?? config.onMismatch) as string | undefined;
+  if (onMismatch !== undefined && onMismatch !== 'error' && onMismatch !== 'warn') {
+    throw new UsageError(`--on-mismatch must be error or warn, got "${onMismatch}"`, 'convert');
+  }
+  const limits: Record<string, number> = {};
+  for (const [k, v] of Object.entries((config.limits ?? {}) as Record<string, unknown>)) {
+    if (!Object.values(LIMIT_FLAGS).includes(k as never)) throw new UsageError(`${values.config}: unknown limit "${k}" (allowed: ${Object.values(LIMIT_FLAGS).join(', ')})`, 'convert');
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UsageError(`${values.config}: "limits.${k}" must be a whole number >= 1, got ${JSON.stringify(v)}`, 'convert');
+    limits[k] = v;
+  }
+  for (const [flag, key] of Object.entries(LIMIT_FLAGS)) {
+    const v = (values as Record<string, unknown>)[flag] as string | undefined;
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${flag} must be a whole number >= 1, got "${v}"`, 'convert');
+    limits[key] = n;
+  }
   const inputs: [InputRole, string | undefined][] = [
     ['poems', poems], ['embeddings', pick('embeddings') as string | undefined],
     ['similarity', pick('similarity') as string | undefined], ['diversity', pick('diversity') as string | undefined],
@@ -349,6 +376,9 @@ async function convert(args: string[], io: CliIO): Promise<number> {
       poems, embeddings: inputs[1][1], similarity: inputs[2][1], diversity: inputs[3][1], out: outPath,
       force: Boolean(pick('force')), parser: parser as ConvertOptions['parser'], workers,
       onProgress: progress?.update, signal: controller.signal,
+      limits, onMismatch: onMismatch as ConvertOptions['onMismatch'],
+      onWarning: (m) => io.stderr.write(`${PROG}: warning: ${m}\n`),
+      lock: quiet ? {} : { onWait: (h, file) => io.stderr.write(`${PROG}: waiting for ${file} (another conversion: pid ${h.pid} on ${h.host} since ${h.started})\n`) },
     });
   } catch (e) {
     progress?.end();
