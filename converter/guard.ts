@@ -44,7 +44,7 @@ export async function runGuarded<O extends Opts, R extends Result>(o: O, convert
     } catch (err) {
       if (!isMismatch(err, poems)) throw err;
       if (mode === 'error') throw nameBothFiles(err, poems);
-      return convertReconciled(o, poems, out, convert);
+      return convertReconciled(o, poems, out, convert, err);
     }
   };
   if (o.lock === false) return once();
@@ -57,8 +57,10 @@ export async function runGuarded<O extends Opts, R extends Result>(o: O, convert
   }
 }
 
-async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: string, out: string, convert: (o: O) => Promise<R>): Promise<R> {
-  const ids = await readPoemIds(poems);
+async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: string, out: string, convert: (o: O) => Promise<R>, first: ConvertError): Promise<R> {
+  // the converter read poems.json fine; an input that JSON.parse cannot read gets the converter's error
+  const unreadable = () => nameBothFiles(first, poems);
+  const ids = await readPoemIds(poems).catch(() => Promise.reject(unreadable()));
   const prefix = `${basename(out)}.spool-${process.pid}-${randomBytes(6).toString('hex')}-reconciled-`;
   const copies = new Map<string, string>(); // copy -> original
   const changed: Partial<Record<(typeof ROLES)[number], string>> = {};
@@ -68,7 +70,7 @@ async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: 
       if (!o[role]) continue;
       const file = resolve(o[role]!);
       const copy = join(dirname(out), `${prefix}${role}.json`);
-      const r = await reconcile(role, file, poems, ids, copy);
+      const r = await reconcile(role, file, poems, ids, copy).catch(() => Promise.reject(unreadable()));
       if (!r.changed) continue;
       changed[role] = copy;
       copies.set(copy, file);
