@@ -10,7 +10,7 @@ import { openCache } from '../cache/reader.ts';
 import { ensureCache } from './convert.ts';
 import { checkOptions, resolveOptions, type PoemCacheOptions, type ResolvedOptions } from './options.ts';
 import { describePss, readPss } from './pss.ts';
-import { createWorkerPrerenderer, tasksPerWorker, type RenderStats } from './prerenderer.ts';
+import { createWorkerPrerenderer, startRenderPool, tasksPerWorker, type RenderPool, type RenderStats } from './prerenderer.ts';
 import { poemCacheVitePlugin, READER_SPECIFIER, VIRTUAL_TYPES } from './virtual.ts';
 
 const EXT = extname(fileURLToPath(import.meta.url)); // .ts in this repository, .js installed
@@ -65,6 +65,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
   let concurrency = 1;
   let adapterName: string | undefined;
   let trailingSlash: 'always' | 'never' | 'ignore' = 'ignore';
+  let pool: RenderPool | undefined;
   const need = (): ResolvedOptions => {
     if (!resolved) throw new Error('poemCache: used before astro:config:setup');
     return resolved;
@@ -169,8 +170,13 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
           }));
           return;
         }
+        // The render threads start now and map the cache while Vite builds; they import the prerender entry
+        // at prerender setup (it is written, manifest included, only just before).
+        pool = startRenderPool(r.workers, r.cacheFile);
+        const p = pool;
         setPrerenderer((def) =>
           createWorkerPrerenderer(def, {
+            pool: p,
             workers: r.workers,
             cacheFile: r.cacheFile,
             trailingSlash,
@@ -180,7 +186,10 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
           }),
         );
       },
-      'astro:build:done': ({ logger }) => {
+      'astro:build:done': async ({ logger }) => {
+        // Normally gone after prerendering; still here if Astro had no static page to render.
+        await pool?.destroy();
+        pool = undefined;
         const stats = lastBuildStats();
         if (!stats) return;
         stats.bundle = bundle;

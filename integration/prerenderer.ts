@@ -1,18 +1,18 @@
 // The worker prerenderer, installed with Astro's public `setPrerenderer` hook (function form, so Astro's
-// default prerenderer stays available). Setup and getStaticPaths run on the main thread through the default
-// prerenderer; render() sends { url, serialized route } to a piscina pool whose workers import the same
-// built prerender entry, open the cache themselves, render with renderForPrerender (astro/app) and send the
-// body back as a transferred ArrayBuffer. Anything missing at setup -> one warning, Astro's prerenderer.
+// default prerenderer stays available). The render threads (node:worker_threads, worker.ts) are started at
+// astro:build:start and map the cache while Vite builds; at prerender setup they import the same built
+// prerender entry while the main thread runs Astro's own setup. Setup and getStaticPaths run on the main
+// thread through the default prerenderer; render() sends { id, url, route key } to the least busy thread,
+// which renders with app.render (what renderForPrerender does) and sends the body back as a transferred
+// ArrayBuffer that becomes the Response body without a copy. Anything missing at setup -> one warning,
+// Astro's prerenderer.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Piscina } from 'piscina';
+import { Worker } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
 import { readPss, type PssReport } from './pss.ts';
-import type { PingReply, RenderReply, WorkerInit, WorkerTask } from './worker.ts';
-
-/** Same marker as worker.ts (not imported: that module runs worker start-up code). */
-const MAIN_THREAD_ONLY = 'ASTRO_POEM_CACHE_MAIN_THREAD_ONLY';
+import { routeKey, type FromWorker, type RenderReply, type ToWorker, type WorkerData } from './worker.ts';
 
 export interface RenderStats {
   /** 'workers' when the pool rendered, 'astro' when Astro's own prerenderer did (workers: 0 or fallback). */
@@ -26,8 +26,11 @@ export interface RenderStats {
   wallMs: number;
   /** What the prerender bundle does with the reader: chunks importing it at run time, and whether its code got bundled. */
   bundle?: { readerImports: number; readerBundled: boolean };
-  /** Time to start the pool (workers import the prerender entry and map the cache), in ms. */
+  /** Time from prerender setup until every thread imported the prerender entry and took the head data, in ms
+   * (the threads were started and mapped the cache earlier, at astro:build:start). */
   setupMs?: number;
+  /** Time from starting the threads (astro:build:start) until each had mapped the cache, in ms. */
+  spawnMs?: number;
   /** What each worker reported at start: its cache backing ('mmap' with the native addon). */
   workerCache?: { threadId: number; rows: number; backing: string }[];
   /** Last reported V8 heap in use per worker thread (bytes). */
@@ -48,6 +51,8 @@ export interface WorkerPrerendererOptions {
   /** The built prerender entry (captured from the prerender environment's bundle), if any. */
   getEntry: () => string | undefined;
   stats: RenderStats;
+  /** The render threads, started at astro:build:start (startRenderPool). */
+  pool: RenderPool;
 }
 
 interface DefaultPrerendererInternals {
@@ -67,79 +72,280 @@ export function tasksPerWorker(): number {
   return Number.isInteger(n) && n >= 1 ? n : 4;
 }
 
+const MAIN_THREAD_ONLY = 'ASTRO_POEM_CACHE_MAIN_THREAD_ONLY';
+const WORKER_URL = new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url); // .ts in this repo, .js installed
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // awaited later (or never, if the build stops before prerendering)
+  return { promise, resolve, reject };
+}
+
+interface Thread {
+  worker: Worker;
+  /** Pages sent and not answered. */
+  load: number;
+  hello: Deferred<{ threadId: number; rows: number; backing: string }>;
+  ready: Deferred<string[]>;
+  /** Set once the entry import / head data stage began (a start error then belongs to `ready`). */
+  started: boolean;
+}
+
+interface Pending {
+  thread: Thread;
+  resolve: (r: RenderReply) => void;
+  reject: (e: unknown) => void;
+}
+
+class MainThreadOnly extends Error {}
+
+/**
+ * The render threads. Started at astro:build:start: each thread maps the cache and says hello while Vite
+ * builds; loadEntry()/sendHead() at prerender setup; render() per page, to the thread with the fewest pages
+ * in flight. Threads are unref'd until setup (a build that stops earlier is not kept alive by them).
+ */
+export class RenderPool {
+  readonly threads: Thread[] = [];
+  readonly startedAt = performance.now();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private destroyed = false;
+  /** A thread died or failed after setup: every later page fails with this. */
+  private broken: unknown;
+
+  constructor(workers: number, cacheFile: string) {
+    for (let i = 0; i < workers; i++) {
+      const workerData: WorkerData = { poemCacheWorker: true, cacheFile };
+      const worker = new Worker(WORKER_URL, { workerData });
+      worker.unref();
+      const thread: Thread = { worker, load: 0, hello: deferred(), ready: deferred(), started: false };
+      this.threads.push(thread);
+      worker.on('message', (m: FromWorker) => this.onMessage(thread, m));
+      worker.on('error', (err) => this.fail(thread, err));
+      worker.on('exit', (code) => {
+        if (!this.destroyed) this.fail(thread, new Error(`render thread ${worker.threadId} exited (code ${code})`));
+      });
+    }
+  }
+
+  private onMessage(thread: Thread, m: FromWorker): void {
+    switch (m.t) {
+      case 'done':
+        for (const r of m.replies) {
+          const p = this.pending.get(r.id);
+          if (!p) continue;
+          this.pending.delete(r.id);
+          thread.load--;
+          p.resolve(r);
+        }
+        return;
+      case 'fail': {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        thread.load--;
+        p.reject(m.mainThreadOnly ? new MainThreadOnly(String((m.error as Error)?.message)) : m.error);
+        return;
+      }
+      case 'hello':
+        thread.hello.resolve(m);
+        return;
+      case 'ready':
+        thread.ready.resolve(m.routes);
+        return;
+      case 'startError':
+        this.fail(thread, m.error);
+        return;
+    }
+  }
+
+  private fail(thread: Thread, err: unknown): void {
+    thread.hello.reject(err);
+    thread.ready.reject(err);
+    this.broken ??= err;
+    for (const [id, p] of this.pending) {
+      if (p.thread !== thread) continue;
+      this.pending.delete(id);
+      p.reject(err);
+    }
+  }
+
+  private post(thread: Thread, m: ToWorker): void {
+    thread.worker.postMessage(m);
+  }
+
+  /** Every thread starts importing the built prerender entry (and keeps the process alive from now on). */
+  loadEntry(entry: string): void {
+    for (const t of this.threads) {
+      t.started = true;
+      t.worker.ref();
+      this.post(t, { t: 'entry', entry });
+    }
+  }
+
+  /** Head data for every thread; resolves when all are ready, with the route keys their manifest has. */
+  async sendHead(m: Extract<ToWorker, { t: 'head' }>): Promise<{ hellos: { threadId: number; rows: number; backing: string }[]; routes: Set<string> }> {
+    for (const t of this.threads) this.post(t, m);
+    const hellos = await Promise.all(this.threads.map((t) => t.hello.promise));
+    const lists = await Promise.all(this.threads.map((t) => t.ready.promise));
+    const routes = new Set(lists[0]);
+    for (const l of lists.slice(1)) for (const k of routes) if (!l.includes(k)) routes.delete(k);
+    return { hellos, routes };
+  }
+
+  /** Resolves when every thread mapped the cache (or rejects with the first start failure). */
+  hellos(): Promise<unknown> {
+    return Promise.all(this.threads.map((t) => t.hello.promise));
+  }
+
+  render(url: string, route: string, serialized: SerializedRouteData | undefined): Promise<RenderReply> {
+    if (this.broken !== undefined) return Promise.reject(this.broken);
+    let thread = this.threads[0];
+    for (const t of this.threads) if (t.load < thread.load) thread = t;
+    const id = this.nextId++;
+    thread.load++;
+    return new Promise<RenderReply>((resolve, reject) => {
+      this.pending.set(id, { thread, resolve, reject });
+      this.post(thread, { t: 'render', id, url, route, serialized });
+    });
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await Promise.all(this.threads.map((t) => t.worker.terminate().catch(() => {})));
+  }
+}
+
+/** Starts the render threads (at astro:build:start, so they map the cache while Vite builds). */
+export function startRenderPool(workers: number, cacheFile: string): RenderPool {
+  return new RenderPool(workers, cacheFile);
+}
+
+/**
+ * The Response handed to Astro: the transferred body, without the copy (and the stream) `new Response(buffer)`
+ * makes. Astro's generate loop checks `body` and calls `arrayBuffer()`; `body` still gives a stream.
+ */
+class PageResponse extends Response {
+  #bytes: ArrayBuffer;
+  #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
+  #used = false;
+  constructor(bytes: ArrayBuffer, init: ResponseInit) {
+    super(null, init);
+    this.#bytes = bytes;
+  }
+  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    const bytes = this.#bytes;
+    return (this.#stream ??= new ReadableStream<Uint8Array<ArrayBuffer>>({
+      start(c) {
+        c.enqueue(new Uint8Array(bytes));
+        c.close();
+      },
+    }));
+  }
+  override get bodyUsed(): boolean {
+    return this.#used || (this.#stream?.locked ?? false);
+  }
+  #take(): ArrayBuffer {
+    if (this.bodyUsed) throw new TypeError('Body is unusable: Body has already been read');
+    this.#used = true;
+    return this.#bytes;
+  }
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    try {
+      return Promise.resolve(this.#take());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return this.arrayBuffer().then((b) => new Uint8Array(b));
+  }
+  override text(): Promise<string> {
+    return this.arrayBuffer().then((b) => new TextDecoder().decode(b));
+  }
+  override clone(): Response {
+    if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
+    return new PageResponse(this.#bytes.slice(0), { status: this.status, statusText: this.statusText, headers: this.headers });
+  }
+}
+
 export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerendererOptions): AstroPrerenderer {
-  let pool: Piscina<WorkerTask, RenderReply | PingReply> | undefined;
+  let pool: RenderPool | undefined = o.pool;
   let t0 = 0;
   let mainThreadNoted = false;
-  // Tasks sent to the pool and not settled: teardown waits for them (destroying a pool with tasks in flight
-  // makes piscina throw on the late replies).
+  // Pages sent to the threads and not settled: teardown waits for them.
   const inflight = new Set<Promise<unknown>>();
   let closing = false;
   const { stats, logger } = o;
-  // Astro's serialized form, made structured-clone safe the way adapters send it (JSON: distURL holds
-  // URL objects once a route rendered); once per route.
-  const routes = new WeakMap<object, SerializedRouteData>();
-  let serializeRouteData: typeof import('astro/app/manifest').serializeRouteData | undefined;
-  const serialized = (route: RouteData): SerializedRouteData => {
-    let s = routes.get(route);
-    if (!s) {
-      s = JSON.parse(JSON.stringify(serializeRouteData!(route, o.trailingSlash))) as SerializedRouteData;
-      routes.set(route, s);
+  /** Route keys every thread's manifest has (their own RouteData objects are used). */
+  let workerRoutes = new Set<string>();
+  // Per route, once: its key, and Astro's serialized form only for a route the threads' manifests lack
+  // (made structured-clone safe through JSON the way adapters send it).
+  const routes = new WeakMap<object, { key: string; serialized?: SerializedRouteData }>();
+  const routeFor = async (route: RouteData): Promise<{ key: string; serialized?: SerializedRouteData }> => {
+    let r = routes.get(route);
+    if (!r) {
+      const key = routeKey(route);
+      if (workerRoutes.has(key)) {
+        r = { key };
+      } else {
+        const { serializeRouteData } = await import('astro/app/manifest');
+        r = { key, serialized: JSON.parse(JSON.stringify(serializeRouteData(route, o.trailingSlash))) as SerializedRouteData };
+      }
+      routes.set(route, r);
     }
-    return s;
+    return r;
   };
   const count = (thread: number) => {
     stats.pages++;
     stats.pagesByThread[thread] = (stats.pagesByThread[thread] ?? 0) + 1;
   };
-
-  const startPool = async (): Promise<void> => {
-    const app = (def as AstroPrerenderer & DefaultPrerendererInternals).app;
-    if (!app || typeof app.getOptions !== 'function') {
-      throw new Error(`Astro's default prerenderer exposes no app.getOptions() (an internal field this integration reads; this Astro version changed it)`);
-    }
-    const options = app.getOptions();
-    const entry = o.getEntry();
-    if (!entry) throw new Error('the built prerender entry was not found in the prerender bundle');
-    const init: WorkerInit = {
-      entry,
-      cacheFile: o.cacheFile,
-      pages: Object.values(options.allPages).map((p) => [p.key, { styles: p.styles ?? [] }]),
-      scripts: options.settings.scripts
-        .filter((s) => s.stage === 'page' || s.stage === 'head-inline')
-        .map((s) => ({ stage: s.stage, content: s.content })),
-    };
-    // Loaded only for builds with workers (astro/app/manifest costs ~0.5 s to import).
-    ({ serializeRouteData } = await import('astro/app/manifest'));
-    const { Piscina: Pool } = await import('piscina');
-    pool = new Pool<WorkerTask, RenderReply | PingReply>({
-      filename: new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href, // .ts in this repo, .js installed
-      minThreads: o.workers,
-      maxThreads: o.workers,
-      idleTimeout: 60 * 60 * 1000,
-      // Rendering awaits (component modules, streamed chunks): several pages per worker keep each thread
-      // busy. POEM_CACHE_TASKS_PER_WORKER overrides (tuning knob, default 4).
-      concurrentTasksPerWorker: tasksPerWorker(),
-      atomics: 'disabled',
-      workerData: init,
-    });
-    // Every worker imports the entry and maps the cache at start; a ping per worker surfaces failures now.
-    const pings = (await Promise.all(Array.from({ length: o.workers }, () => pool!.run({ type: 'ping' })))) as PingReply[];
-    const p = pings[0];
-    stats.workerCache = pings.map((x) => ({ threadId: x.threadId, rows: x.cacheRows, backing: x.cacheBacking }));
-    logger.info(`rendering pages in ${o.workers} worker thread(s) (piscina); each maps the cache itself (${p.cacheRows} poems, ${p.cacheBacking})`);
+  const mainThread = async (request: Request, options: Parameters<AstroPrerenderer['render']>[1]) => {
+    const r = await def.render(request, options);
+    count(0);
+    return r;
   };
 
   return {
     name: 'astro-poem-cache:worker-prerenderer',
     async setup() {
       t0 = performance.now();
+      const entry = o.getEntry();
+      // The threads import the entry while the main thread runs Astro's own setup.
+      if (entry) pool?.loadEntry(entry);
       await def.setup?.();
       try {
-        const s0 = performance.now();
-        await startPool();
-        stats.setupMs = performance.now() - s0;
+        if (!pool) throw new Error('the render threads were not started');
+        const app = (def as AstroPrerenderer & DefaultPrerendererInternals).app;
+        if (!app || typeof app.getOptions !== 'function') {
+          throw new Error(`Astro's default prerenderer exposes no app.getOptions() (an internal field this integration reads; this Astro version changed it)`);
+        }
+        if (!entry) throw new Error('the built prerender entry was not found in the prerender bundle');
+        const options = app.getOptions();
+        const { hellos, routes: known } = await pool.sendHead({
+          t: 'head',
+          pages: Object.values(options.allPages).map((p) => [p.key, { styles: p.styles ?? [] }]),
+          scripts: options.settings.scripts
+            .filter((s) => s.stage === 'page' || s.stage === 'head-inline')
+            .map((s) => ({ stage: s.stage, content: s.content })),
+        });
+        workerRoutes = known;
+        stats.setupMs = performance.now() - t0;
+        stats.workerCache = hellos.map((x) => ({ threadId: x.threadId, rows: x.rows, backing: x.backing }));
         stats.mode = 'workers';
+        const p = hellos[0];
+        logger.info(`rendering pages in ${o.workers} worker thread(s); each maps the cache itself (${p.rows} poems, ${p.backing})`);
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         stats.mode = 'astro';
@@ -147,40 +353,37 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         logger.warn(`cannot render in worker threads (${reason}); falling back to Astro's own prerenderer on the main thread`);
         const p = pool;
         pool = undefined;
-        await p?.destroy().catch(() => {});
+        await p?.destroy();
       }
     },
     getStaticPaths: () => def.getStaticPaths(),
     async render(request, options) {
-      if (!pool) {
-        const r = await def.render(request, options);
-        count(0);
-        return r;
-      }
+      if (!pool) return mainThread(request, options);
       if (closing) throw new Error(`not rendering ${new URL(request.url).pathname}: the worker pool is shutting down (an earlier page failed)`);
+      const route = await routeFor(options.routeData);
       let reply: RenderReply;
-      const task = pool.run({ type: 'render', url: request.url, route: serialized(options.routeData) }) as Promise<RenderReply>;
+      const task = pool.render(request.url, route.key, route.serialized);
       inflight.add(task);
       try {
         reply = await task;
       } catch (err) {
         // Pages that need main-thread build state (optimized images) are rendered by Astro's prerenderer.
-        if (!String((err as Error)?.message).includes(MAIN_THREAD_ONLY)) throw err;
+        if (!(err instanceof MainThreadOnly)) throw err;
         if (!mainThreadNoted) {
           mainThreadNoted = true;
           logger.info(`pages using astro:assets image optimization are rendered on the main thread (first: ${new URL(request.url).pathname})`);
         }
-        const r = await def.render(request, options);
-        count(0);
-        return r;
+        return mainThread(request, options);
       } finally {
         inflight.delete(task);
       }
-      count(reply.threadId);
+      const thread = reply.threadId;
+      count(thread);
       stats.workerRenderMs = (stats.workerRenderMs ?? 0) + reply.ms;
-      (stats.workerHeap ??= {})[reply.threadId] = reply.heapUsed;
-      const body = reply.body === null || NULL_BODY.has(reply.status) ? null : reply.body;
-      return new Response(body, { status: reply.status, statusText: reply.statusText, headers: reply.headers });
+      (stats.workerHeap ??= {})[thread] = reply.heapUsed;
+      const init = { status: reply.status, statusText: reply.statusText, headers: reply.headers };
+      if (reply.body === null || NULL_BODY.has(reply.status)) return new Response(null, init);
+      return new PageResponse(reply.body, init);
     },
     collectStaticImages: def.collectStaticImages ? () => def.collectStaticImages!() : undefined,
     async teardown() {

@@ -1,30 +1,40 @@
-// Piscina worker: renders prerendered pages with Astro's own prerender app (the built prerender entry),
-// in this thread. workerData carries only paths and the small per-page head data (styles, page scripts);
-// the cache is mapped here with openCache (one mapping per thread, one physical copy per machine).
+// Render worker (node:worker_threads): renders prerendered pages with Astro's own prerender app (the built
+// prerender entry), in this thread. Started at astro:build:start, long before the entry exists: it maps the
+// cache at once and says hello; the main thread then sends the entry path (at prerender setup) and the
+// small per-page head data (styles, page scripts), and after that one message per page.
+// The cache is mapped here with openCache (one mapping per thread, one physical copy per machine).
 import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
-import { threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { openCache } from '../cache/reader.ts';
 
-export interface WorkerInit {
-  /** Absolute path of Astro's built prerender entry (exports `app`). */
-  entry: string;
+export interface WorkerData {
+  /** Marks a thread started by the worker prerenderer (this module may also be imported elsewhere). */
+  poemCacheWorker: true;
   cacheFile: string;
-  /** [pageData.key, { styles }] for every page: what the build environment's headElements() reads. */
-  pages: [string, { styles: unknown[] }][];
-  /** settings.scripts of stage "page" and "head-inline". */
-  scripts: { stage: string; content: string }[];
 }
 
-export type WorkerTask =
-  | { type: 'ping' }
-  | { type: 'render'; url: string; route: SerializedRouteData };
+/** Main thread → worker. */
+export type ToWorker =
+  /** Import the built prerender entry (sent at prerender setup, while the main thread runs Astro's setup). */
+  | { t: 'entry'; entry: string }
+  /** What the build environment's headElements() reads: [pageData.key, { styles }] and page/head-inline scripts. */
+  | { t: 'head'; pages: [string, { styles: unknown[] }][]; scripts: { stage: string; content: string }[] }
+  /** One page. `route` is the route key (routeKey()); `serialized` only for routes this worker's manifest lacks. */
+  | { t: 'render'; id: number; url: string; route: string; serialized?: SerializedRouteData };
+
+/** Worker → main thread. */
+export type FromWorker =
+  | { t: 'hello'; threadId: number; rows: number; backing: string }
+  | { t: 'ready'; threadId: number; routes: string[] }
+  | { t: 'startError'; error: unknown }
+  | { t: 'done'; replies: RenderReply[] }
+  | { t: 'fail'; id: number; error: unknown; mainThreadOnly: boolean };
 
 export interface RenderReply {
-  type: 'render';
+  id: number;
   threadId: number;
   status: number;
   statusText: string;
@@ -34,13 +44,6 @@ export interface RenderReply {
   ms: number;
   /** This worker's V8 heap in use after the page (bytes): per-thread memory, unlike PSS. */
   heapUsed: number;
-}
-
-export interface PingReply {
-  type: 'ping';
-  threadId: number;
-  cacheRows: number;
-  cacheBacking: string;
 }
 
 interface BuildAppLike {
@@ -54,88 +57,159 @@ const PAGE_SCRIPT_ID = 'astro:scripts/page.js';
 /** Marks errors of pages that must be rendered on the main thread (kept in sync with prerenderer.ts). */
 export const MAIN_THREAD_ONLY = 'ASTRO_POEM_CACHE_MAIN_THREAD_ONLY';
 
-async function init(): Promise<{ app: BuildAppLike; rows: number; backing: string }> {
-  const data = workerData as WorkerInit;
-  if (process.env.ASTRO_POEM_CACHE_TEST_BREAK_WORKER === '1') {
-    throw new Error('worker start failure requested by ASTRO_POEM_CACHE_TEST_BREAK_WORKER=1 (test hook)');
-  }
-  // Map the cache first: pages call getCache() (the same openCache, same module instance) and get it at once.
-  const reader = openCache(data.cacheFile);
-  const mod = (await import(pathToFileURL(data.entry).href)) as { app?: BuildAppLike };
-  const app = mod.app;
-  if (!app || typeof app.render !== 'function' || typeof app.setInternals !== 'function') {
-    throw new Error(`${data.entry} does not export Astro's prerender app (expected "app" with render/setInternals)`);
-  }
-  // The build environment reads only these parts of the build internals and options while rendering
-  // (headElements: page styles, the page-script bundle and inline head scripts).
-  const pageScript = app.manifest.entryModules?.[PAGE_SCRIPT_ID];
-  app.setInternals({
-    pagesByKeys: new Map(data.pages),
-    entrySpecifierToBundleMap: new Map(pageScript ? [[PAGE_SCRIPT_ID, pageScript]] : []),
-  });
-  app.setOptions({
-    settings: { scripts: data.scripts },
-    logger: {
-      options: {
-        destination: {
-          write(event: { level?: string; label?: string | null; message?: string }) {
-            // Errors are reported again by the main thread (with the page path); pages handed back to the
-            // main thread are not errors at all.
-            if ((event.level === 'warn' || event.level === 'error') && !event.message?.includes(MAIN_THREAD_ONLY)) {
-              process.stderr.write(`[poem-cache worker ${threadId}] ${event.level}${event.label ? ` [${event.label}]` : ''} ${event.message ?? ''}\n`);
-            }
-            return true;
-          },
-        },
-      },
-    },
-  });
-  // astro:assets registers optimized images through globalThis.astroAsset.addStaticImage, which lives on
-  // the main thread (it fills the list Astro optimizes after prerendering). Such pages are handed back.
-  const g = globalThis as { astroAsset?: Record<string, unknown> };
-  g.astroAsset ??= {};
-  g.astroAsset.addStaticImage = () => {
-    throw new Error(`${MAIN_THREAD_ONLY}: this page uses astro:assets image optimization`);
-  };
-  return { app, rows: reader.count, backing: reader.backing };
+/** How the main thread and the worker name a route (its manifest RouteData is found by this key). */
+export function routeKey(r: { type: string; component: string; route: string }): string {
+  return `${r.type}\u0000${r.component}\u0000${r.route}`;
 }
-
-const ready = init();
-ready.catch(() => {}); // reported to the caller of the first task
 
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
-export default async function handle(task: WorkerTask): Promise<RenderReply | PingReply> {
-  const { app, rows, backing } = await ready;
-  if (task.type === 'ping') return { type: 'ping', threadId, cacheRows: rows, cacheBacking: backing };
-  const t0 = performance.now();
-  const wanted = task.route;
-  // Prefer this app's own RouteData object (the same manifest entry the main thread matched; identity
-  // matters to the route cache); deserialize Astro's serialized copy otherwise (loaded only then: the
-  // astro/app entry points cost ~0.5-1 s of start-up per worker).
-  let routeData = app.manifest.routes.find(
-    (r) => r.routeData.route === wanted.route && r.routeData.component === wanted.component && r.routeData.type === wanted.type,
-  )?.routeData;
-  if (!routeData) {
-    const { deserializeRouteData } = await import('astro/app/manifest');
-    routeData = deserializeRouteData(wanted);
+if (parentPort && (workerData as Partial<WorkerData> | null)?.poemCacheWorker === true) main(parentPort);
+
+function main(port: NonNullable<typeof parentPort>): void {
+  const send = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+  const data = workerData as WorkerData;
+  let app: BuildAppLike | undefined;
+  let routes = new Map<string, RouteData>();
+  let entryLoaded: Promise<BuildAppLike> | undefined;
+  try {
+    if (process.env.ASTRO_POEM_CACHE_TEST_BREAK_WORKER === '1') {
+      throw new Error('worker start failure requested by ASTRO_POEM_CACHE_TEST_BREAK_WORKER=1 (test hook)');
+    }
+    // Map the cache first: pages call getCache() (the same openCache, same module instance) and get it at once.
+    const reader = openCache(data.cacheFile);
+    send({ t: 'hello', threadId, rows: reader.count, backing: reader.backing });
+  } catch (error) {
+    send({ t: 'startError', error });
+    return;
   }
-  // What renderForPrerender (astro/app) does when the incremental build cache is off: app.render with the
-  // matched route. (With experimental.incrementalBuild, pages rendered here are recorded as "not tracked".)
-  const response = await app.render(new Request(task.url), { routeData });
-  const body = response.body === null || NULL_BODY.has(response.status) ? null : await response.arrayBuffer();
-  const reply: RenderReply = {
-    type: 'render',
-    threadId,
-    status: response.status,
-    statusText: response.statusText,
-    headers: [...response.headers],
-    body,
-    ms: performance.now() - t0,
-    heapUsed: getHeapStatistics().used_heap_size,
+
+  const loadEntry = async (entry: string): Promise<BuildAppLike> => {
+    const mod = (await import(pathToFileURL(entry).href)) as { app?: BuildAppLike };
+    const a = mod.app;
+    if (!a || typeof a.render !== 'function' || typeof a.setInternals !== 'function') {
+      throw new Error(`${entry} does not export Astro's prerender app (expected "app" with render/setInternals)`);
+    }
+    return a;
   };
-  if (!body) return reply;
-  // Transfer the body instead of copying it: a Piscina transferable whose value is the reply and whose
-  // transfer list is the body's ArrayBuffer.
-  return move({ [transferableSymbol]: body, [valueSymbol]: reply } as never) as never;
+
+  const setHead = (a: BuildAppLike, m: Extract<ToWorker, { t: 'head' }>) => {
+    // The build environment reads only these parts of the build internals and options while rendering
+    // (headElements: page styles, the page-script bundle and inline head scripts).
+    const pageScript = a.manifest.entryModules?.[PAGE_SCRIPT_ID];
+    a.setInternals({
+      pagesByKeys: new Map(m.pages),
+      entrySpecifierToBundleMap: new Map(pageScript ? [[PAGE_SCRIPT_ID, pageScript]] : []),
+    });
+    a.setOptions({
+      settings: { scripts: m.scripts },
+      logger: {
+        options: {
+          destination: {
+            write(event: { level?: string; label?: string | null; message?: string }) {
+              // Errors are reported again by the main thread (with the page path); pages handed back to the
+              // main thread are not errors at all.
+              if ((event.level === 'warn' || event.level === 'error') && !event.message?.includes(MAIN_THREAD_ONLY)) {
+                process.stderr.write(`[poem-cache worker ${threadId}] ${event.level}${event.label ? ` [${event.label}]` : ''} ${event.message ?? ''}\n`);
+              }
+              return true;
+            },
+          },
+        },
+      },
+    });
+    // astro:assets registers optimized images through globalThis.astroAsset.addStaticImage, which lives on
+    // the main thread (it fills the list Astro optimizes after prerendering). Such pages are handed back.
+    const g = globalThis as { astroAsset?: Record<string, unknown> };
+    g.astroAsset ??= {};
+    g.astroAsset.addStaticImage = () => {
+      throw new Error(`${MAIN_THREAD_ONLY}: this page uses astro:assets image optimization`);
+    };
+    routes = new Map(a.manifest.routes.map((r) => [routeKey(r.routeData), r.routeData]));
+    app = a;
+    send({ t: 'ready', threadId, routes: [...routes.keys()] });
+  };
+
+  // Replies finished in the same turn go back in one message (one transfer list).
+  let outbox: RenderReply[] = [];
+  let transfer: ArrayBuffer[] = [];
+  const flush = () => {
+    const replies = outbox;
+    const list = transfer;
+    outbox = [];
+    transfer = [];
+    send({ t: 'done', replies }, list);
+  };
+
+  const render = async (m: Extract<ToWorker, { t: 'render' }>): Promise<void> => {
+    const t0 = performance.now();
+    try {
+      // This app's own RouteData (the same manifest entry the main thread matched; identity matters to the
+      // route cache); Astro's serialized copy only for a route the manifest lacks.
+      let routeData = routes.get(m.route);
+      if (!routeData) {
+        if (!m.serialized) throw new Error(`route ${m.route.replaceAll('\u0000', ' ')} is not in the worker's manifest`);
+        const { deserializeRouteData } = await import('astro/app/manifest');
+        routeData = deserializeRouteData(m.serialized);
+        routes.set(m.route, routeData);
+      }
+      // What renderForPrerender (astro/app) does when the incremental build cache is off: app.render with the
+      // matched route. (With experimental.incrementalBuild, pages rendered here are recorded as "not tracked".)
+      const response = await app!.render(new Request(m.url), { routeData });
+      let body: ArrayBuffer | null = null;
+      if (response.body !== null && !NULL_BODY.has(response.status)) {
+        // Read the stream ourselves: a page body is one chunk, whose buffer is sent as is (no concat copy).
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        const reader = response.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+          size += value.byteLength;
+        }
+        const one = chunks.length === 1 ? chunks[0] : undefined;
+        if (one && one.byteOffset === 0 && one.buffer.byteLength === size && one.buffer instanceof ArrayBuffer) {
+          body = one.buffer;
+        } else {
+          const all = new Uint8Array(size);
+          let at = 0;
+          for (const c of chunks) {
+            all.set(c, at);
+            at += c.byteLength;
+          }
+          body = all.buffer;
+        }
+      }
+      if (outbox.length === 0) setImmediate(flush);
+      outbox.push({
+        id: m.id,
+        threadId,
+        status: response.status,
+        statusText: response.statusText,
+        headers: [...response.headers],
+        body,
+        ms: performance.now() - t0,
+        heapUsed: getHeapStatistics().used_heap_size,
+      });
+      if (body) transfer.push(body);
+    } catch (error) {
+      send({ t: 'fail', id: m.id, error, mainThreadOnly: String((error as Error)?.message).includes(MAIN_THREAD_ONLY) });
+    }
+  };
+
+  port.on('message', (m: ToWorker) => {
+    if (m.t === 'render') {
+      void render(m);
+    } else if (m.t === 'entry') {
+      entryLoaded = loadEntry(m.entry);
+      entryLoaded.catch((error) => send({ t: 'startError', error }));
+    } else if (m.t === 'head') {
+      if (!entryLoaded) {
+        send({ t: 'startError', error: new Error('head data before the prerender entry') });
+        return;
+      }
+      entryLoaded.then((a) => setHead(a, m)).catch((error) => send({ t: 'startError', error }));
+    }
+  });
 }
