@@ -23,6 +23,10 @@ export async function ensureCache(o: ResolvedOptions, logger: AstroIntegrationLo
     diversity: input('diversity'),
     out: o.cacheFile,
     force,
+    limits: o.limits,
+    onMismatch: o.onMismatch,
+    onWarning: (m) => logger.warn(m),
+    lock: { onWait: (h, file) => logger.info(`waiting for ${file}: another build (pid ${h.pid} on ${h.host}, since ${h.started}) is converting`) },
     onProgress(p) {
       const now = Date.now();
       if (p.file === lastFile && now - last < 2000 && p.bytesRead < p.totalBytes) return;

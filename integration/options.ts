@@ -3,8 +3,9 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkContainment, checkReliability, RELIABILITY_KEYS, type CheckedReliability, type ReliabilityOptions } from './reliability-options.ts';
 
-export interface PoemCacheOptions {
+export interface PoemCacheOptions extends ReliabilityOptions {
   /** poems.json, relative to the Astro project root (config.root) or absolute. Required. */
   poems: string;
   /** embeddings.json (optional). */
@@ -27,7 +28,7 @@ export const INPUT_ROLES = ['poems', 'embeddings', 'similarity', 'diversity'] as
 export type InputRole = (typeof INPUT_ROLES)[number];
 
 /** Options after validation, with defaults applied (paths still as given). */
-export interface CheckedOptions {
+export interface CheckedOptions extends CheckedReliability {
   poems: string;
   embeddings?: string;
   similarity?: string;
@@ -45,7 +46,7 @@ export interface ResolvedOptions extends CheckedOptions {
   inputs: { role: InputRole; file: string }[];
 }
 
-const KNOWN = new Set(['poems', 'embeddings', 'similarity', 'diversity', 'cacheFile', 'workers', 'pageSize', 'maxPagesPerPoem']);
+const KNOWN = new Set(['poems', 'embeddings', 'similarity', 'diversity', 'cacheFile', 'workers', 'pageSize', 'maxPagesPerPoem', ...RELIABILITY_KEYS]);
 
 export class PoemCacheOptionError extends Error {
   constructor(message: string) {
@@ -108,6 +109,7 @@ export function checkOptions(input: unknown): CheckedOptions {
     workers: int('workers', 0, defaultWorkers()),
     pageSize: int('pageSize', 1, 100),
     maxPagesPerPoem: int('maxPagesPerPoem', 1, Infinity, true),
+    ...checkReliability(o, (m) => new PoemCacheOptionError(m)),
   };
 }
 
@@ -122,6 +124,7 @@ export function resolveOptions(checked: CheckedOptions, rootIn: string | URL, ca
     const given = checked[role];
     if (given === undefined) continue;
     const file = resolve(root, given);
+    checkContainment(root, [{ option: role, file, exists: existsSync(file) }], checked.allowOutsideRoot, (m) => new PoemCacheOptionError(m));
     if (!existsSync(file)) {
       throw new PoemCacheOptionError(`option "${role}": file not found: ${file} ("${given}" resolved against the project root ${root})`);
     }
@@ -136,5 +139,6 @@ export function resolveOptions(checked: CheckedOptions, rootIn: string | URL, ca
   if (inputs.some((i) => i.file === cacheFile)) {
     throw new PoemCacheOptionError(`option "cacheFile" (${cacheFile}) must not be one of the input files`);
   }
+  if (checked.cacheFile !== undefined) checkContainment(root, [{ option: 'cacheFile', file: cacheFile, exists: existsSync(cacheFile) }], checked.allowOutsideRoot, (m) => new PoemCacheOptionError(m));
   return { ...checked, root, cacheFile, inputs };
 }

@@ -153,7 +153,7 @@ describe('crash safety', () => {
           continue;
         }
         const leftovers = readdirSync(join(dir, 'site')).filter((n) => n !== 'poems.cache').length;
-        results.push({ at: r.at, phase: r.phase!, result, leftovers });
+        results.push({ at: r.at, phase: r.phase!, result: result as 'old' | 'new', leftovers });
         break;
       }
     }

@@ -41,7 +41,7 @@ describe('poemCache options', () => {
     [{ poems: '' }, 'poemCache: option "poems" must be a non-empty path string (it is required), got ""'],
     [{ poems: 'p.json', similarity: 3 }, 'poemCache: option "similarity" must be a non-empty path string, got 3'],
     [{ poems: 'p.json', cacheFile: null }, 'poemCache: option "cacheFile" must be a non-empty path string, got null'],
-    [{ poems: 'p.json', worker: 2 }, 'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, workers, pageSize, maxPagesPerPoem)'],
+    [{ poems: 'p.json', worker: 2 }, 'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, workers, pageSize, maxPagesPerPoem, limits, onMismatch, allowOutsideRoot)'],
   ])('rejects %j', (input, message) => {
     expect(() => poemCache(input as never)).toThrow(PoemCacheOptionError);
     expect(() => poemCache(input as never)).toThrow(message);
