@@ -1,6 +1,7 @@
 // The `virtual:poem-cache` module: accessors only, never data. Page chunks bundle this module, so it holds
 // the cache path, two numbers and an import of the reader, which stays external (loaded by Node at run
 // time, so native/index.ts keeps its createRequire-relative path to native/build/Release/poem_cache.node).
+import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
 
 export const VIRTUAL_ID = 'virtual:poem-cache';
@@ -9,9 +10,9 @@ export const PACKAGE = 'astro-poem-cache';
 /**
  * The specifier page chunks import the reader by at run time; external in every server environment.
  * Installed (compiled .js) it is the package's own name, which a deployed server bundle resolves from
- * node_modules; run from this repository's TypeScript sources it is the reader's file URL.
+ * node_modules; run from this repository's TypeScript sources it is the reader's absolute path.
  */
-export const READER_SPECIFIER = import.meta.url.endsWith('.ts') ? new URL('../cache/reader.ts', import.meta.url).href : `${PACKAGE}/reader`;
+export const READER_SPECIFIER = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('../cache/reader.ts', import.meta.url)) : `${PACKAGE}/reader`;
 
 export interface VirtualConfig {
   cacheFile: string;

@@ -2,6 +2,7 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import poemCache, { poemCache as named, PoemCacheOptionError } from 'astro-poem-cache';
 import { checkOptions, defaultWorkers, resolveOptions } from '../integration/options.ts';
@@ -116,9 +117,9 @@ describe('virtual:poem-cache', () => {
     expect(src).toContain('export const cacheFile = "/abs/path/poems.cache";');
     expect(src).toContain('export const pageSize = 25;');
     expect(src).toContain('export const maxPagesPerPoem = Infinity;');
-    // From this repository's sources the reader is imported by file URL; installed (compiled), by the
+    // From this repository's sources the reader is imported by absolute path; installed (compiled), by the
     // package name (test/package.test.ts checks the installed package).
-    expect(READER_SPECIFIER).toBe(new URL('../cache/reader.ts', import.meta.url).href);
+    expect(READER_SPECIFIER).toBe(fileURLToPath(new URL('../cache/reader.ts', import.meta.url)));
     expect(src).toContain(`import { openCache } from ${JSON.stringify(READER_SPECIFIER)};`);
     expect(src).toMatch(/export function getCache\(\) \{ return openCache\(cacheFile\); \}/);
     // Accessors only: nothing but the path, two numbers and the import.
