@@ -25,7 +25,7 @@ function deadPid(): number {
 }
 
 interface Exit { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
-function run(args: string[], onLine?: (line: string, kill: () => void) => void): Promise<Exit> {
+function run(args: string[], onLine?: (line: string, kill: () => void) => void, onErr?: (text: string) => void): Promise<Exit> {
   return new Promise((done, fail) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
@@ -36,7 +36,10 @@ function run(args: string[], onLine?: (line: string, kill: () => void) => void):
       stdout += c.toString();
       if (onLine) for (const line of stdout.slice(before).split('\n').filter(Boolean)) onLine(line, () => child.kill('SIGKILL'));
     });
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      onErr?.(stderr);
+    });
     child.on('error', fail);
     child.on('exit', (code, signal) => done({ code, signal, stdout, stderr, ms: performance.now() - t0 }));
   });
@@ -149,6 +152,19 @@ describe('the conversion lock', () => {
     rmSync(`${out}.lock`);
   });
 
+  it('stops waiting when the signal aborts, leaving the holder\'s lock alone', async () => {
+    const out = join(dir, 'abort.cache');
+    const release = await acquireLock(out);
+    const before = readFileSync(`${out}.lock`, 'utf8');
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('build cancelled')), 100);
+    const err = await convertCaches({ poems: join(data, 'poems.json'), out, signal: controller.signal }).catch((e) => e);
+    expect((err as Error).name).toBe('AbortError');
+    expect((err as Error).message).toBe('conversion aborted: build cancelled');
+    expect(readFileSync(`${out}.lock`, 'utf8')).toBe(before);
+    await release();
+  });
+
   it('recovers the lock of a SIGKILLed process; four processes racing for that stale lock enter one at a time', async () => {
     const out = join(dir, 'killed.cache');
     const killed = await run([LOCK_CHILD, out, 'hang'], (line, kill) => line === 'locked' && kill());
@@ -204,8 +220,12 @@ describe('two builds at once', () => {
     mkdirSync(d);
     const out = join(d, 'poems.cache');
     const release = await acquireLock(out);
-    const pending = run(convertArgs(out));
-    await new Promise((r) => setTimeout(r, 1500));
+    // released once the child says it waits (or after 60 s, when the expectations below fail)
+    let said: () => void;
+    const saidIt = new Promise<void>((r) => (said = r));
+    const pending = run(convertArgs(out), undefined, (text) => text.includes('waiting for') && said());
+    await Promise.race([saidIt, new Promise((r) => setTimeout(r, 60_000))]);
+    expect(existsSync(out)).toBe(false);
     await release();
     const r = await pending;
     expect(r.code, r.stderr).toBe(0);
