@@ -1,6 +1,7 @@
 // Leftovers of converters that died (SIGKILL, power loss): CacheWriter temp files `${out}.tmp-<pid>-<hex>`
 // and spool files `${out}.spool-<pid>-<hex>-<what>` beside the cache. Removed at the start of the next
-// conversion when <pid> is not a live process on this machine; a live process's files are never touched.
+// conversion (under the output's lock, converter/guard.ts) when <pid> is not a live process on this
+// machine; a live process's files are never touched.
 import { readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 

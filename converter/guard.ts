@@ -1,7 +1,7 @@
 // What runs around every conversion (convertCaches in index.ts calls runGuarded with the conversion proper):
-// removal of dead converters' leftovers, the per-cache lock (the freshness check and the conversion both run
-// under it, so of two builds started at once one converts and the other finds the cache fresh), the
-// file-size limit before anything is read, and the poems.json-vs-cache mismatch policy.
+// the file-size limit before anything is read; the per-output lock, under which run the removal of dead
+// converters' leftovers, the freshness check and the conversion (so of two builds started at once one
+// converts and the other finds the cache fresh); and the poems.json-vs-cache mismatch policy.
 import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -34,11 +34,13 @@ export async function runGuarded<O extends Opts, R extends Result>(o: O, convert
   const limits = resolveLimits(o.limits, 'convertCaches: limits');
   const out = resolve(o.out);
   const poems = resolve(o.poems);
-  await removeDeadLeftovers(out);
   const files = [o.poems, o.embeddings, o.similarity, o.diversity].filter((f): f is string => !!f).map((f) => resolve(f));
   await checkFileSizes(files, limits);
 
   const once = async (): Promise<R> => {
+    // under the lock: no other converter of this output (on any host sharing the directory) is running, and
+    // of this host's processes only dead ones' files are removed
+    await removeDeadLeftovers(out);
     try {
       return await convert(o);
     } catch (err) {
