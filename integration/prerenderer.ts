@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
 import { readPss, type PssReport } from './pss.ts';
-import { routeKey, type FromWorker, type RenderReply, type ToWorker, type WorkerData } from './worker.ts';
+import { routeKey, type FromWorker, type RenderReply, type RenderTask, type ToWorker, type WorkerData } from './worker.ts';
 
 export interface RenderStats {
   /** 'workers' when the pool rendered, 'astro' when Astro's own prerenderer did (workers: 0 or fallback). */
@@ -93,8 +93,10 @@ function deferred<T>(): Deferred<T> {
 
 interface Thread {
   worker: Worker;
-  /** Pages sent and not answered. */
+  /** Pages sent (or queued) and not answered. */
   load: number;
+  /** Pages asked for in this turn, sent together at its end (setImmediate). */
+  queue: RenderTask[];
   hello: Deferred<{ threadId: number; rows: number; backing: string }>;
   ready: Deferred<string[]>;
   /** Set once the entry import / head data stage began (a start error then belongs to `ready`). */
@@ -128,7 +130,7 @@ export class RenderPool {
       const workerData: WorkerData = { poemCacheWorker: true, cacheFile };
       const worker = new Worker(WORKER_URL, { workerData });
       worker.unref();
-      const thread: Thread = { worker, load: 0, hello: deferred(), ready: deferred(), started: false };
+      const thread: Thread = { worker, load: 0, queue: [], hello: deferred(), ready: deferred(), started: false };
       this.threads.push(thread);
       worker.on('message', (m: FromWorker) => this.onMessage(thread, m));
       worker.on('error', (err) => this.fail(thread, err));
@@ -214,10 +216,17 @@ export class RenderPool {
     for (const t of this.threads) if (t.load < thread.load) thread = t;
     const id = this.nextId++;
     thread.load++;
+    if (thread.queue.length === 0) setImmediate(() => this.flush(thread));
+    thread.queue.push(serialized ? [id, url, route, serialized] : [id, url, route]);
     return new Promise<RenderReply>((resolve, reject) => {
       this.pending.set(id, { thread, resolve, reject });
-      this.post(thread, { t: 'render', id, url, route, serialized });
     });
+  }
+
+  private flush(thread: Thread): void {
+    const pages = thread.queue;
+    thread.queue = [];
+    if (pages.length > 0 && !this.destroyed) this.post(thread, { t: 'render', pages });
   }
 
   async destroy(): Promise<void> {

@@ -22,8 +22,11 @@ export type ToWorker =
   | { t: 'entry'; entry: string }
   /** What the build environment's headElements() reads: [pageData.key, { styles }] and page/head-inline scripts. */
   | { t: 'head'; pages: [string, { styles: unknown[] }][]; scripts: { stage: string; content: string }[] }
-  /** One page. `route` is the route key (routeKey()); `serialized` only for routes this worker's manifest lacks. */
-  | { t: 'render'; id: number; url: string; route: string; serialized?: SerializedRouteData };
+  /** Pages asked for in the same turn of the main thread's event loop: [id, url, route key, serialized route
+   * (only for a route this worker's manifest lacks)]. */
+  | { t: 'render'; pages: RenderTask[] };
+
+export type RenderTask = [id: number, url: string, route: string, serialized?: SerializedRouteData];
 
 /** Worker → main thread. */
 export type FromWorker =
@@ -141,21 +144,21 @@ function main(port: NonNullable<typeof parentPort>): void {
     send({ t: 'done', replies }, list);
   };
 
-  const render = async (m: Extract<ToWorker, { t: 'render' }>): Promise<void> => {
+  const render = async ([id, url, route, serialized]: RenderTask): Promise<void> => {
     const t0 = performance.now();
     try {
       // This app's own RouteData (the same manifest entry the main thread matched; identity matters to the
       // route cache); Astro's serialized copy only for a route the manifest lacks.
-      let routeData = routes.get(m.route);
+      let routeData = routes.get(route);
       if (!routeData) {
-        if (!m.serialized) throw new Error(`route ${m.route.replaceAll('\u0000', ' ')} is not in the worker's manifest`);
+        if (!serialized) throw new Error(`route ${route.replaceAll('\u0000', ' ')} is not in the worker's manifest`);
         const { deserializeRouteData } = await import('astro/app/manifest');
-        routeData = deserializeRouteData(m.serialized);
-        routes.set(m.route, routeData);
+        routeData = deserializeRouteData(serialized);
+        routes.set(route, routeData);
       }
       // What renderForPrerender (astro/app) does when the incremental build cache is off: app.render with the
       // matched route. (With experimental.incrementalBuild, pages rendered here are recorded as "not tracked".)
-      const response = await app!.render(new Request(m.url), { routeData });
+      const response = await app!.render(new Request(url), { routeData });
       let body: ArrayBuffer | null = null;
       if (response.body !== null && !NULL_BODY.has(response.status)) {
         // Read the stream ourselves: a page body is one chunk, whose buffer is sent as is (no concat copy).
@@ -183,7 +186,7 @@ function main(port: NonNullable<typeof parentPort>): void {
       }
       if (outbox.length === 0) setImmediate(flush);
       outbox.push({
-        id: m.id,
+        id,
         threadId,
         status: response.status,
         statusText: response.statusText,
@@ -194,13 +197,13 @@ function main(port: NonNullable<typeof parentPort>): void {
       });
       if (body) transfer.push(body);
     } catch (error) {
-      send({ t: 'fail', id: m.id, error, mainThreadOnly: String((error as Error)?.message).includes(MAIN_THREAD_ONLY) });
+      send({ t: 'fail', id, error, mainThreadOnly: String((error as Error)?.message).includes(MAIN_THREAD_ONLY) });
     }
   };
 
   port.on('message', (m: ToWorker) => {
     if (m.t === 'render') {
-      void render(m);
+      for (const p of m.pages) void render(p);
     } else if (m.t === 'entry') {
       entryLoaded = loadEntry(m.entry);
       entryLoaded.catch((error) => send({ t: 'startError', error }));
