@@ -2,7 +2,7 @@
 // (converter/cleanup.ts), in-process and with real processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { leftoverPid, pidAlive, removeDeadLeftovers } from '../converter/cleanup.ts';
@@ -199,6 +199,23 @@ describe('two builds at once', () => {
     const v = spawnSync(process.execPath, [BIN, 'verify', out], { encoding: 'utf8' });
     expect(v.status, v.stderr).toBe(0);
     expect(readdirSync(d)).toEqual(['poems.cache']);
+  });
+
+  it('two build starts (poemCache options + ensureCache) in two processes on the same cacheDir: both succeed, one converts', async () => {
+    const root = join(dir, 'project');
+    mkdirSync(root);
+    cpSync(data, join(root, 'data'), { recursive: true }); // a link out of the root would be refused
+    const cacheDir = join(root, 'node_modules', '.astro');
+    const child = join(ROOT, 'test/fixtures/ensure-child.ts');
+    const [a, b] = await Promise.all([run([child, root, cacheDir]), run([child, root, cacheDir])]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const results = [a.stdout, b.stdout].map((s) => s.trim().split('\n').at(-1)).sort();
+    expect(results).toEqual(['result converted', 'result skipped']);
+    const cacheFile = join(cacheDir, 'poem-cache', 'poems.cache');
+    expect([a.stdout, b.stdout].join('')).toContain(`info cache is fresh: ${cacheFile} (300 poems`);
+    expect(spawnSync(process.execPath, [BIN, 'verify', cacheFile], { encoding: 'utf8' }).status).toBe(0);
+    expect(readdirSync(join(cacheDir, 'poem-cache'))).toEqual(['poems.cache']);
   });
 
   it('a conversion that finds the lock of a SIGKILLed converter recovers it and converts', async () => {
