@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { convertCaches } from '../converter/index.ts';
@@ -119,7 +119,7 @@ function runChild(opts: object, killAt?: number | 'done', oldIno?: number): Prom
 describe('crash safety', () => {
   it(`SIGKILL at ${KILLS + 1} points over a conversion leaves the old or the new cache, and the next run cleans up`, async () => {
     const out = join(dir, 'site', 'poems.cache');
-    spawnSync('mkdir', ['-p', join(dir, 'site')]);
+    mkdirSync(join(dir, 'site'), { recursive: true });
     const opts = { ...data, out, force: true, workers: 0 };
     // the length of one conversion in a child, "start" line to "done" line: the median of the runs so far
     // (three to begin with; every child that finishes before its kill adds its own time)
