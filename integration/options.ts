@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadNative, nativeLoadError } from '../native/index.ts';
 import { checkContainment, checkReliability, RELIABILITY_KEYS, type CheckedReliability, type ReliabilityOptions } from './reliability-options.ts';
 
 export interface PoemCacheOptions extends ReliabilityOptions {
@@ -22,6 +23,13 @@ export interface PoemCacheOptions extends ReliabilityOptions {
   pageSize?: number;
   /** Most listing pages per poem (exported as `maxPagesPerPoem`). Default `Infinity` = no limit; 0 is rejected. */
   maxPagesPerPoem?: number;
+  /**
+   * How builds hand the cache to render threads. 'file' (default): every thread maps the cache file.
+   * 'shm': at build start the file is copied into a POSIX shared-memory segment (mode 0600, random name,
+   * unlinked at build end, on exit and on SIGINT/SIGTERM; stale ones swept) that threads map read-only.
+   * Needs the native addon. Applies to `astro build`; the dev server always reads the file.
+   */
+  share?: 'file' | 'shm';
 }
 
 export const INPUT_ROLES = ['poems', 'embeddings', 'similarity', 'diversity'] as const;
@@ -37,6 +45,7 @@ export interface CheckedOptions extends CheckedReliability {
   workers: number;
   pageSize: number;
   maxPagesPerPoem: number;
+  share: 'file' | 'shm';
 }
 
 /** Options with every path made absolute against the project root and the Astro cache directory. */
@@ -46,7 +55,7 @@ export interface ResolvedOptions extends CheckedOptions {
   inputs: { role: InputRole; file: string }[];
 }
 
-const KNOWN = new Set(['poems', 'embeddings', 'similarity', 'diversity', 'cacheFile', 'workers', 'pageSize', 'maxPagesPerPoem', ...RELIABILITY_KEYS]);
+const KNOWN = new Set(['poems', 'embeddings', 'similarity', 'diversity', 'cacheFile', 'workers', 'pageSize', 'maxPagesPerPoem', ...RELIABILITY_KEYS, 'share']);
 
 export class PoemCacheOptionError extends Error {
   constructor(message: string) {
@@ -100,6 +109,15 @@ export function checkOptions(input: unknown): CheckedOptions {
     }
     return v as number;
   };
+  const share = (): 'file' | 'shm' => {
+    const v = o.share;
+    if (v === undefined) return 'file';
+    if (v !== 'file' && v !== 'shm') throw new PoemCacheOptionError(`option "share" must be "file" or "shm", got ${show(v)}`);
+    if (v === 'shm' && !loadNative()) {
+      throw new PoemCacheOptionError(`option "share" is "shm", which needs the native addon poem_cache.node, and it is not available (${nativeLoadError ?? 'unknown reason'}); use share: "file" or build the addon (npm run build:native)`);
+    }
+    return v;
+  };
   return {
     poems: path('poems', true)!,
     embeddings: path('embeddings', false),
@@ -110,6 +128,7 @@ export function checkOptions(input: unknown): CheckedOptions {
     pageSize: int('pageSize', 1, 100),
     maxPagesPerPoem: int('maxPagesPerPoem', 1, Infinity, true),
     ...checkReliability(o, (m) => new PoemCacheOptionError(m)),
+    share: share(),
   };
 }
 

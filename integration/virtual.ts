@@ -3,6 +3,7 @@
 // time, so native/index.ts keeps its createRequire-relative path to native/build/Release/poem_cache.node).
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
+import { SHM_ENV } from '../cache/shm.ts';
 
 export const VIRTUAL_ID = 'virtual:poem-cache';
 const RESOLVED_ID = '\0' + VIRTUAL_ID;
@@ -18,6 +19,11 @@ export interface VirtualConfig {
   cacheFile: string;
   pageSize: number;
   maxPagesPerPoem: number;
+  /**
+   * 'shm': getCache() opens the shared-memory segment named by process.env.ASTRO_POEM_CACHE_SHM when it is
+   * set (the integration sets it at build start, before render threads start) and the file otherwise.
+   */
+  share?: 'file' | 'shm';
   /** How the reader is imported (default READER_SPECIFIER). */
   readerImport?: string;
 }
@@ -26,13 +32,19 @@ const num = (n: number): string => (n === Infinity ? 'Infinity' : String(n));
 
 /** Source of the virtual module. */
 export function virtualModuleSource(c: VirtualConfig): string {
+  const shm = c.share === 'shm';
   return [
-    `import { openCache } from ${JSON.stringify(c.readerImport ?? READER_SPECIFIER)};`,
+    `import { ${shm ? 'openCache, openShm' : 'openCache'} } from ${JSON.stringify(c.readerImport ?? READER_SPECIFIER)};`,
     `export const cacheFile = ${JSON.stringify(c.cacheFile)};`,
     `export const pageSize = ${num(c.pageSize)};`,
     `export const maxPagesPerPoem = ${num(c.maxPagesPerPoem)};`,
     '/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
-    'export function getCache() { return openCache(cacheFile); }',
+    ...(shm
+      ? [
+        '/** With share: "shm", the segment published at build start (name in the environment); the file otherwise (dev). */',
+        `export function getCache() { const shm = process.env.${SHM_ENV}; return shm ? openShm(shm) : openCache(cacheFile); }`,
+      ]
+      : ['export function getCache() { return openCache(cacheFile); }']),
     '',
   ].join('\n');
 }

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import poemCache, { poemCache as named, PoemCacheOptionError } from 'astro-poem-cache';
+import { spawnSync } from 'node:child_process';
 import { checkOptions, defaultWorkers, resolveOptions } from '../integration/options.ts';
+import { loadNative } from '../native/index.ts';
 import { poemCacheVitePlugin, READER_SPECIFIER, virtualModuleSource, VIRTUAL_ID, VIRTUAL_TYPES } from '../integration/virtual.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'poem-cache-opts-'));
@@ -42,10 +44,22 @@ describe('poemCache options', () => {
     [{ poems: '' }, 'poemCache: option "poems" must be a non-empty path string (it is required), got ""'],
     [{ poems: 'p.json', similarity: 3 }, 'poemCache: option "similarity" must be a non-empty path string, got 3'],
     [{ poems: 'p.json', cacheFile: null }, 'poemCache: option "cacheFile" must be a non-empty path string, got null'],
-    [{ poems: 'p.json', worker: 2 }, 'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, workers, pageSize, maxPagesPerPoem, limits, onMismatch, allowOutsideRoot)'],
+    [{ poems: 'p.json', share: 'memory' }, 'poemCache: option "share" must be "file" or "shm", got "memory"'],
+    [{ poems: 'p.json', share: true }, 'poemCache: option "share" must be "file" or "shm", got boolean true'],
+    [{ poems: 'p.json', worker: 2 }, 'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, workers, pageSize, maxPagesPerPoem, limits, onMismatch, allowOutsideRoot, share)'],
   ])('rejects %j', (input, message) => {
     expect(() => poemCache(input as never)).toThrow(PoemCacheOptionError);
     expect(() => poemCache(input as never)).toThrow(message);
+  });
+
+  it('share: default "file"; "shm" accepted with the addon, rejected with a clear message without it', () => {
+    expect(checkOptions({ poems: 'x' }).share).toBe('file');
+    expect(checkOptions({ poems: 'x', share: 'file' }).share).toBe('file');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+      `import('${fileURLToPath(new URL('../integration/options.ts', import.meta.url))}').then((m) => { try { m.checkOptions({ poems: 'x', share: 'shm' }); console.log('accepted'); } catch (e) { console.log(e.message); } })`,
+    ], { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '1' } });
+    expect(r.stdout.trim()).toBe('poemCache: option "share" is "shm", which needs the native addon poem_cache.node, and it is not available (disabled by POEM_CACHE_NO_NATIVE=1); use share: "file" or build the addon (npm run build:native)');
+    if (loadNative()) expect(checkOptions({ poems: 'x', share: 'shm' }).share).toBe('shm');
   });
 
   it('rejects a non-object', () => {
@@ -126,6 +140,15 @@ describe('virtual:poem-cache', () => {
     expect(src.length).toBeLessThan(600);
     expect(src).not.toMatch(/\[\s*\d+\s*,/);
     expect(src).toBe(virtualModuleSource(cfg));
+  });
+
+  it('share: "shm" makes getCache() open the segment named in the environment, the file otherwise', () => {
+    const src = virtualModuleSource({ ...cfg, share: 'shm' });
+    expect(src).toContain(`import { openCache, openShm } from ${JSON.stringify(READER_SPECIFIER)};`);
+    expect(src).toContain('export function getCache() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : openCache(cacheFile); }');
+    expect(src.length).toBeLessThan(800);
+    // 'file' (the default) is the source as before.
+    expect(virtualModuleSource({ ...cfg, share: 'file' })).toBe(virtualModuleSource(cfg));
   });
 
   it('keeps the reader external in server environments only', () => {
