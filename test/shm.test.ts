@@ -11,6 +11,7 @@ import { liveShmSegments, publishToShm, releaseShm, SHM_NAME_RE, sweepStaleShm, 
 import { convertCaches } from '../converter/index.ts';
 import { loadNative } from '../native/index.ts';
 import { writeFixtureData } from './fixtures/site/make-data.ts';
+import { withShmLock } from './support/shm-lock.ts';
 
 const CHILD = new URL('./support/shm-child.ts', import.meta.url).pathname;
 const SHM = '/dev/shm';
@@ -123,7 +124,7 @@ describe.skipIf(!native || !existsSync(SHM))('POSIX shared memory hygiene', () =
     expect(ours().length).toBe(n0);
   });
 
-  it('the sweep removes a SIGKILLed creator\'s segment, keeps a live one and other names', async () => {
+  it('the sweep removes a SIGKILLed creator\'s segment, keeps a live one and other names', () => withShmLock(async () => {
     // Dead creator: publishes, then SIGKILL (no handler runs).
     const dead = await child('wait', (pid) => process.kill(pid, 'SIGKILL'));
     expect(dead.signal).toBe('SIGKILL');
@@ -155,7 +156,7 @@ describe.skipIf(!native || !existsSync(SHM))('POSIX shared memory hygiene', () =
     const end = await live;
     expect(end.signal).toBe('SIGTERM');
     expect(existsSync(join(SHM, liveName))).toBe(false);
-  });
+  }));
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`${signal}: the child unlinks its segment and still ends by ${signal}`, async () => {
