@@ -179,6 +179,7 @@ describe.skipIf(!loadNative() || !existsSync(SHM))('share: "shm" — 50 builds, 
     const rand = rng(SEED + 1);
     const t0 = performance.now();
     const plan: (Sig | undefined)[] = [undefined, 'SIGINT', undefined, 'SIGKILL', undefined];
+    const counts = { clean: 0, SIGINT: 0, SIGTERM: 0, SIGKILL: 0 };
     let stale: string[] = [];
     for (const [i, signal] of plan.entries()) {
       let killer: NodeJS.Timeout | undefined;
@@ -207,18 +208,23 @@ describe.skipIf(!loadNative() || !existsSync(SHM))('share: "shm" — 50 builds, 
       const mine = ours().filter((n) => pidOf(n) === end.pid);
       if (!signal || end.code === 0) {
         expect(end.code, end.stderr.slice(-2000)).toBe(0);
-        const built = end.steps.find((s) => s.step === 'built') as Step & { pages: number; shmEnv: string | null };
+        const built = end.steps.find((s) => s.step === 'built') as Step & { pages: number; mode: string; shmEnv: string | null; workerBacking: string[]; chunksUsingShm: number };
         expect(built.pages).toBe(2 + 6 + 6); // index, about, 6 poems, one similar page each (5 neighbours, pageSize 5)
-        expect(built.shmEnv).toBe(null);
+        expect(built.mode).toBe('workers');
+        expect(built.workerBacking).toEqual(['shm']); // the render thread mapped the segment, not the file
+        expect(built.chunksUsingShm).toBeGreaterThan(0); // pages' getCache() opens the segment
+        expect(built.shmEnv).toBe(null); // released at build:done
+        counts.clean++;
         expect(mine).toEqual([]);
       } else {
         expect(end.signal).toBe(signal);
+        counts[signal]++;
         if (signal === 'SIGKILL') stale.push(...mine);
         else expect(mine).toEqual([]);
       }
     }
     expect(stale).toEqual([]);
     checkEnd();
-    console.log(`shm-builds: ${plan.length} real astro builds in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`shm-builds: ${plan.length} real astro builds in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(counts)}`);
   }), 600_000);
 });

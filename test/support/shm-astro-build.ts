@@ -9,11 +9,21 @@ import poemCache, { lastBuildStats } from '../../integration/index.ts';
 const root = fileURLToPath(new URL('../fixtures/site/', import.meta.url));
 const [outName = 'dist-shm', share = 'shm', workers = '1'] = process.argv.slice(2);
 const t0 = performance.now();
+// Page chunks whose getCache() reads the segment name from the environment (the virtual module with share: 'shm').
+let chunksUsingShm = 0;
 await build({
   root,
   configFile: false,
   outDir: join(root, outName),
   logLevel: 'warn',
+  vite: {
+    plugins: [{
+      name: 'shm-test:chunk-probe',
+      generateBundle(_o: unknown, bundle: Record<string, { type: string; code?: string }>) {
+        for (const c of Object.values(bundle)) if (c.type === 'chunk' && c.code?.includes('process.env.ASTRO_POEM_CACHE_SHM')) chunksUsingShm++;
+      },
+    }],
+  },
   integrations: [
     poemCache({
       poems: 'data-shm/poems.json',
@@ -28,4 +38,4 @@ await build({
   ],
 });
 const s = lastBuildStats();
-process.stdout.write(JSON.stringify({ pid: process.pid, step: 'built', pages: s?.pages, mode: s?.mode, shmEnv: process.env.ASTRO_POEM_CACHE_SHM ?? null, seconds: (performance.now() - t0) / 1000 }) + '\n');
+process.stdout.write(JSON.stringify({ pid: process.pid, step: 'built', pages: s?.pages, mode: s?.mode, workerBacking: s?.workerCache?.map((w) => w.backing), chunksUsingShm, shmEnv: process.env.ASTRO_POEM_CACHE_SHM ?? null, seconds: (performance.now() - t0) / 1000 }) + '\n');
