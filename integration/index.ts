@@ -10,6 +10,7 @@ import { openCache } from '../cache/reader.ts';
 import { ensureCache } from './convert.ts';
 import { checkOptions, resolveOptions, type PoemCacheOptions, type ResolvedOptions } from './options.ts';
 import { describePss, readPss } from './pss.ts';
+import { threadCpuMs } from './worker.ts';
 import { createWorkerPrerenderer, startRenderPool, tasksPerWorker, type RenderPool, type RenderStats } from './prerenderer.ts';
 import { poemCacheVitePlugin, READER_SPECIFIER, VIRTUAL_TYPES } from './virtual.ts';
 
@@ -147,12 +148,13 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         }
         if (r.workers === 0) {
           logger.info('workers: 0 — pages are rendered by Astro\'s own prerenderer on the main thread');
-          const started = { t0: 0 };
+          const started = { t0: 0, cpu0: -1 };
           setPrerenderer((def) => ({
             ...def,
             name: 'astro-poem-cache:counting-default',
             async setup() {
               started.t0 = performance.now();
+              started.cpu0 = threadCpuMs();
               await def.setup?.();
             },
             getStaticPaths: () => def.getStaticPaths(),
@@ -164,6 +166,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
             },
             async teardown() {
               stats.wallMs = performance.now() - started.t0;
+              if (started.cpu0 >= 0) stats.mainCpuMs = threadCpuMs() - started.cpu0;
               stats.pss = readPss(r.cacheFile);
               await def.teardown?.();
             },
@@ -200,6 +203,12 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
           logger.info(
             `rendered ${stats.pages} page(s) in ${(stats.wallMs / 1000).toFixed(2)} s wall time with ${stats.mode === 'workers' ? `${stats.workers} worker thread(s) (pool start ${((stats.setupMs ?? 0) / 1000).toFixed(2)} s)` : "Astro's prerenderer (main thread)"}${by ? ` [${by}]` : ''}`,
           );
+        }
+        if (stats.pages > 0 && stats.mainCpuMs !== undefined) {
+          const per = (ms: number, n: number) => `${(ms / 1000).toFixed(2)} s (${(ms / Math.max(1, n)).toFixed(2)} ms/page)`;
+          const workers = Object.entries(stats.workerCpuMs ?? {})
+            .map(([t, ms]) => `thread ${t} ${per(ms, stats.pagesByThread[Number(t)] ?? 0)}`);
+          logger.info(`CPU time while rendering: main thread ${per(stats.mainCpuMs, stats.pages)}${workers.length ? `; ${workers.join(', ')}` : ''}`);
         }
         stats.pss ??= readPss(need().cacheFile);
         if (stats.pss) logger.info(describePss(stats.pss, stats.mode === 'workers' ? stats.workers : 0));

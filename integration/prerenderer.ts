@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
 import { readPss, type PssReport } from './pss.ts';
-import { routeKey, type FromWorker, type RenderReply, type RenderTask, type ToWorker, type WorkerData } from './worker.ts';
+import { routeKey, threadCpuMs, type FromWorker, type RenderReply, type RenderTask, type ToWorker, type WorkerData } from './worker.ts';
 
 export interface RenderStats {
   /** 'workers' when the pool rendered, 'astro' when Astro's own prerenderer did (workers: 0 or fallback). */
@@ -39,6 +39,10 @@ export interface RenderStats {
   concurrency?: number;
   /** Sum of the workers' own render times (ms), to compare with the wall time. */
   workerRenderMs?: number;
+  /** CPU time of the main thread from prerender setup to teardown (ms; Node >= 23.9, else absent). */
+  mainCpuMs?: number;
+  /** CPU time each worker thread used while rendering, from its first to its last page (ms). */
+  workerCpuMs?: Record<number, number>;
   /** PSS measured just before the pool was destroyed. */
   pss?: PssReport;
 }
@@ -292,6 +296,9 @@ class PageResponse extends Response {
 export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerendererOptions): AstroPrerenderer {
   let pool: RenderPool | undefined = o.pool;
   let t0 = 0;
+  let cpu0 = -1;
+  /** Per worker thread: its CPU time at its first reply, minus that page's render time (≈ CPU at its first page). */
+  const cpuFirst: Record<number, number> = {};
   let mainThreadNoted = false;
   // Pages sent to the threads and not settled: teardown waits for them.
   const inflight = new Set<Promise<unknown>>();
@@ -330,6 +337,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
     name: 'astro-poem-cache:worker-prerenderer',
     async setup() {
       t0 = performance.now();
+      cpu0 = threadCpuMs();
       const entry = o.getEntry();
       // The threads import the entry while the main thread runs Astro's own setup.
       if (entry) pool?.loadEntry(entry);
@@ -390,6 +398,10 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       count(thread);
       stats.workerRenderMs = (stats.workerRenderMs ?? 0) + reply.ms;
       (stats.workerHeap ??= {})[thread] = reply.heapUsed;
+      if (reply.cpuMs >= 0) {
+        cpuFirst[thread] ??= reply.cpuMs - reply.ms;
+        (stats.workerCpuMs ??= {})[thread] = reply.cpuMs - cpuFirst[thread];
+      }
       const init = { status: reply.status, statusText: reply.statusText, headers: reply.headers };
       if (reply.body === null || NULL_BODY.has(reply.status)) return new Response(null, init);
       return new PageResponse(reply.body, init);
@@ -405,6 +417,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         await p?.destroy();
       } finally {
         stats.wallMs = performance.now() - t0;
+        if (cpu0 >= 0) stats.mainCpuMs = threadCpuMs() - cpu0;
         await def.teardown?.();
       }
     },

@@ -47,6 +47,16 @@ export interface RenderReply {
   ms: number;
   /** This worker's V8 heap in use after the page (bytes): per-thread memory, unlike PSS. */
   heapUsed: number;
+  /** CPU time this thread has used so far (ms; process.threadCpuUsage, Node >= 23.9), or -1. */
+  cpuMs: number;
+}
+
+/** CPU time of the calling thread in ms (user + system), or -1 where Node lacks process.threadCpuUsage. */
+export function threadCpuMs(): number {
+  const f = (process as { threadCpuUsage?: () => { user: number; system: number } }).threadCpuUsage;
+  if (typeof f !== 'function') return -1;
+  const u = f.call(process);
+  return (u.user + u.system) / 1000;
 }
 
 interface BuildAppLike {
@@ -194,6 +204,7 @@ function main(port: NonNullable<typeof parentPort>): void {
         body,
         ms: performance.now() - t0,
         heapUsed: getHeapStatistics().used_heap_size,
+        cpuMs: threadCpuMs(),
       });
       if (body) transfer.push(body);
     } catch (error) {

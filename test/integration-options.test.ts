@@ -1,6 +1,6 @@
 // poemCache() option validation and the virtual module's source (accessors, path, no data).
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,8 @@ describe('poemCache options', () => {
   it('applies defaults', () => {
     const o = checkOptions({ poems: 'data/poems.json' });
     expect(o.workers).toBe(defaultWorkers());
-    expect(o.workers).toBeGreaterThanOrEqual(1);
+    // One worker per available core (the main thread is mostly idle while workers render).
+    expect(o.workers).toBe(Math.max(1, availableParallelism()));
     expect(o.pageSize).toBe(100);
     expect(o.maxPagesPerPoem).toBe(Infinity);
   });
