@@ -208,7 +208,15 @@ function main(port: NonNullable<typeof parentPort>): void {
       });
       if (body) transfer.push(body);
     } catch (error) {
-      send({ t: 'fail', id, error, mainThreadOnly: String((error as Error)?.message).includes(MAIN_THREAD_ONLY) });
+      const mainThreadOnly = String((error as Error)?.message).includes(MAIN_THREAD_ONLY);
+      try {
+        send({ t: 'fail', id, error, mainThreadOnly });
+      } catch {
+        // Not structured-cloneable (a function or a symbol on it): its name, message and stack still are.
+        const e = error as Error;
+        const plain = Object.assign(new Error(String(e?.message ?? error)), { name: String(e?.name ?? 'Error'), stack: String(e?.stack ?? '') });
+        send({ t: 'fail', id, error: plain, mainThreadOnly });
+      }
     }
   };
 
