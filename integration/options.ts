@@ -78,7 +78,7 @@ const show = (v: unknown): string => {
  * Default `workers`: one per available core. While workers render, the main thread only runs Astro's generate
  * loop and receives pages (~0.65 ms of CPU per page against ~4 ms of rendering in a worker on the example
  * site), so it needs about a sixth of a core per worker; cores − 1 left a core mostly idle (on 2 cores:
- * 1 worker ≈ 1.25× Astro's own prerenderer, 2 workers ≈ 1.5–1.7×, 3 workers slower than 2).
+ * 1 worker ≈ 1.2× Astro's own prerenderer, 2 workers ≈ 1.7×, 3 workers slower than 2).
  */
 export function defaultWorkers(): number {
   return Math.max(1, availableParallelism());
