@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { AstroIntegration, AstroIntegrationLogger } from 'astro';
 import type { Plugin } from 'vite';
 import { openCache } from '../cache/reader.ts';
+import { publishToShm, releaseShm, SHM_ENV, sweepStaleShm } from '../cache/shm.ts';
 import { ensureCache } from './convert.ts';
 import { checkOptions, resolveOptions, type PoemCacheOptions, type ResolvedOptions } from './options.ts';
 import { describePss, readPss } from './pss.ts';
@@ -67,6 +68,14 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
   let adapterName: string | undefined;
   let trailingSlash: 'always' | 'never' | 'ignore' = 'ignore';
   let pool: RenderPool | undefined;
+  // share: 'shm': the segment of the build in progress (released at build:done, on exit and on signals).
+  let shmName: string | undefined;
+  const releaseSegment = () => {
+    if (shmName === undefined) return;
+    releaseShm(shmName);
+    shmName = undefined;
+    delete process.env[SHM_ENV];
+  };
   const need = (): ResolvedOptions => {
     if (!resolved) throw new Error('poemCache: used before astro:config:setup');
     return resolved;
@@ -111,7 +120,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
             : {}),
           vite: {
             plugins: [
-              poemCacheVitePlugin(() => ({ cacheFile: r.cacheFile, pageSize: r.pageSize, maxPagesPerPoem: r.maxPagesPerPoem })),
+              poemCacheVitePlugin(() => ({ cacheFile: r.cacheFile, pageSize: r.pageSize, maxPagesPerPoem: r.maxPagesPerPoem, share: r.share })),
               entryCapture,
             ],
             // The reader and the native loader must be loaded by Node at run time, not bundled into page
@@ -132,6 +141,19 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
       'astro:build:start': async ({ logger, setPrerenderer }) => {
         const r = need();
         await prepare(r, logger);
+        // share: 'shm' (builds only): publish before any render thread starts; threads inherit the name in
+        // their copy of process.env, and getCache() opens the segment. A failed earlier build of this process
+        // (no build:done) left its segment: release it now.
+        releaseSegment();
+        if (r.share === 'shm') {
+          const swept = sweepStaleShm();
+          if (swept.length) logger.info(`removed ${swept.length} shared-memory segment(s) left by build(s) that were killed: ${swept.join(', ')}`);
+          shmName = publishToShm(r.cacheFile).name;
+          process.env[SHM_ENV] = shmName;
+          logger.info(`cache published as shared memory /dev/shm/${shmName} (mode 0600; unlinked at build end, on exit and on SIGINT/SIGTERM)`);
+        } else {
+          delete process.env[SHM_ENV]; // share: 'file': render threads must not pick up an inherited name
+        }
         const stats: RenderStats = { mode: 'astro', workers: r.workers, pages: 0, pagesByThread: {}, wallMs: 0, concurrency };
         shared().builds.push(stats);
         if (r.workers > 0 && typeof setPrerenderer !== 'function') {
@@ -191,8 +213,12 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
       },
       'astro:build:done': async ({ logger }) => {
         // Normally gone after prerendering; still here if Astro had no static page to render.
-        await pool?.destroy();
-        pool = undefined;
+        try {
+          await pool?.destroy();
+        } finally {
+          pool = undefined;
+          releaseSegment();
+        }
         const stats = lastBuildStats();
         if (!stats) return;
         stats.bundle = bundle;

@@ -8,7 +8,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
-import { openCache } from '../cache/reader.ts';
+import { openCache, openShm } from '../cache/reader.ts';
 
 export interface WorkerData {
   /** Marks a thread started by the worker prerenderer (this module may also be imported elsewhere). */
@@ -90,7 +90,9 @@ function main(port: NonNullable<typeof parentPort>): void {
       throw new Error('worker start failure requested by ASTRO_POEM_CACHE_TEST_BREAK_WORKER=1 (test hook)');
     }
     // Map the cache first: pages call getCache() (the same openCache, same module instance) and get it at once.
-    const reader = openCache(data.cacheFile);
+    // share: 'shm': the segment the main thread published (name inherited in this thread's process.env).
+    const shm = process.env.ASTRO_POEM_CACHE_SHM;
+    const reader = shm ? openShm(shm) : openCache(data.cacheFile);
     send({ t: 'hello', threadId, rows: reader.count, backing: reader.backing });
   } catch (error) {
     send({ t: 'startError', error });

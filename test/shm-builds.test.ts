@@ -8,7 +8,7 @@
 // (test/support/shm-astro-build.ts), two of them interrupted. Other /dev/shm entries are snapshotted
 // before and after: nothing else may be touched.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +24,6 @@ const RUN = fileURLToPath(new URL('./support/shm-build-run.ts', import.meta.url)
 const ASTRO_RUN = fileURLToPath(new URL('./support/shm-astro-build.ts', import.meta.url));
 const SITE = fileURLToPath(new URL('./fixtures/site/', import.meta.url));
 const RUNS = 50;
-// Until integration/index.ts publishes at astro:build:start (hook-in pending), real builds cannot use shm.
-const HOOKED = readFileSync(fileURLToPath(new URL('../integration/index.ts', import.meta.url)), 'utf8').includes('publishToShm');
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGKILL'] as const;
 type Sig = (typeof SIGNALS)[number];
 
@@ -175,7 +173,7 @@ describe.skipIf(!loadNative() || !existsSync(SHM))('share: "shm" — 50 builds, 
     expect(counts.SIGINT + counts.SIGTERM + counts.SIGKILL + counts.finishedBeforeSignal).toBe(interrupted.size);
   }), 600_000);
 
-  it.skipIf(!HOOKED)('real astro builds with share: "shm" (workers: 1): clean, SIGINT, clean, SIGKILL, clean — nothing left', () => withShmLock(async () => {
+  it('real astro builds with share: "shm" (workers: 1): clean, SIGINT, clean, SIGKILL, clean — nothing left', () => withShmLock(async () => {
     const rand = rng(SEED + 1);
     const t0 = performance.now();
     const plan: (Sig | undefined)[] = [undefined, 'SIGINT', undefined, 'SIGKILL', undefined];
