@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { isMainThread } from 'node:worker_threads';
 import { loadNative, nativeLoadError } from '../native/index.ts';
 import { openShm, type CacheReader } from './reader.ts';
+import { pidAlive } from './pid.ts';
 
 export const SHM_PREFIX = 'astro-poem-cache-';
 /** The environment variable through which the integration hands the segment name to every render thread. */
@@ -153,14 +154,6 @@ export function releaseShm(name: string): boolean {
   return unlinkName(name);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: alive, someone else's
-  }
-}
 
 /**
  * Removes this package's segments whose creating process is gone (kill(pid, 0) fails with ESRCH). Never

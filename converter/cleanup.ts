@@ -4,18 +4,9 @@
 // machine; a live process's files are never touched.
 import { readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { pidAlive } from '../cache/pid.ts';
 
-/** True when a process with this pid exists (EPERM: it exists but belongs to another user). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
+export { pidAlive };
 
 /** The pid in a leftover's name, or undefined when the name is not a temp or spool file of `out`. */
 export function leftoverPid(out: string, name: string): number | undefined {

@@ -299,6 +299,20 @@ export async function readPoems(src: JsonSource, spoolPath: (what: string) => st
       if (sawPoems) src.fail('duplicate key "poems"', 'one "poems" array');
       sawPoems = true;
       src.beginArray('an array of poems');
+      // One poem accepted, from the fast path (a parsed batch) or the precise reader.
+      const add = (id: number, title: string, text: string, category: string, date: string): void => {
+        seen.set(id, n);
+        if (n === ids.length) {
+          const bigger = new Int32Array(n * 2);
+          bigger.set(ids);
+          ids = bigger;
+        }
+        ids[n++] = id;
+        cols.title.push(title);
+        cols.text.push(text);
+        cols.category.push(category);
+        cols.date.push(date);
+      };
       const readOne = (): void => {
         src.beginObject('a poem object');
         let id = -1;
@@ -342,30 +356,7 @@ export async function readPoems(src: JsonSource, spoolPath: (what: string) => st
         }
         if (id < 0) src.fail(`poem #${n + 1} has no "id"`, 'an "id" key');
         if (text === undefined) src.fail(`poem #${n + 1} has no "content"`, 'a "content" string', id);
-        seen.set(id, n);
-        if (n === ids.length) {
-          const bigger = new Int32Array(n * 2);
-          bigger.set(ids);
-          ids = bigger;
-        }
-        ids[n++] = id;
-        cols.title.push(title);
-        cols.text.push(text);
-        cols.category.push(category);
-        cols.date.push(date);
-      };
-      const add = (id: number, title: string, text: string, category: string, date: string): void => {
-        seen.set(id, n);
-        if (n === ids.length) {
-          const bigger = new Int32Array(n * 2);
-          bigger.set(ids);
-          ids = bigger;
-        }
-        ids[n++] = id;
-        cols.title.push(title);
-        cols.text.push(text);
-        cols.category.push(category);
-        cols.date.push(date);
+        add(id, title, text, category, date);
       };
       for (;;) {
         // fast path: ~2 MB of poems per JSON.parse, each poem checked here; the first one that is not plainly

@@ -9,13 +9,11 @@ import { extname, join, normalize } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openCache, type CacheReader } from '../cache/reader.ts';
-import { acquireSite, integrationCacheFile, releaseSite, unavailableReason, type BuiltSite } from './support/site.ts';
+import { acquireSite, integrationCacheFile, releaseSite, type BuiltSite } from './support/site.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = '/tmp';
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is missing (apt-get install -y chromium)`
-  : unavailableReason();
+const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium)`;
 if (skip) console.log(`browser tests skipped: ${skip}`);
 
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8', '.js': 'text/javascript', '.svg': 'image/svg+xml', '.png': 'image/png' };

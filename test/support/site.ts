@@ -32,13 +32,6 @@ export interface BuiltSite {
 }
 
 /** Why the site cannot be built here, or undefined when it can. */
-export function unavailableReason(): string | undefined {
-  if (!existsSync(join(REPO, 'integration/index.ts'))) return 'integration/index.ts does not exist yet';
-  for (const f of ['poems.json', 'similarity_rankings_cache.json', 'diversity_cache.json']) {
-    if (!existsSync(join(PIPELINE, f))) return `example data ${f} does not exist yet`;
-  }
-  return undefined;
-}
 
 const alive = (pid: number): boolean => {
   try {
