@@ -118,7 +118,7 @@ function parent(cache: string, batches: number, batchMs: number, minCalls: numbe
   });
   const table = [
     `Cache ${fmtMB(first.size)} (${cache}): ${first.count} rows, ${first.dim}-d embeddings; ${process.version}. Random rows (seeded, ${N_RANDOM} precomputed), median over ${batches} batches after ${warmupMs} ms warm-up; one child process per backing.`,
-    `related(row, k) = similar(row) + title() of its first k = ${K} rows (k string decodes); similar/embedding return views (no copy); text decodes one poem.`,
+    `related(row, k) = similar(row) + title() of its first k = ${K} rows (titles are decoded once per thread, then remembered); similar/embedding return views (no copy); text decodes one poem.`,
     '',
     `| operation | ${head.join(' | ')} | calls per backing |`,
     `|---|${head.map(() => '---|').join('')}---|`,

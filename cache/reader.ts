@@ -44,6 +44,8 @@ export class CacheReader {
   private readonly ragged = new Map<string, Ragged>();
   private readonly strings = new Map<string, Strings>();
   private metadataValue: unknown;
+  private readonly titles: (string | undefined)[];
+  private readonly categories: (string | undefined)[];
 
   constructor(bytes: Uint8Array, parsed: ParsedCache, source: string, backing: CacheSource) {
     this.source = source;
@@ -66,6 +68,9 @@ export class CacheReader {
     const ids = need(SectionName.ids, SectionKind.ids);
     if (!ids) throw new CacheFormatError(source, 0, `an "${SectionName.ids}" section (row <-> poem id table)`);
     this.count = ids.count;
+    // Sized up front so V8 keeps them as fast holey arrays when rows are filled in any order.
+    this.titles = new Array(this.count);
+    this.categories = new Array(this.count);
     this.ids = new Int32Array(buf, at(ids, 'ids'), ids.count);
     this.denseBase = ids.param;
     if (ids.flags & IDS_DENSE_INDEX) this.denseIndex = new Int32Array(buf, at(ids, 'index'), len(ids, 'index'));
@@ -178,16 +183,18 @@ export class CacheReader {
     return this.list(SectionName.diversity, row);
   }
 
+  /** Decoded once per thread and remembered: pages list the same neighbours' titles over and over. */
   title(row: number): string {
-    return this.string(SectionName.title, row);
+    return this.remembered(this.titles, SectionName.title, row);
   }
 
   text(row: number): string {
     return this.string(SectionName.text, row);
   }
 
+  /** Decoded once per thread and remembered, like title(). */
   category(row: number): string {
-    return this.string(SectionName.category, row);
+    return this.remembered(this.categories, SectionName.category, row);
   }
 
   date(row: number): string {
@@ -218,6 +225,14 @@ export class CacheReader {
     const s = this.strings.get(name);
     if (!s) throw this.missing(name);
     return s.bytes.toString('utf8', s.offsets[row], s.offsets[row + 1]);
+  }
+
+  // Short, much-repeated strings only (titles, categories): texts are decoded per call, since keeping them
+  // would copy the poems into every thread's heap.
+  private remembered(memo: (string | undefined)[], name: string, row: number): string {
+    const hit = memo[row];
+    if (hit !== undefined) return hit;
+    return (memo[row] = this.string(name, row));
   }
 
   private checkRow(row: number): void {
