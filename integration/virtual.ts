@@ -24,6 +24,11 @@ export interface VirtualConfig {
    * set (the integration sets it at build start, before render threads start) and the file otherwise.
    */
   share?: 'file' | 'shm';
+  /**
+   * Dev: getCache() asks openCache each call (one stat), so a file re-converted after a restart is seen.
+   * Builds (default): the cache cannot change while pages render, so each thread opens it once.
+   */
+  reopen?: boolean;
   /** How the reader is imported (default READER_SPECIFIER). */
   readerImport?: string;
 }
@@ -33,18 +38,20 @@ const num = (n: number): string => (n === Infinity ? 'Infinity' : String(n));
 /** Source of the virtual module. */
 export function virtualModuleSource(c: VirtualConfig): string {
   const shm = c.share === 'shm';
+  // With share: "shm", the segment published at build start (name in the environment); the file otherwise (dev).
+  const open = shm ? `const shm = process.env.${SHM_ENV}; return shm ? openShm(shm) : openCache(cacheFile);` : 'return openCache(cacheFile);';
   return [
     `import { ${shm ? 'openCache, openShm' : 'openCache'} } from ${JSON.stringify(c.readerImport ?? READER_SPECIFIER)};`,
     `export const cacheFile = ${JSON.stringify(c.cacheFile)};`,
     `export const pageSize = ${num(c.pageSize)};`,
     `export const maxPagesPerPoem = ${num(c.maxPagesPerPoem)};`,
-    '/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
-    ...(shm
-      ? [
-        '/** With share: "shm", the segment published at build start (name in the environment); the file otherwise (dev). */',
-        `export function getCache() { const shm = process.env.${SHM_ENV}; return shm ? openShm(shm) : openCache(cacheFile); }`,
-      ]
-      : ['export function getCache() { return openCache(cacheFile); }']),
+    ...(c.reopen
+      ? ['/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
+        `export function getCache() { ${open} }`]
+      : ['/** The cache reader of the calling thread, opened on first use (the cache does not change during a build). */',
+        'let reader;',
+        `function openReader() { ${open} }`,
+        'export function getCache() { return reader ??= openReader(); }']),
     '',
   ].join('\n');
 }
@@ -88,7 +95,7 @@ export function poemCacheVitePlugin(get: () => VirtualConfig): Plugin {
       return undefined;
     },
     load(id) {
-      if (id === RESOLVED_ID) return virtualModuleSource(get());
+      if (id === RESOLVED_ID) return virtualModuleSource({ ...get(), reopen: !building });
       return undefined;
     },
   };

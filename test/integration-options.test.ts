@@ -136,7 +136,10 @@ describe('virtual:poem-cache', () => {
     // package name (test/package.test.ts checks the installed package).
     expect(READER_SPECIFIER).toBe(fileURLToPath(new URL('../cache/reader.ts', import.meta.url)));
     expect(src).toContain(`import { openCache } from ${JSON.stringify(READER_SPECIFIER)};`);
-    expect(src).toMatch(/export function getCache\(\) \{ return openCache\(cacheFile\); \}/);
+    // A build: each thread opens the cache once (no stat per page); dev re-checks the file on every call.
+    expect(src).toContain('let reader;\nfunction openReader() { return openCache(cacheFile); }\nexport function getCache() { return reader ??= openReader(); }');
+    expect(virtualModuleSource({ ...cfg, reopen: true })).toContain('export function getCache() { return openCache(cacheFile); }');
+    expect(virtualModuleSource({ ...cfg, reopen: true })).not.toContain('let reader');
     // Accessors only: nothing but the path, two numbers and the import.
     expect(src.length).toBeLessThan(600);
     expect(src).not.toMatch(/\[\s*\d+\s*,/);
@@ -146,7 +149,8 @@ describe('virtual:poem-cache', () => {
   it('share: "shm" makes getCache() open the segment named in the environment, the file otherwise', () => {
     const src = virtualModuleSource({ ...cfg, share: 'shm' });
     expect(src).toContain(`import { openCache, openShm } from ${JSON.stringify(READER_SPECIFIER)};`);
-    expect(src).toContain('export function getCache() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : openCache(cacheFile); }');
+    expect(src).toContain('function openReader() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : openCache(cacheFile); }\nexport function getCache() { return reader ??= openReader(); }');
+    expect(virtualModuleSource({ ...cfg, share: 'shm', reopen: true })).toContain('export function getCache() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : openCache(cacheFile); }');
     expect(src.length).toBeLessThan(800);
     // 'file' (the default) is the source as before.
     expect(virtualModuleSource({ ...cfg, share: 'file' })).toBe(virtualModuleSource(cfg));
