@@ -5,17 +5,10 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive as alive } from '../../cache/pid.ts';
 
 const LOCK = join(tmpdir(), 'astro-poem-cache-shm-tests.lock');
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 export async function withShmLock<T>(fn: () => Promise<T>, timeoutMs = 600_000): Promise<T> {
   const t0 = Date.now();

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
+import { pidAlive as alive } from '../../cache/pid.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const SITE = join(REPO, 'example-site');
@@ -33,14 +34,6 @@ export interface BuiltSite {
 
 /** Why the site cannot be built here, or undefined when it can. */
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Removes build directories whose vitest run has ended. */
 function sweep(keep: string): void {
