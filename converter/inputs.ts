@@ -199,7 +199,6 @@ class StringColumn {
 /** Bytes of JSON text per fast-path batch: small batches measured fastest (the parsed values stay in the young
  * generation and in cache; the JIT sees many short calls). Per input, on the bench data: */
 const POEM_BATCH = 32 << 10;
-const EMBEDDING_BATCH = 64 << 10;
 
 /** Object keys in a parsed value, at every depth (what the batch's text has, unless it has duplicate keys). */
 function keyCount(v: object): number {
@@ -400,15 +399,6 @@ export async function readPoems(src: JsonSource, spoolPath: (what: string) => st
 
 // ---------------------------------------------------------------- embeddings.json
 
-/** Every element a number within the float32 range. */
-function allFloat32(e: unknown[]): boolean {
-  for (let j = 0; j < e.length; j++) {
-    const v = e[j];
-    if (typeof v !== 'number' || !(v <= FLT_MAX && v >= -FLT_MAX)) return false;
-  }
-  return true;
-}
-
 export interface EmbeddingsResult {
   file: string;
   dim: number;
@@ -463,50 +453,6 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
     stage!.set(vals, stageN * dim);
     stageN++;
   };
-  /**
-   * Fast path: stores a parsed batch of entries when every one is plainly valid (what the precise reader
-   * accepts, with the same result) and returns -1; else stores nothing and returns how many entries to read
-   * the precise way.
-   */
-  const addBatch = (vals: unknown[], keysSeen: number): number => {
-    const want = dim >= 0 ? dim : metaDim;
-    if (want < 0) return 1;
-    const n = vals.length;
-    const rowOf = new Int32Array(n);
-    const embs: number[][] = new Array(n);
-    let keys = 0;
-    let i = 0;
-    scan: for (; i < n; i++) {
-      const o = vals[i] as Record<string, unknown>;
-      if (typeof o !== 'object' || o === null || Array.isArray(o)) break;
-      let id = -1;
-      let e: unknown;
-      for (const k in o) {
-        keys++;
-        const v = o[k];
-        if (k === 'poem_index' || k === 'id') {
-          if (typeof v !== 'number' || !isId(v) || (id >= 0 && v !== id)) break scan;
-          id = v;
-        } else if (k === 'embedding') e = v;
-        else if (typeof v === 'object' && v !== null) keys += keyCount(v);
-      }
-      if (id < 0 || !Array.isArray(e) || e.length !== want || !allFloat32(e)) break;
-      const r = index.rowOf(id);
-      if (r < 0 || have[r]) break;
-      have[r] = 2; // duplicates within the batch
-      rowOf[i] = r;
-      embs[i] = e;
-    }
-    for (let j = 0; j < i; j++) have[rowOf[j]] = 0;
-    if (i < n) return i + 1;
-    if (keys !== keysSeen) return n;
-    if (!scratch) setup(want);
-    for (let j = 0; j < n; j++) {
-      putRow(rowOf[j], embs[j]);
-      have[rowOf[j]] = 1;
-    }
-    return -1;
-  };
   const countChecks = Object.fromEntries(EMB_COUNT_KEYS.map((k) => [k, (v: number) => {
     if (v !== rows) src.fail(`metadata.${k} is ${v} but poems.json has ${rows} poems`, `${rows}`);
   }]));
@@ -550,7 +496,10 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
               const owner = id >= 0 ? id : undefined;
               const want = dim >= 0 ? dim : metaDim;
               if (want < 0) firstValues = [];
-              got = src.readNumbers((values, first) => {
+              else if (!scratch) setup(want);
+              // fast path: the floats straight from the bytes (anything unusual: the way below reports it)
+              got = want >= 0 && src.readFloats ? src.readFloats(scratch!, 0, want) : -1;
+              if (got < 0) got = src.readNumbers((values, first) => {
                 const len = values.length;
                 if (want >= 0) {
                   if (first + len > want) throw new ElementError(want - first, `embedding has more than ${want} values`, `${want} values (${dim >= 0 ? 'like the first embedding' : 'metadata.embedding_dimension'})`, owner);
@@ -584,29 +533,11 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
           have[row] = 1;
           k++;
         };
-        for (;;) {
-          const b = src.nextBatch?.(EMBEDDING_BATCH);
-          let slow = 1;
-          if (b) {
-            const p = ticker.tick(src, b.count);
-            if (p) await p;
-            slow = b.count;
-            if (b.values) {
-              const r = addBatch(b.values, b.keys);
-              if (r < 0) {
-                k += b.count;
-                continue;
-              }
-              src.rewindBatch!();
-              slow = r;
-            }
-          } else {
-            const p = ticker.tick(src);
-            if (p) await p;
-          }
-          let more = true;
-          for (; slow > 0 && (more = src.nextItem()); slow--) readOne();
-          if (!more) break;
+        // Entry by entry: the floats, nearly all of the bytes, go through readFloats where the source has it.
+        while (src.nextItem()) {
+          const p = ticker.tick(src);
+          if (p) await p;
+          readOne();
         }
       } else src.skipValue();
     }

@@ -63,6 +63,12 @@ export interface NativeBinding {
   /** zlib-compatible CRC-32 (the validator's own). */
   crc32(bytes: ArrayBufferView): number;
   layout(): NativeLayout;
+  /**
+   * The converter's float fast path: bytes[from, to), the inside of a JSON array of numbers, into
+   * out[at, at + max) as float32 (each the float32 of the double JSON.parse gives). Returns the count, or -1
+   * when anything is unusual (the caller reads it the precise way).
+   */
+  parseFloats(bytes: Uint8Array, from: number, to: number, out: Float32Array, at: number, max: number): number;
 }
 
 // native/index.ts in this repository; dist/native/index.js in the installed package, which builds the addon

@@ -13,6 +13,7 @@
 
 #include <napi.h>
 
+#include "floats.h"
 #include "layout.h"
 #include "validate.h"
 
@@ -263,6 +264,26 @@ Napi::Value Crc32(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), poem::crc32(data, ta.ByteLength()));
 }
 
+// parseFloats(bytes, from, to, out, at, max): poem::parseJsonFloats over bytes[from, to) into out[at, at + max).
+Napi::Value ParseFloats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6 || !info[0].IsTypedArray() || !info[3].IsTypedArray()) throw Napi::TypeError::New(env, "parseFloats(bytes, from, to, out, at, max)");
+  Napi::TypedArray bytes = info[0].As<Napi::TypedArray>();
+  Napi::TypedArray outArg = info[3].As<Napi::TypedArray>();
+  if (bytes.TypedArrayType() != napi_uint8_array || outArg.TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "parseFloats: bytes must be a Uint8Array and out a Float32Array");
+  double from = info[1].As<Napi::Number>().DoubleValue();
+  double to = info[2].As<Napi::Number>().DoubleValue();
+  double at = info[4].As<Napi::Number>().DoubleValue();
+  double max = info[5].As<Napi::Number>().DoubleValue();
+  size_t len = bytes.ByteLength();
+  size_t outLen = outArg.ElementLength();
+  // !(a <= b) also rejects NaN
+  if (!(from >= 0 && from <= to && to <= double(len)) || !(at >= 0 && max >= 0 && at + max <= double(outLen))) throw Napi::RangeError::New(env, "parseFloats: range outside the arrays");
+  const char* data = static_cast<const char*>(bytes.ArrayBuffer().Data()) + bytes.ByteOffset();
+  float* out = reinterpret_cast<float*>(static_cast<char*>(outArg.ArrayBuffer().Data()) + outArg.ByteOffset()) + size_t(at);
+  return Napi::Number::New(env, double(poem::parseJsonFloats(data + size_t(from), data + size_t(to), out, size_t(max))));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   createExternalSab = reinterpret_cast<CreateExternalSharedArrayBuffer>(dlsym(RTLD_DEFAULT, "node_api_create_external_sharedarraybuffer"));
@@ -273,6 +294,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("validate", Napi::Function::New(env, Validate, "validate"));
   exports.Set("crc32", Napi::Function::New(env, Crc32, "crc32"));
   exports.Set("layout", Napi::Function::New(env, Layout, "layout"));
+  exports.Set("parseFloats", Napi::Function::New(env, ParseFloats, "parseFloats"));
   return exports;
 }
 
