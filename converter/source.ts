@@ -1,7 +1,8 @@
 // JsonSource: the pull interface the input readers use, and ByteSource, the fast hand-written byte scanner.
-// Long numeric arrays take a fast path: their extent is found in the raw bytes (native indexOf) and slices
-// cut at commas go to JSON.parse('[' + slice + ']'); on any failure the slice is re-scanned precisely to
-// report the exact line:column. Memory is bounded by the chunk size (plus the longest single string).
+// Long numeric arrays take fast paths: id lists are read straight from the bytes (readIdRows), embeddings'
+// floats too (readFloats: the addon's parseFloats, or its JS twin, each exactly JSON.parse's value), other
+// numbers in slices cut at commas by JSON.parse('[' + slice + ']'). Anything unusual is re-read the precise
+// way, which reports the exact line:column. Memory is bounded by the chunk size (plus the longest string).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
