@@ -1,0 +1,61 @@
+// Bench-only Astro config for bench/astro-build.ts: builds the example site's own pages (example-site/src)
+// against a benchmark data set; everything the build writes goes under POEM_BENCH_WORK (in bench/out), so
+// nothing in example-site/ changes. Driven by environment variables (bench/astro-build.ts sets them):
+//   POEM_BENCH_WORK       absolute directory of this build: Astro's root (.astro/ types), dist/, cache/, vite/
+//   POEM_BENCH_DATA       absolute directory with poems.json, embeddings.json, similarity_rankings_cache.json, diversity_cache.json
+//   POEM_BENCH_VARIANT    'cache' (default): example-site/src with poemCache();
+//                         'json': bench/astro-site/json-import/src, pages importing the JSON files directly, no poemCache()
+//   POEM_BENCH_CACHE_FILE ('cache') the binary cache; converted before the timed builds, so every build finds it fresh
+//   POEM_BENCH_WORKERS    ('cache') poemCache's `workers`; 0 = Astro's own prerenderer
+//   POEM_BENCH_PAGE_SIZE, POEM_BENCH_MAX_PAGES  pageSize and maxPagesPerPoem ('inf' = no limit); the json-import
+//                         pages read the same two variables at build time
+import { defineConfig } from 'astro/config';
+import { fileURLToPath } from 'node:url';
+import poemCache from '../../integration/index.ts';
+
+const env = (name, fallback) => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) throw new Error(`bench/astro-site/astro.config.mjs: set ${name} (bench/astro-build.ts does)`);
+  return v;
+};
+const count = (name, fallback) => {
+  const v = env(name, fallback);
+  return v === 'inf' ? Infinity : Number(v);
+};
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+
+const work = env('POEM_BENCH_WORK');
+const data = env('POEM_BENCH_DATA');
+const variant = env('POEM_BENCH_VARIANT', 'cache');
+const srcDir = variant === 'json' ? here('./json-import/src') : here('../../example-site/src');
+
+export default defineConfig({
+  // Absolute paths throughout: Astro resolves srcDir/publicDir/outDir against the working directory.
+  root: work,
+  srcDir,
+  publicDir: here('../../example-site/public'),
+  outDir: `${work}/dist`,
+  cacheDir: `${work}/cache`,
+  build: { inlineStylesheets: 'never' },
+  devToolbar: { enabled: false },
+  integrations: variant === 'json'
+    ? []
+    : [
+        poemCache({
+          poems: `${data}/poems.json`,
+          embeddings: `${data}/embeddings.json`,
+          similarity: `${data}/similarity_rankings_cache.json`,
+          diversity: `${data}/diversity_cache.json`,
+          cacheFile: env('POEM_BENCH_CACHE_FILE'),
+          workers: Number(env('POEM_BENCH_WORKERS')),
+          pageSize: count('POEM_BENCH_PAGE_SIZE', '100'),
+          maxPagesPerPoem: count('POEM_BENCH_MAX_PAGES', 'inf'),
+          allowOutsideRoot: true, // the data lives in bench/data, the cache in bench/out: outside this root
+        }),
+      ],
+  vite: {
+    cacheDir: `${work}/vite`, // Vite's own default is <root>/node_modules/.vite
+    // json-import pages import '@poem-data/<file>.json'.
+    ...(variant === 'json' ? { resolve: { alias: { '@poem-data': data } } } : {}),
+  },
+});

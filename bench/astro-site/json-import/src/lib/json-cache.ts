@@ -1,0 +1,40 @@
+// The user's natural alternative to astro-poem-cache (bench/astro-build.ts, variant "json"): the pages import
+// the pipeline's four JSON files directly and Vite bundles them into the build like any other module. This
+// wraps them in the same accessors as the cache reader (rows in poems.json order, lists as rows), so the
+// pages can mirror the example site's markup exactly. '@poem-data' is an alias for the data directory
+// (bench/astro-site/astro.config.mjs).
+import poemsFile from '@poem-data/poems.json';
+import embeddingsFile from '@poem-data/embeddings.json';
+import similarityFile from '@poem-data/similarity_rankings_cache.json';
+import diversityFile from '@poem-data/diversity_cache.json';
+
+interface Poem { id: number; title?: string; content: string; category?: string; metadata?: { creation_date?: string } }
+type Entry = number | { id: number };
+
+const poems = (poemsFile as { poems: Poem[] }).poems;
+const rowById = new Map(poems.map((p, row) => [p.id, row]));
+const rankings = (similarityFile as { rankings: Record<string, Entry[]> }).rankings;
+const sequences = (diversityFile as { sequences: Record<string, Entry[]> }).sequences;
+const embeddingById = new Map((embeddingsFile as { embeddings: { poem_index: number; embedding: number[] }[] }).embeddings.map((e) => [e.poem_index, e.embedding]));
+const toRows = (list: Entry[] | undefined): Int32Array =>
+  Int32Array.from(list ?? [], (e) => rowById.get(typeof e === 'number' ? e : e.id) ?? -1);
+
+const reader = {
+  count: poems.length,
+  has: (section: string): boolean => section === 'similar' || section === 'diversity' || section === 'embeddings',
+  idOf: (row: number): number => poems[row].id,
+  rowOf: (id: number): number => rowById.get(id) ?? -1,
+  title: (row: number): string => poems[row].title ?? '',
+  text: (row: number): string => poems[row].content,
+  category: (row: number): string => poems[row].category ?? '',
+  date: (row: number): string => poems[row].metadata?.creation_date ?? '',
+  embedding: (row: number): Float32Array => Float32Array.from(embeddingById.get(poems[row].id) ?? []),
+  similar: (row: number): Int32Array => toRows(rankings[String(poems[row].id)]),
+  diversity: (row: number): Int32Array => toRows(sequences[String(poems[row].id)]),
+};
+
+export const getCache = () => reader;
+// The same two options as poemCache(), from the environment of the build (bench/astro-build.ts sets them).
+const count = (v: string | undefined, dflt: number): number => (v === undefined ? dflt : v === 'inf' ? Infinity : Number(v));
+export const pageSize = count(process.env.POEM_BENCH_PAGE_SIZE, 100);
+export const maxPagesPerPoem = count(process.env.POEM_BENCH_MAX_PAGES, Infinity);
