@@ -1,9 +1,11 @@
 // Deterministic benchmark data in the poetry pipeline's JSON shapes (same bytes on every run):
-//   node bench/generate.ts --size small|seed --out DIR
+//   node bench/generate.ts --size small|seed|tang --out DIR
 // writes DIR/poems.json, DIR/embeddings.json, DIR/similarity_rankings_cache.json, DIR/diversity_cache.json.
 //   small: 300 poems, 768-d embeddings, full similarity and diversity lists (~6 MB; CI smoke tests)
 //   seed:  7,800 poems, 768-d embeddings, full 7,800 x 7,800 lists (~830 MB; the benchmark scale)
-// Everything is streamed in chunks: memory stays bounded (tens of MB) whatever the size.
+//   tang:  the 57,607 real poems of the Complete Tang Poems, top-100 lists (~940 MB; bench/generate-tang.ts)
+// Everything is streamed in chunks: memory stays bounded (tens of MB) whatever the size (tang computes its lists
+// from embeddings held in memory: ~1 GB peak RSS at 57,607 poems).
 import { createWriteStream, mkdirSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
@@ -103,7 +105,7 @@ function asciiJson(s: string): string {
 }
 
 /** The poem ids: 1..~1.01 n with ~1% holes (the real ids have gaps). */
-function makeIds(n: number, rand: () => number): Int32Array {
+export function makeIds(n: number, rand: () => number): Int32Array {
   const ids = new Int32Array(n);
   let id = 0;
   for (let i = 0; i < n; i++) {
@@ -114,7 +116,8 @@ function makeIds(n: number, rand: () => number): Int32Array {
   return ids;
 }
 
-class Out {
+/** A file written in ~256 K-character chunks, waiting for the stream to drain (bounded memory). */
+export class Out {
   private ws;
   private buf: string[] = [];
   private pending = 0;
@@ -256,13 +259,19 @@ export async function generate(size: Size, dir: string): Promise<GenerateResult>
   return { dir: abs, files, seconds: (performance.now() - started) / 1000 };
 }
 
-const USAGE = `Usage: node bench/generate.ts --size small|seed --out DIR
+const USAGE = `Usage: node bench/generate.ts --size small|seed|tang --out DIR [--limit N] [--threads N]
 
 Writes deterministic synthetic inputs in the poetry pipeline's JSON shapes:
   poems.json, embeddings.json, similarity_rankings_cache.json, diversity_cache.json
   small  ${SIZES.small.poems} poems, ${SIZES.small.dim}-d embeddings, full lists (~6 MB)
   seed   ${SIZES.seed.poems} poems, ${SIZES.seed.dim}-d embeddings, full ${SIZES.seed.poems} x ${SIZES.seed.poems} lists (~830 MB)
+  tang   the 57,607 poems of the Complete Tang Poems (real text, fetched on demand with npm pack chinese-poetry@2.0.1
+         into DIR/src), 768-d embeddings from their text, exact top-100 similarity lists, 100-long diversity
+         sequences (~940 MB; ~3 minutes on 2 cores). --limit N: only the first N poems (for trying it out);
+         --threads N: worker threads (default: available cores; the bytes do not depend on it)
 `;
+
+class UsageError extends Error {}
 
 export const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
@@ -271,7 +280,9 @@ async function cli(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { size: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        size: { type: 'string' }, out: { type: 'string' }, limit: { type: 'string' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -282,11 +293,31 @@ async function cli(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (!values.size || !(values.size in SIZES) || !values.out) {
-    process.stderr.write(`generate: ${!values.out ? 'missing --out DIR' : `--size must be small or seed, got ${JSON.stringify(values.size ?? '')}`}\n${USAGE}`);
+  const tang = values.size === 'tang';
+  if (!values.size || !(tang || values.size in SIZES) || !values.out) {
+    process.stderr.write(`generate: ${!values.out ? 'missing --out DIR' : `--size must be small, seed or tang, got ${JSON.stringify(values.size ?? '')}`}\n${USAGE}`);
     return 2;
   }
-  const r = await generate(values.size as Size, values.out);
+  const whole = (name: 'limit' | 'threads', min: number) => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    if (!tang) throw new UsageError(`--${name} is only for --size tang`);
+    if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  let limit: number | undefined;
+  let threads: number | undefined;
+  try {
+    limit = whole('limit', 2);
+    threads = whole('threads', 1);
+  } catch (err) {
+    process.stderr.write(`generate: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  // tang lives in its own module (loaded only when asked for: it starts worker threads and fetches its source).
+  const r = tang
+    ? await (await import('./generate-tang.ts')).generateTang(values.out, { limit, threads })
+    : await generate(values.size as Size, values.out);
   for (const f of r.files) process.stdout.write(`${f.file}  ${mb(f.bytes)}  ${f.seconds.toFixed(1)} s\n`);
   const total = r.files.reduce((a, f) => a + f.bytes, 0);
   process.stdout.write(`wrote ${r.files.length} files, ${mb(total)} in ${r.seconds.toFixed(1)} s\n`);
