@@ -21,7 +21,7 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const ROLES = ['poems', 'embeddings', 'similarity', 'diversity'] as const;
 type Role = (typeof ROLES)[number];
 
-interface Measure { ok: boolean; seconds: number; rssBytes: number; note?: string; mbPerSecond?: number }
+interface Measure { ok: boolean; seconds: number; rssBytes: number; note?: string; mbPerSecond?: number; message?: string }
 
 // ---- child side ----
 
@@ -38,9 +38,10 @@ async function child(args: string[]): Promise<void> {
       text = readFileSync(file, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      // V8's string limit (~512 MiB of characters): the file cannot be one JS string at all.
+      // V8's string limit (~512 MiB of characters): the file cannot be one JS string at all, so JSON.parse
+      // never gets it. Reported with the time and memory it took to find out.
       if (code === 'ERR_STRING_TOO_LONG' || /string longer than/i.test((e as Error).message)) {
-        report({ ok: false, note: 'cannot: string limit', seconds: (performance.now() - t) / 1000 });
+        report({ ok: false, note: 'cannot: string limit', message: `${code ? `${code}: ` : ''}${(e as Error).message}`, seconds: (performance.now() - t) / 1000 });
         return;
       }
       throw e;
@@ -87,7 +88,11 @@ const errLine = (stderr: string) => stderr.split('\n').filter((l) => l.trim() &&
 
 function summarize(runs: Measure[]): Measure {
   const good = runs.filter((r) => r.ok);
-  if (good.length === 0) return { ok: false, seconds: NaN, rssBytes: NaN, note: runs[0]?.note ?? 'failed' };
+  if (good.length === 0) {
+    // Time and peak RSS until the failure, when the runs know them (the string limit: yes; a crash: RSS only).
+    const known = (xs: number[]) => (xs.some(Number.isFinite) ? median(xs.filter(Number.isFinite)) : NaN);
+    return { ok: false, seconds: known(runs.map((r) => r.seconds)), rssBytes: known(runs.map((r) => r.rssBytes)), note: runs[0]?.note ?? 'failed', message: runs[0]?.message };
+  }
   const rates = good.map((r) => r.mbPerSecond).filter((x): x is number => typeof x === 'number');
   return {
     ok: true,
@@ -137,9 +142,11 @@ async function parent(argv: string[]): Promise<number> {
     for (let i = 0; i < runs; i++) {
       const p = measure([node, self, '--child', 'parse', file]);
       const pr = p.result;
-      parseRuns.push(pr ? { ok: Boolean(pr.ok), seconds: Number(pr.seconds), rssBytes: p.rssBytes, note: pr.note as string | undefined, mbPerSecond: pr.ok ? bytes / 1e6 / Number(pr.seconds) : undefined }
-        : { ok: false, seconds: NaN, rssBytes: p.rssBytes, note: `failed: ${errLine(p.stderr)}` });
-      log(`  ${role} JSON.parse run ${i + 1}: ${pr?.ok ? `${Number(pr.seconds).toFixed(2)} s` : parseRuns.at(-1)!.note}, peak RSS ${mb(p.rssBytes)} MB`);
+      parseRuns.push(pr ? {
+        ok: Boolean(pr.ok), seconds: Number(pr.seconds), rssBytes: p.rssBytes, note: pr.note as string | undefined, message: pr.message as string | undefined,
+        mbPerSecond: pr.ok ? bytes / 1e6 / Number(pr.seconds) : undefined,
+      } : { ok: false, seconds: NaN, rssBytes: p.rssBytes, note: `failed: ${errLine(p.stderr)}` });
+      log(`  ${role} JSON.parse run ${i + 1}: ${pr?.ok ? `${Number(pr.seconds).toFixed(2)} s` : `${parseRuns.at(-1)!.note} after ${Number(pr?.seconds).toFixed(2)} s`}, peak RSS ${mb(p.rssBytes)} MB`);
       const c = measure([node, self, '--child', 'convert', role, file, files.poems, tmpOut]);
       const cr = c.result;
       convertRuns.push(cr && c.code === 0 ? { ok: true, seconds: Number(cr.seconds), rssBytes: c.rssBytes, mbPerSecond: Number(cr.mbPerSecond) }
@@ -174,11 +181,18 @@ async function parent(argv: string[]): Promise<number> {
   md.push('');
   md.push('| input | MB | JSON.parse s | JSON.parse MB/s | JSON.parse peak RSS MB | convertCaches alone s | input MB/s | convert peak RSS MB |');
   md.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  // A failed JSON.parse shows how long it took to fail and its peak RSS until then.
+  const failedAfter = (m: Measure) => `${m.note ?? 'failed'}${Number.isFinite(m.seconds) ? ` (fails after ${m.seconds.toFixed(2)} s)` : ''}`;
   for (const r of rows) {
-    md.push(`| ${r.role} (\`${FILES[r.role]}\`) | ${mb(r.bytes)} | ${cell(r.parse, (m) => m.seconds.toFixed(2))} | ${cell(r.parse, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ` +
-      `${r.parse.ok ? mb(r.parse.rssBytes) : '–'} | ${cell(r.convert, (m) => m.seconds.toFixed(2))} | ${cell(r.convert, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ${r.convert.ok ? mb(r.convert.rssBytes) : '–'} |`);
+    md.push(`| ${r.role} (\`${FILES[r.role]}\`) | ${mb(r.bytes)} | ${r.parse.ok ? r.parse.seconds.toFixed(2) : failedAfter(r.parse)} | ${cell(r.parse, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ` +
+      `${Number.isFinite(r.parse.rssBytes) ? mb(r.parse.rssBytes) : '–'} | ${cell(r.convert, (m) => m.seconds.toFixed(2))} | ${cell(r.convert, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ${r.convert.ok ? mb(r.convert.rssBytes) : '–'} |`);
   }
   md.push('');
+  for (const r of rows.filter((x) => !x.parse.ok && x.parse.message)) {
+    md.push(`JSON.parse of ${r.role} (${mb(r.bytes)} MB) cannot start: \`readFileSync(file, 'utf8')\` throws \`${r.parse.message}\` ` +
+      `(V8's longest string is 2^29 - 24 characters, ~512 MiB), so the text never reaches JSON.parse; the peak RSS is the file read into a Buffer first.`);
+    md.push('');
+  }
   md.push('"convertCaches alone" converts poems plus that one input (poems: poems only) with `workers: 0`, writing a cache each time; "input MB/s" is the converter\'s own rate for that input.');
   md.push('');
   md.push('| whole `poem-cache convert` (all inputs, default workers) | value |');

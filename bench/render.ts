@@ -48,7 +48,15 @@ const isStringLimit = (e: unknown) =>
   (e as NodeJS.ErrnoException)?.code === 'ERR_STRING_TOO_LONG' || /string longer than|Invalid string length/i.test(String((e as Error)?.message));
 
 function parseJsonFiles(dir: string): PipelineJson {
-  const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8'));
+  const read = (f: string) => {
+    try {
+      return JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    } catch (e) {
+      // say which file is over the limit (the tang data set's embeddings.json is)
+      if (isStringLimit(e)) throw new Error(`${f} (${fmtMB(statSync(join(dir, f)).size)}): ${(e as Error).message}`);
+      throw e;
+    }
+  };
   return {
     poems: read(JSON_FILES.poems),
     embeddings: read(JSON_FILES.embeddings),
@@ -153,7 +161,7 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
         try {
           base.json = parseJsonFiles(data);
         } catch (e) {
-          if (isStringLimit(e)) return say({ cannot: `cannot: ${String((e as Error).message).split('\n')[0]}` });
+          if (isStringLimit(e)) return say({ cannot: `cannot: ${String((e as Error).message).split('\n')[0]}`, failMs: performance.now() - t0 });
           throw e;
         }
       }
@@ -186,7 +194,7 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
     const failed = firsts.find((m) => m.type === 'error');
     if (failed) {
       for (const w of pool) void w.terminate();
-      return say({ cannot: failed.cannot ? `cannot: ${failed.message}` : undefined, error: failed.cannot ? undefined : failed.message });
+      return say({ cannot: failed.cannot ? `cannot: ${failed.message}` : undefined, error: failed.cannot ? undefined : failed.message, failMs: performance.now() - t0 });
     }
     const tReady = performance.now();
     const done = pool.map((w) => once(w, 'message').then(([m]) => m));
@@ -236,6 +244,8 @@ interface Cell {
   pages?: number;
   hash?: string;
   note?: string;
+  /** A cell that started and failed (e.g. a JSON file over V8's string limit): child start until the failure. */
+  failMs?: number;
 }
 
 function memAvailable(): number {
@@ -272,7 +282,7 @@ async function measure(strategy: Strategy, workers: number, o: { data: string; c
     return { strategy, workers, peakPss: peak || undefined, note: `failed: ${why}: ${err.trim().split('\n').slice(-1)[0] ?? ''}` };
   }
   const r = JSON.parse(line.slice('@@RESULT '.length));
-  if (r.cannot || r.error) return { strategy, workers, note: r.cannot ?? `failed: ${r.error}` };
+  if (r.cannot || r.error) return { strategy, workers, peakPss: peak || undefined, failMs: r.failMs, note: r.cannot ?? `failed: ${r.error}` };
   return { strategy, workers, ...r, peakPss: Math.max(peak, r.finalPss), note: undefined };
 }
 
@@ -340,13 +350,18 @@ async function parent(o: { data: string; cache: string; pages: number; workers: 
       }
       const cell = note ? { strategy: s, workers: w, note } : await measure(s, w, o);
       cells.push(cell);
-      const show = cell.note ?? `peak ${fmtMB(cell.peakPss!)}, final ${fmtMB(cell.finalPss!)}, ${cell.totalMs!.toFixed(0)} ms`;
+      const show = cell.note
+        ? `${cell.note}${cell.failMs !== undefined ? ` after ${cell.failMs.toFixed(0)} ms` : ''}${cell.peakPss ? `, peak ${fmtMB(cell.peakPss)}` : ''}`
+        : `peak ${fmtMB(cell.peakPss!)}, final ${fmtMB(cell.finalPss!)}, ${cell.totalMs!.toFixed(0)} ms`;
       process.stderr.write(`render ${s} x${w}: ${show}\n`);
     }
   }
   const hashes = new Set(cells.filter((c) => c.hash).map((c) => c.hash));
   const pages = cells.find((c) => c.pages)?.pages ?? o.pages;
-  const rows = cells.map((c) => c.note
+  const rows = cells.map((c) => c.note && c.failMs !== undefined
+    // started and failed: peak PSS until the failure, the time to it, the reason where the hash would be
+    ? `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.peakPss ? fmtMB(c.peakPss) : '–'} | – | failed after ${(c.failMs / 1000).toFixed(2)} s | – | ${(c.failMs / 1000).toFixed(2)} s | – | ${c.note} |`
+    : c.note
     ? `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.note} | | | | | | |`
     : `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${fmtMB(c.peakPss!)} | ${fmtMB(c.finalPss!)} | ${(c.setupMs! / 1000).toFixed(2)} s | ${(c.renderMs! / 1000).toFixed(2)} s | ${(c.totalMs! / 1000).toFixed(2)} s | ${(c.pages! / (c.renderMs! / 1000)).toFixed(0)} | ${c.hash!.slice(0, 12)} |`);
   const table = [
