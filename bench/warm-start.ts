@@ -1,5 +1,6 @@
 // Warm start: "build starts -> first page rendered" on an existing (fresh, already converted) cache.
-//   node bench/warm-start.ts [--sizes-mb 10,500] [--runs 5] [--dir bench/data] [--out FILE]
+//   node bench/warm-start.ts [--sizes-mb 10,500] [--caches FILE,...] [--runs 5] [--dir bench/data] [--out FILE]
+// --caches adds existing cache files (e.g. a data set's converted cache); --sizes-mb '' measures only those.
 // For each cache size (synthetic, deterministic, written once with CacheWriter into --dir and reused) and each
 // way of opening it (native mmap; the pure-JS fallback, which reads the whole file), `runs` fresh child
 // processes each: load the reader and page modules, openCache(), render the first "similar" page (the shared
@@ -9,7 +10,7 @@
 // (performance.now(), i.e. since the child process started: Node boot + module loading + the above).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -20,6 +21,7 @@ const DIM = 768;
 const { values } = parseArgs({
   options: {
     'sizes-mb': { type: 'string', default: '10,500' },
+    caches: { type: 'string' },
     runs: { type: 'string', default: '5' },
     dir: { type: 'string', default: join(HERE, 'data') },
     out: { type: 'string' },
@@ -41,7 +43,7 @@ if (values.child) {
   const t1 = performance.now();
   process.stdout.write(`@@RESULT ${JSON.stringify({ openMs: tOpen - t0, firstPageMs: t1 - t0, sinceStartMs: t1, scriptStartMs: tScript, backing: reader.backing, htmlBytes: html.length })}\n`);
 } else if (values.help) {
-  process.stdout.write('Usage: node bench/warm-start.ts [--sizes-mb 10,500] [--runs 5] [--dir DIR] [--out FILE]\n');
+  process.stdout.write('Usage: node bench/warm-start.ts [--sizes-mb 10,500] [--caches FILE,...] [--runs 5] [--dir DIR] [--out FILE]\n');
 } else {
   await parent();
 }
@@ -93,14 +95,18 @@ async function makeCache(path: string, mb: number): Promise<number> {
 
 async function parent(): Promise<void> {
   const { fmtMB, median } = await import('./lib/pss.ts');
-  const sizes = values['sizes-mb']!.split(',').map(Number);
+  const sizes = values['sizes-mb']!.split(',').filter(Boolean).map(Number);
   const runs = Number(values.runs);
   const dir = resolve(values.dir!);
   const lines: string[] = [];
-  for (const mb of sizes) {
-    const path = join(dir, `warm-${mb}mb.cache`);
+  const targets = [
+    ...sizes.map((mb) => ({ path: join(dir, `warm-${mb}mb.cache`), mb, label: '' })),
+    ...(values.caches ?? '').split(',').filter(Boolean).map((f) => ({ path: resolve(f), mb: 0, label: ` (${relative(process.cwd(), resolve(f))})` })),
+  ];
+  for (const { path, mb, label } of targets) {
     const t = performance.now();
-    const size = await makeCache(path, mb);
+    if (!mb && !existsSync(path)) throw new Error(`warm-start: ${path}: no such cache file`);
+    const size = mb ? await makeCache(path, mb) : statSync(path).size;
     process.stderr.write(`warm-start: ${path} ${fmtMB(size)} (${((performance.now() - t) / 1000).toFixed(1)} s to make or find)\n`);
     for (const fallback of [false, true]) {
       const one = () => {
@@ -113,7 +119,7 @@ async function parent(): Promise<void> {
       const s = Array.from({ length: runs }, one);
       const m = (k: 'openMs' | 'firstPageMs' | 'sinceStartMs') => median(s.map((x) => x[k]));
       const range = (k: 'firstPageMs' | 'sinceStartMs') => `${Math.min(...s.map((x) => x[k])).toFixed(1)}-${Math.max(...s.map((x) => x[k])).toFixed(1)}`;
-      lines.push(`| ${fmtMB(size)} | ${fallback ? 'fallback (reads whole file)' : `${s[0].backing} (native)`} | ${m('openMs').toFixed(2)} ms | ${m('firstPageMs').toFixed(2)} ms (${range('firstPageMs')}) | ${m('sinceStartMs').toFixed(1)} ms (${range('sinceStartMs')}) |`);
+      lines.push(`| ${fmtMB(size)}${label} | ${fallback ? 'fallback (reads whole file)' : `${s[0].backing} (native)`} | ${m('openMs').toFixed(2)} ms | ${m('firstPageMs').toFixed(2)} ms (${range('firstPageMs')}) | ${m('sinceStartMs').toFixed(1)} ms (${range('sinceStartMs')}) |`);
     }
   }
   const table = [
