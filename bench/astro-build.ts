@@ -7,8 +7,8 @@
 // bench/out/<data dir name>/astro-build/<variant>/ (removed before each build; the built site after hashing).
 // The binary cache is converted once before the timed builds (every build then finds it fresh).
 // Measured per build: wall time of the whole `astro build`; the page-generation phase (Astro's own
-// "generating static routes … ✓ Completed in"); the time of the similar/different pages alone (arrival times
-// of Astro's per-page log lines, see heavyMs()); peak total PSS of the build's process tree (every process
+// prerenderer setup to "✓ Completed" after "generating static routes", from the arrival times of Astro's log
+// lines); the time of the similar/different pages alone (arrival times of Astro's per-page lines, heavyMs()); peak total PSS of the build's process tree (every process
 // descended from it, /proc/<pid>/smaps_rollup, sampled every --sample-ms); exit status, or how it failed.
 // Correctness: the built site of every successful prerenderer variant must be byte-identical to Astro's own
 // (sha256 of every file) — else exit 1. The json variant's site is compared too (reported, not required).
@@ -40,7 +40,7 @@ const usage = `Usage: node bench/astro-build.ts --data DIR [options]
   --timeout-min M     a build still running after M minutes is killed and reported as a timeout (default 15)
   --mem-limit-mb MB   a build whose process tree exceeds MB of PSS is killed and reported (default 60% of
                       MemAvailable at start)
-  --sample-ms MS      memory sampling interval (default 50; PSS itself at most every second, see PeakPss)
+  --sample-ms MS      memory sampling interval (default 50; PSS itself each second and when RSS grew 5 %, see PeakPss)
   --cache FILE        the binary cache to convert (when stale) and build from (default <work>/poems.cache)
   --work DIR          where builds write (default bench/out/<data dir name>/astro-build)
   --keep-dist         keep every variant's built site (default: removed after hashing)
@@ -150,14 +150,23 @@ interface Build {
   wallMs: number;
   peakPss: number;
   exit: string;
-  /** Astro's page-generation phase ("generating static routes … ✓ Completed in"). */
+  /** Page generation: from "Rearranging server assets" (just before the prerenderer's setup) to the "✓ Completed"
+   * after "generating static routes", by arrival time of those lines (ms precision for every variant; Astro prints
+   * its own figure in whole seconds above a minute). */
   renderMs?: number;
+  /** Astro's own figure for that phase, as printed (from just before setup). */
+  astroRenderMs?: number;
+  /** CPU time while rendering (the integration's log: main thread, and all worker threads together), ms. */
+  cpuMainMs?: number;
+  cpuWorkersMs?: number;
   /** The similar and different pages alone (see heavyMs). */
   heavyMs?: number;
   pages?: number;
   /** What the integration said about the prerenderer (workers variants must say they rendered in workers). */
   mode?: string;
   error?: string;
+  /** Failed builds: PSS growth over their last 10 s, in bytes per second. */
+  growth?: number;
   dist?: Dist;
 }
 interface Dist { hash: string; files: Map<string, string>; count: number; bytes: number; heavyFiles: number; heavyBytes: number }
@@ -218,6 +227,13 @@ const PSS_EVERY_MS = 1000;
 class PeakPss {
   peak = 0;
   readings = 0;
+  private trace: [number, number][] = []; // [ms, PSS] about once a second
+  /** PSS growth over the last ~10 s of the trace, bytes per second. */
+  growth(): number | undefined {
+    const end = this.trace[this.trace.length - 1];
+    const start = this.trace.find(([t]) => t >= end[0] - 10_000);
+    return end && start && end[0] - start[0] >= 2000 ? ((end[1] - start[1]) * 1000) / (end[0] - start[0]) : undefined;
+  }
   private last?: { t: number; rss: number; pss: number };
   tick(pid: number): number {
     const now = performance.now();
@@ -235,6 +251,8 @@ class PeakPss {
       current = m.pss;
     }
     this.peak = Math.max(this.peak, current);
+    const lastTrace = this.trace[this.trace.length - 1];
+    if (!lastTrace || now - lastTrace[0] >= 1000) this.trace.push([now, current]);
     return current;
   }
 }
@@ -330,7 +348,8 @@ async function build(v: Variant, run: number): Promise<Build> {
   let carry = '';
   const firstSeen = new Map<string, number>();
   let tCompleted: number | undefined;
-  let generating = false;
+  let tRearranging: number | undefined;
+  let tGenerating: number | undefined;
 
   const t0 = performance.now();
   // --config relative to the working directory: Astro resolves it against its root (the cwd), even when absolute.
@@ -351,8 +370,9 @@ async function build(v: Variant, run: number): Promise<Build> {
       logged += part.length;
     }
     const scan = (carry + text).replace(ANSI, '');
-    if (!generating && scan.includes('generating static routes')) generating = true;
-    if (generating) {
+    if (tRearranging === undefined && scan.includes('Rearranging server assets')) tRearranging = now;
+    if (tGenerating === undefined && scan.includes('generating static routes')) tGenerating = now;
+    if (tGenerating !== undefined) {
       for (const m of scan.matchAll(PAGE_LINE)) if (!firstSeen.has(m[1])) firstSeen.set(m[1], now);
       if (tCompleted === undefined && firstSeen.size && /✓ Completed in/.test(scan.slice(scan.lastIndexOf('├─') + 1))) tCompleted = now;
     }
@@ -373,7 +393,7 @@ async function build(v: Variant, run: number): Promise<Build> {
     const pss = mem.tick(cp.pid!);
     sampling.ms += performance.now() - ts;
     sampling.n++;
-    if (pss > memLimit) kill(`killed by the memory guard at ${fmtMB(pss)} PSS (limit ${fmtMB(memLimit)})`);
+    if (pss > memLimit) kill(`killed by the bench's memory guard at ${fmtMB(pss)} PSS (limit ${fmtMB(memLimit)}, --mem-limit-mb)`);
     if (performance.now() - t0 > timeoutMs) kill(`timeout: killed after ${(timeoutMs / 60_000).toFixed(0)} min`);
   };
   const timer = setInterval(sample, sampleMs);
@@ -390,14 +410,23 @@ async function build(v: Variant, run: number): Promise<Build> {
   const clean = log.replace(ANSI, '');
   const after = clean.slice(clean.indexOf('generating static routes'));
   const completed = clean.includes('generating static routes') ? /✓ Completed in ([^.\n]+(?:\.\d+)?[a-z]*)\./.exec(after) : null;
-  const renderMs = completed ? parseTimeStat(completed[1].trim()) : undefined;
+  const astroRenderMs = completed ? parseTimeStat(completed[1].trim()) : undefined;
+  const renderMs = tCompleted !== undefined && tGenerating !== undefined ? tCompleted - (tRearranging ?? tGenerating) : undefined;
   const pages = Number(/(\d+) page\(s\) built in/.exec(clean)?.[1]) || undefined;
+  const cpuLine = /CPU time while rendering: main thread ([\d.]+) s[^\n]*/.exec(clean);
+  const cpuMainMs = cpuLine ? Number(cpuLine[1]) * 1000 : undefined;
+  const cpuWorkersMs = cpuLine ? [...cpuLine[0].matchAll(/thread \d+ ([\d.]+) s/g)].reduce((a, m) => a + Number(m[1]) * 1000, 0) : undefined;
   const mode = /rendering pages in (\d+) worker thread/.exec(clean)?.[0]
     ?? (/cannot render in worker threads \(([^\n]*)\); falling back/.exec(clean) ? 'FELL BACK to Astro\'s prerenderer' : undefined);
   const exit = killed ?? (signal ? `signal ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit ${code}`);
-  const r: Build = { variant: v.name, run, ok: !killed && code === 0, wallMs, peakPss: mem.peak, exit, renderMs, pages, mode };
+  const r: Build = { variant: v.name, run, ok: !killed && code === 0, wallMs, peakPss: mem.peak, exit, renderMs, astroRenderMs, cpuMainMs, cpuWorkersMs, pages, mode };
   if (r.ok && tCompleted !== undefined) r.heavyMs = heavyMs(firstSeen, tCompleted);
-  if (!r.ok) r.error = firstErrorLine(log) ?? (clean.trim().split('\n').slice(-1)[0] || undefined);
+  if (!r.ok) {
+    // The phase it was in: the last line that is not a page or a warning.
+    const last = clean.split('\n').map((l) => l.trim()).filter((l) => l && !l.includes('├─') && !/\bwarn\b/.test(l) && !/^\(\+/.test(l)).slice(-1)[0];
+    r.error = (killed ? undefined : firstErrorLine(log)) ?? (last ? `last output: ${last.slice(0, 300)}` : undefined);
+    r.growth = mem.growth();
+  }
   if (r.ok && v.kind === 'workers' && !/rendering pages in/.test(mode ?? '')) {
     r.ok = false;
     r.error = `the worker prerenderer did not render: ${mode ?? 'no "rendering pages in" line'}`;
@@ -421,7 +450,7 @@ for (let run = 1; run <= runs; run++) {
     if (gaveUp.has(v.name)) continue;
     const b = await build(v, run);
     builds.push(b);
-    console.error(`astro-build run ${run} ${v.name}: ${b.ok ? 'ok' : 'FAILED'}, wall ${s1(b.wallMs)}, render ${s1(b.renderMs)}, similar+different ${s1(b.heavyMs)}, peak PSS ${fmtMB(b.peakPss)}, ${b.exit}${b.pages ? `, ${b.pages} pages` : ''}${b.error ? ` — ${b.error}` : ''} (load ${load()})`);
+    console.error(`astro-build run ${run} ${v.name}: ${b.ok ? 'ok' : 'FAILED'}, wall ${s1(b.wallMs)}, render ${s1(b.renderMs)} (Astro: ${s1(b.astroRenderMs)}), similar+different ${s1(b.heavyMs)}, peak PSS ${fmtMB(b.peakPss)}, ${b.exit}${b.pages ? `, ${b.pages} pages` : ''}${b.error ? ` — ${b.error}` : ''} (load ${load()})`);
     // A variant that fails is not rebuilt in later runs (the JSON variant can take its whole timeout).
     if (!b.ok) gaveUp.set(v.name, `failed in run ${run}; not repeated`);
   }
@@ -476,7 +505,8 @@ const rows = variants.map((v) => {
   const failed = tried.filter((b) => !b.ok);
   if (!ok.length) {
     const f = failed[0];
-    return `| ${v.name}: ${v.describe} | **failed** after ${secs(f?.wallMs)}: ${f?.exit ?? 'not run'}${f?.error ? ` — \`${f.error.replace(/\|/g, '\\|').replace(/`/g, "'")}\`` : ''} | | | | ${f ? fmtMB(f.peakPss) : '–'} | ${f?.pages ?? '–'} | – |`;
+    const growth = f?.growth !== undefined ? `; PSS was growing ${fmtMB(f.growth)}/s` : '';
+    return `| ${v.name}: ${v.describe} | **failed** after ${secs(f?.wallMs)}: ${f?.exit ?? 'not run'}${f?.error ? ` — \`${f.error.replace(/\|/g, '\\|').replace(/`/g, "'")}\`` : ''}${growth} | | | | | ${f ? fmtMB(f.peakPss) : '–'} | ${f?.pages ?? '–'} | – |`;
   }
   const checks = [...new Set(ok.map((b) => verdict.get(b) ?? '–'))].join('; ');
   const note = failed.length ? ` (${failed.length} of ${tried.length} runs failed: ${failed[0].exit})` : '';
@@ -484,7 +514,10 @@ const rows = variants.map((v) => {
   const render = med(v.name, (b) => b.renderMs);
   const heavy = med(v.name, (b) => b.heavyMs);
   const pss = med(v.name, (b) => b.peakPss);
-  return `| ${v.name}: ${v.describe}${note} | ${secs(wall)}${all(v.name, (b) => b.wallMs, (x) => (x / 1000).toFixed(1))} | ${secs(render)}${all(v.name, (b) => b.renderMs, (x) => (x / 1000).toFixed(1))} | ${secs(heavy)}${all(v.name, (b) => b.heavyMs, (x) => (x / 1000).toFixed(1))} | ${v.name === 'own' ? '1 × (reference)' : `${ratio(ownRender, render)} / ${ratio(ownHeavy, heavy)}`} | ${pss === undefined ? '–' : fmtMB(pss)}${all(v.name, (b) => b.peakPss, (x) => fmtMB(x).replace(' MB', ''))} | ${ok[0].pages ?? '–'} | ${checks} |`;
+  const cpuMain = med(v.name, (b) => b.cpuMainMs);
+  const cpuWorkers = med(v.name, (b) => b.cpuWorkersMs);
+  const cpu = cpuMain === undefined ? '–' : `${(cpuMain / 1000).toFixed(1)}${v.kind === 'workers' ? ` + ${((cpuWorkers ?? 0) / 1000).toFixed(1)}` : ''} s`;
+  return `| ${v.name}: ${v.describe}${note} | ${secs(wall)}${all(v.name, (b) => b.wallMs, (x) => (x / 1000).toFixed(1))} | ${secs(render)}${all(v.name, (b) => b.renderMs, (x) => (x / 1000).toFixed(1))} | ${secs(heavy)}${all(v.name, (b) => b.heavyMs, (x) => (x / 1000).toFixed(1))} | ${v.name === 'own' ? '1 × (reference)' : `${ratio(ownRender, render)} / ${ratio(ownHeavy, heavy)}`} | ${cpu} | ${pss === undefined ? '–' : fmtMB(pss)}${all(v.name, (b) => b.peakPss, (x) => fmtMB(x).replace(' MB', ''))} | ${ok[0].pages ?? '–'} | ${checks} |`;
 });
 const poemPages = poemCount;
 const heavyPages = distOf ? distOf.heavyFiles : undefined;
@@ -496,15 +529,16 @@ const table = [
   `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, `
     + `Astro ${JSON.parse(readFileSync(join(repo, 'node_modules', 'astro', 'package.json'), 'utf8')).version}. Load average (1/5/15 min) at start ${loadStart}, at end ${loadEnd}.`,
   `${runs} run(s), variants interleaved within each run; figures are medians${runs > 1 ? ' (every run in parentheses)' : ''}. A variant that fails is not repeated.`,
-  `Binary cache ${rel(cacheFile)}${meta ? ` (${fmtMB(meta.size)})` : ''}: ${conversion} before the timed builds (\`node ${convertArgs.map(rel).join(' ')}\`); every build found it fresh.`,
-  'Build = the whole `astro build` (child process start to exit). Render = Astro\'s page generation ("generating static routes … ✓ Completed in", prerenderer setup included). '
+  needsCache ? `Binary cache ${rel(cacheFile)}${meta ? ` (${fmtMB(meta.size)})` : ''}: ${conversion} before the timed builds (\`node ${convertArgs.map(rel).join(' ')}\`); every build found it fresh.` : 'No binary cache (json variant only).',
+  'Build = the whole `astro build` (child process start to exit). Render = page generation, prerenderer setup included: from Astro\'s "Rearranging server assets" line to the "✓ Completed" after "generating static routes" (arrival times of the lines). '
     + 'Similar+different = that phase for those two routes only (from the arrival times of Astro\'s per-page log lines). vs own = Astro\'s own time / this time (render / similar+different). '
+    + 'Render CPU = the integration\'s "CPU time while rendering": main thread (+ all worker threads); unlike wall times it does not depend on other load on the machine. '
     + `Peak PSS = peak of the sum over the build's process tree of /proc/<pid>/smaps_rollup Pss, read every ${PSS_EVERY_MS} ms and whenever RSS grew 5 %, `
     + `with RSS read every ${sampleMs} ms in between (minus RSS − PSS of the last reading); the bench spent ${sampling.n ? ((100 * sampling.ms) / sampling.n / sampleMs).toFixed(1) : '?'} % of one core on it. `
     + "Site = sha256 of every built file compared with Astro's own build of the same run.",
   '',
-  '| variant | build | render | similar+different | vs own (render / s+d) | peak PSS | pages | site |',
-  '|---|---|---|---|---|---|---|---|',
+  '| variant | build | render | similar+different | vs own (render / s+d) | render CPU | peak PSS | pages | site |',
+  '|---|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
   'Commands (from the repository root, with `PATH=node_modules/.bin:$PATH`; `bench/astro-build.ts` sets these variables):',
