@@ -318,12 +318,19 @@ function hashDist(dir: string): Dist {
   return { hash: h.digest('hex'), files, count: files.size, bytes, heavyFiles, heavyBytes };
 }
 
-/** The first line that says what went wrong. */
+/** The first line that says what went wrong, with the few lines that explain it (up to a stack trace). */
 function firstErrorLine(log: string): string | undefined {
-  const lines = log.replace(ANSI, '').split('\n').map((l) => l.trim()).filter(Boolean);
-  const pick = lines.find((l) => /^\[ERROR\]|^\[[A-Z][A-Za-z]+\] |^\w*Error:|FATAL ERROR|Invalid string length|out of memory|ERR_[A-Z_]+/.test(l))
-    ?? lines.find((l) => /error/i.test(l) && !/\bwarn\b|^Error reference/i.test(l));
-  return pick?.slice(0, 300);
+  const lines = log.replace(ANSI, '').split('\n').map((l) => l.trim().replace(/^\d\d:\d\d:\d\d\s+/, '')).filter(Boolean);
+  const quiet = (l: string) => /^\[(WARN|INFO|DEBUG)\]|\bwarn\b|^Error reference/i.test(l);
+  let i = lines.findIndex((l) => !quiet(l) && /^\[ERROR\]|^\[[A-Z][A-Za-z]+\] |^\w*Error:|FATAL ERROR|Invalid string length|out of memory|ERR_[A-Z_]+/.test(l));
+  if (i < 0) i = lines.findIndex((l) => !quiet(l) && /error/i.test(l));
+  if (i < 0) return undefined;
+  const more = [];
+  for (const l of lines.slice(i + 1, i + 4)) {
+    if (/^(Stack|at |\d+:|Location:|Error reference)/.test(l)) break;
+    more.push(l);
+  }
+  return [lines[i], ...more].join(' — ').slice(0, 300);
 }
 
 /** Time the bench spends reading /proc (it shares the cores with the build). */
@@ -425,7 +432,7 @@ async function build(v: Variant, run: number): Promise<Build> {
     // The phase it was in: the last line that is not a page or a warning.
     const last = clean.split('\n').map((l) => l.trim()).filter((l) => l && !l.includes('├─') && !/\bwarn\b/.test(l) && !/^\(\+/.test(l)).slice(-1)[0];
     r.error = (killed ? undefined : firstErrorLine(log)) ?? (last ? `last output: ${last.slice(0, 300)}` : undefined);
-    r.growth = mem.growth();
+    if (killed) r.growth = mem.growth();
   }
   if (r.ok && v.kind === 'workers' && !/rendering pages in/.test(mode ?? '')) {
     r.ok = false;
