@@ -156,7 +156,25 @@ function main(port: NonNullable<typeof parentPort>): void {
     send({ t: 'done', replies }, list);
   };
 
-  const render = async ([id, url, route, serialized]: RenderTask): Promise<void> => {
+  // Astro fills this thread's route cache (getStaticPaths) on a route's first page; pages of that route
+  // started meanwhile would each run getStaticPaths again ("route cache overwritten"). They wait for it.
+  const firstOfRoute = new Map<string, Promise<void>>();
+  const render = async (task: RenderTask): Promise<void> => {
+    const first = firstOfRoute.get(task[2]);
+    if (first) {
+      await first;
+      return renderPage(task);
+    }
+    let done!: () => void;
+    firstOfRoute.set(task[2], new Promise<void>((resolve) => (done = resolve)));
+    try {
+      await renderPage(task);
+    } finally {
+      done();
+    }
+  };
+
+  const renderPage = async ([id, url, route, serialized]: RenderTask): Promise<void> => {
     const t0 = performance.now();
     try {
       // This app's own RouteData (the same manifest entry the main thread matched; identity matters to the
