@@ -321,8 +321,9 @@ function svgChart(cells: Cell[], workerCounts: number[], strategies: Strategy[],
     for (const c of mine) out.push(`<circle cx="${xs(c.workers).toFixed(1)}" cy="${ys(c.peakPss! / (1 << 20)).toFixed(1)}" r="3.5" fill="${color}"/>`);
     const ly = T + 10 + i * 20;
     const missing = cells.filter((c) => c.strategy === s && c.note).length;
+    const failed = cells.some((c) => c.strategy === s && c.failMs !== undefined);
     out.push(`<line x1="${W - R + 20}" x2="${W - R + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${W - R + 50}" y="${ly + 4}">${esc(DESCRIBE[s])}${missing ? ` (${missing} not measured)` : ''}</text>`);
+      `<text x="${W - R + 50}" y="${ly + 4}">${esc(DESCRIBE[s])}${failed ? ' (fails, see the table)' : missing ? ` (${missing} not measured)` : ''}</text>`);
   });
   out.push('</svg>');
   return out.join('\n') + '\n';

@@ -85,7 +85,7 @@ function step(title: string, args: string[], table?: string): void {
   }
   const seconds = (performance.now() - t0) / 1000;
   console.log(`(${seconds.toFixed(1)} s)`);
-  ran.push({ title, command: `node ${args.map(rel).join(' ')}`, seconds, table });
+  ran.push({ title, command: `node ${args.map((a) => (a === '' ? "''" : rel(a))).join(' ')}`, seconds, table });
 }
 
 if (!Object.values(FILES).every((f) => existsSync(join(data, f)))) {
