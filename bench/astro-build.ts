@@ -86,7 +86,7 @@ function parseVariant(v: string): Variant {
 
 if (!values.data) fail('--data is required');
 const data = resolve(values.data!);
-for (const f of Object.values(FILES)) if (!existsSync(join(data, f))) fail(`${join(data, f)} is missing (node bench/generate.ts --size small|seed --out DIR)`);
+for (const f of Object.values(FILES)) if (!existsSync(join(data, f))) fail(`${join(data, f)} is missing (node bench/generate.ts --size small|seed|tang --out DIR)`);
 const runs = Number(values.runs);
 if (!(Number.isInteger(runs) && runs >= 1)) fail('--runs must be an integer >= 1');
 const variants = [...new Set(values.variants!.split(',').map((s) => s.trim()).filter(Boolean))].map(parseVariant);

@@ -22,6 +22,8 @@ interface Plan {
   /** Synthetic caches of these sizes ('' = none), and/or (dataCache) the data set's own cache. */
   warmStart: { sizesMb: string; dataCache: boolean; runs: number };
   lookup: { batches: number; batchMs: number; minCalls: number; warmupMs: number };
+  /** Astro builds of the example site's pages against this data set (bench/astro-build.ts); null: not run. */
+  astroBuild: { runs: number; variants: string } | null;
   /** Fill this size's block of BENCHMARKS.md by default (--no-write-benchmarks: not); else only with --write-benchmarks. */
   writeBenchmarks: boolean;
 }
@@ -30,11 +32,13 @@ const PLANS: Record<string, Plan> = {
     runs: 1, mapping: { mappingMb: 64, workers: 8 },
     render: { pages: '100', workers: '1,2' }, warmStart: { sizesMb: '10,64', dataCache: false, runs: 3 },
     lookup: { batches: 5, batchMs: 20, minCalls: 100000, warmupMs: 50 }, writeBenchmarks: false,
+    astroBuild: { runs: 1, variants: 'own,w1,w2,w4,json' },
   },
   seed: {
     runs: 3, mapping: { mappingMb: 600, workers: 8 },
     render: { pages: '', workers: '1,2,4,8' }, warmStart: { sizesMb: '10,500', dataCache: false, runs: 5 },
     lookup: { batches: 9, batchMs: 200, minCalls: 2000000, warmupMs: 300 }, writeBenchmarks: true,
+    astroBuild: { runs: 3, variants: 'own,w1,w2,w4,json' },
   },
   // 57,607 poems: the embeddings JSON (834 MB) is over V8's string limit, so JSON.parse and the JSON render
   // strategies (a, b) fail at once and are reported as failed (reason, time, peak memory); the cache strategies
@@ -44,6 +48,7 @@ const PLANS: Record<string, Plan> = {
     runs: 3, mapping: null,
     render: { pages: '', workers: '1,2,4,8' }, warmStart: { sizesMb: '', dataCache: true, runs: 5 },
     lookup: { batches: 9, batchMs: 200, minCalls: 2000000, warmupMs: 300 }, writeBenchmarks: true,
+    astroBuild: null,
   },
 };
 
@@ -118,7 +123,12 @@ step('Lookup: ns per accessor call', [
   join(here, 'lookup.ts'), '--cache', cache, '--batches', String(plan.lookup.batches), '--batch-ms', String(plan.lookup.batchMs),
   '--min-calls', String(plan.lookup.minCalls), '--warmup-ms', String(plan.lookup.warmupMs), '--out', join(out, 'lookup.md'),
 ], 'lookup.md');
-// Astro builds at this scale (bench/astro-build.ts) go here: one more step(...) with its plan entry.
+if (plan.astroBuild) {
+  step(`Astro build: Astro's own prerenderer vs the worker prerenderer vs pages importing the JSON (${plan.astroBuild.variants})`, [
+    join(here, 'astro-build.ts'), '--data', data, '--cache', cache, '--runs', String(plan.astroBuild.runs),
+    '--variants', plan.astroBuild.variants, '--out', join(out, 'astro-build.md'),
+  ], 'astro-build.md');
+} else skipped.push('Astro build of the example site (at this size 172,822 pages with one similar and one different page per poem; the seed block has it)');
 
 // One report per run: the machine, the commit, every step's exact command and table.
 const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout.trim() || 'unknown';
