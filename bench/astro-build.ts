@@ -3,7 +3,8 @@
 //   node bench/astro-build.ts --data DIR [--runs N] [--variants own,w1,w2,w4,json] [--out FILE.md] …  (--help)
 // Every build is a real `astro build` (node_modules/astro, on this Node) in its own child process, with
 // bench/astro-site/astro.config.mjs: the example site's own pages (example-site/src) with poemCache() pointed
-// at DIR, or for "json" bench/astro-site/json-import/src. Everything a build writes goes under
+// at DIR, or for "json" the same pages with virtual:poem-cache aliased to bench/astro-site/json-cache.ts (the
+// JSON files imported directly). Everything a build writes goes under
 // bench/out/<data dir name>/astro-build/<variant>/ (removed before each build; the built site after hashing).
 // The binary cache is converted once before the timed builds (every build then finds it fresh).
 // Measured per build: wall time of the whole `astro build`; the page-generation phase (Astro's own

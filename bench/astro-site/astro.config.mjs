@@ -4,11 +4,12 @@
 //   POEM_BENCH_WORK       absolute directory of this build: Astro's root (.astro/ types), dist/, cache/, vite/
 //   POEM_BENCH_DATA       absolute directory with poems.json, embeddings.json, similarity_rankings_cache.json, diversity_cache.json
 //   POEM_BENCH_VARIANT    'cache' (default): example-site/src with poemCache();
-//                         'json': bench/astro-site/json-import/src, pages importing the JSON files directly, no poemCache()
+//                         'json': the same pages with `virtual:poem-cache` aliased to ./json-cache.ts, which imports
+//                         the JSON files directly (Vite bundles them), no poemCache()
 //   POEM_BENCH_CACHE_FILE ('cache') the binary cache; converted before the timed builds, so every build finds it fresh
 //   POEM_BENCH_WORKERS    ('cache') poemCache's `workers`; 0 = Astro's own prerenderer
-//   POEM_BENCH_PAGE_SIZE, POEM_BENCH_MAX_PAGES  pageSize and maxPagesPerPoem ('inf' = no limit); the json-import
-//                         pages read the same two variables at build time
+//   POEM_BENCH_PAGE_SIZE, POEM_BENCH_MAX_PAGES  pageSize and maxPagesPerPoem ('inf' = no limit); json-cache.ts
+//                         reads the same two variables at build time
 import { defineConfig } from 'astro/config';
 import { fileURLToPath } from 'node:url';
 import poemCache from '../../integration/index.ts';
@@ -27,12 +28,11 @@ const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const work = env('POEM_BENCH_WORK');
 const data = env('POEM_BENCH_DATA');
 const variant = env('POEM_BENCH_VARIANT', 'cache');
-const srcDir = variant === 'json' ? here('./json-import/src') : here('../../example-site/src');
 
 export default defineConfig({
   // Absolute paths throughout: Astro resolves srcDir/publicDir/outDir against the working directory.
   root: work,
-  srcDir,
+  srcDir: here('../../example-site/src'),
   publicDir: here('../../example-site/public'),
   outDir: `${work}/dist`,
   cacheDir: `${work}/cache`,
@@ -55,7 +55,7 @@ export default defineConfig({
       ],
   vite: {
     cacheDir: `${work}/vite`, // Vite's own default is <root>/node_modules/.vite
-    // json-import pages import '@poem-data/<file>.json'.
-    ...(variant === 'json' ? { resolve: { alias: { '@poem-data': data } } } : {}),
+    // json: the pages' `virtual:poem-cache` is json-cache.ts, which imports '@poem-data/<file>.json'.
+    ...(variant === 'json' ? { resolve: { alias: { 'virtual:poem-cache': here('./json-cache.ts'), '@poem-data': data } } } : {}),
   },
 });

@@ -1,8 +1,8 @@
-// The user's natural alternative to astro-poem-cache (bench/astro-build.ts, variant "json"): the pages import
-// the pipeline's four JSON files directly and Vite bundles them into the build like any other module. This
-// wraps them in the same accessors as the cache reader (rows in poems.json order, lists as rows), so the
-// pages can mirror the example site's markup exactly. '@poem-data' is an alias for the data directory
-// (bench/astro-site/astro.config.mjs).
+// The user's natural alternative to astro-poem-cache (bench/astro-build.ts, variant "json"): the example
+// site's own pages, with `virtual:poem-cache` aliased to this module (bench/astro-site/astro.config.mjs), so
+// they import the pipeline's four JSON files directly and Vite bundles them into the build like any other
+// module. This wraps them in the same accessors as the cache reader (rows in poems.json order, lists as rows).
+// '@poem-data' is an alias for the data directory.
 import poemsFile from '@poem-data/poems.json';
 import embeddingsFile from '@poem-data/embeddings.json';
 import similarityFile from '@poem-data/similarity_rankings_cache.json';
