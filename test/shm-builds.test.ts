@@ -17,6 +17,7 @@ import { convertCaches } from '../converter/index.ts';
 import { loadNative } from '../native/index.ts';
 import { writeFixtureData } from './fixtures/site/make-data.ts';
 import { withShmLock } from './support/shm-lock.ts';
+import { mulberry32 } from './support/prng.ts';
 
 const SHM = '/dev/shm';
 const RUN = fileURLToPath(new URL('./support/shm-build-run.ts', import.meta.url));
@@ -28,16 +29,6 @@ type Sig = (typeof SIGNALS)[number];
 
 // Deterministic "random" (mulberry32), seed printed so a failure can be replayed with POEM_SHM_SEED.
 const SEED = Number(process.env.POEM_SHM_SEED ?? Date.now() % 1_000_000);
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pidOf = (name: string): number => Number(SHM_NAME_RE.exec(name)?.[1] ?? 0);
 const ours = (): string[] => readdirSync(SHM).filter((n) => n.startsWith('astro-poem-cache-'));
@@ -122,7 +113,7 @@ describe.skipIf(!loadNative() || !existsSync(SHM))('share: "shm" — 50 builds, 
   };
 
   it(`${RUNS} runs of the build-start/build-done sequence, a third interrupted, leave nothing`, () => withShmLock(async () => {
-    const rand = rng(SEED);
+    const rand = mulberry32(SEED);
     const t0 = performance.now();
     // Which runs are interrupted: a third, never the last (it must sweep what a SIGKILL before it left).
     const interrupted = new Set<number>();
@@ -173,7 +164,7 @@ describe.skipIf(!loadNative() || !existsSync(SHM))('share: "shm" — 50 builds, 
   }), 600_000);
 
   it(`${RUNS} real astro builds with share: "shm" (workers: 1), about a third interrupted — nothing left`, () => withShmLock(async () => {
-    const rand = rng(SEED + 1);
+    const rand = mulberry32(SEED + 1);
     const t0 = performance.now();
     // About a third interrupted at a random moment, at least one by each signal; the last build runs clean
     // so that its start sweeps what an earlier SIGKILL left.

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseFloats } from '../converter/source.ts';
 import { loadNative } from '../native/index.ts';
+import { mulberry32 } from './support/prng.ts';
 
 const native = loadNative();
 const parsers: [string, typeof parseFloats | undefined][] = [['JS', parseFloats], ['native', native?.parseFloats]];
@@ -22,19 +23,10 @@ function parse(p: typeof parseFloats, inner: string, max = 1 << 16): number[] | 
 /** What the precise path stores: Math.fround of JSON.parse. */
 const expected = (text: string) => (JSON.parse(`[${text}]`) as number[]).map(Math.fround);
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Numbers meant to hit every branch: Python-style reprs, exponents, many digits, float32 midpoints. */
 function corpus(): string[] {
-  const rnd = prng(0xf10a7);
+  const rnd = mulberry32(0xf10a7);
   const out: string[] = ['0', '-0', '0.0', '-0.0', '0e5', '-0E-7', '1', '-1', '10', '123456789012345678', '1234567890123456789012',
     '0.1', '0.5', '1.5', '3.4028234663852886e38', '-3.4028234663852886e+38', '3.4028235e38', '1.1754943508222875e-38',
     '1e-45', '1.401298464324817e-45', '7e-46', '1e-400', '-1e-400', '1e-50', '2.5e-39', '0.000000000000000000000000000000001',
