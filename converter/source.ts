@@ -739,13 +739,28 @@ export class ByteSource implements JsonSource {
     return { values, count: values.length, keys };
   }
 
-  readIdRows(dense: Int32Array, base: number, out: Int32Array, at: number, firstRow: number): number {
-    let close: number;
+  /**
+   * Right after beginArray of a flat array of numbers: buffers it up to its closing bracket (the first ']',
+   * since numbers hold none) and returns that bracket's index, or -1 (over MAX_ELEMENT, or end of file).
+   */
+  private bufferFlatArray(): number {
     for (;;) {
-      close = this.buf.indexOf(0x5d, this.pos);
-      if (close !== -1 && close < this.end_) break;
+      const close = this.buf.indexOf(0x5d, this.pos);
+      if (close !== -1 && close < this.end_) return close;
       if (this.end_ - this.tok > MAX_ELEMENT || !this.fill()) return -1;
     }
+  }
+
+  /** Consumes the array whose closing bracket is buf[close] (the fast paths' end). */
+  private endFlatArray(close: number): void {
+    this.pos = close + 1;
+    this.tok = close;
+    this.first.pop();
+  }
+
+  readIdRows(dense: Int32Array, base: number, out: Int32Array, at: number, firstRow: number): number {
+    const close = this.bufferFlatArray();
+    if (close < 0) return -1;
     if (((close - this.pos) >> 1) + 1 > out.length - at) return -2;
     const buf = this.buf;
     const dlen = dense.length;
@@ -783,24 +798,16 @@ export class ByteSource implements JsonSource {
       }
       if (firstRow >= 0 && out[at] !== firstRow) return -1;
     }
-    this.pos = i + 1;
-    this.tok = i;
-    this.first.pop();
+    this.endFlatArray(i);
     return w - at;
   }
 
   readFloats(out: Float32Array, at: number, max: number): number {
-    let close: number;
-    for (;;) {
-      close = this.buf.indexOf(0x5d, this.pos);
-      if (close !== -1 && close < this.end_) break;
-      if (this.end_ - this.tok > MAX_ELEMENT || !this.fill()) return -1;
-    }
+    const close = this.bufferFlatArray();
+    if (close < 0) return -1;
     const n = (floatParser ??= loadNative()?.parseFloats ?? parseFloats)(this.buf, this.pos, close, out, at, max);
     if (n < 0) return -1;
-    this.pos = close + 1;
-    this.tok = close;
-    this.first.pop();
+    this.endFlatArray(close);
     return n;
   }
 
