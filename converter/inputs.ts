@@ -503,7 +503,6 @@ export async function readEmbeddings(src: JsonSource, index: IdIndex, spoolFile:
                 const len = values.length;
                 if (want >= 0) {
                   if (first + len > want) throw new ElementError(want - first, `embedding has more than ${want} values`, `${want} values (${dim >= 0 ? 'like the first embedding' : 'metadata.embedding_dimension'})`, owner);
-                  if (!scratch) setup(want);
                   const sc = scratch!;
                   for (let i = 0; i < len; i++) {
                     const v = values[i];
