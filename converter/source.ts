@@ -82,7 +82,8 @@ const MAX_ELEMENT = 16 << 20;
 const NUMBER_RE = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
 export const DEFAULT_CHUNK = 2 << 20;
-const FLT_MAX = 3.4028234663852886e38;
+/** The largest finite float32: inputs beyond it are refused (it would become Infinity in the cache). */
+export const FLT_MAX = 3.4028234663852886e38;
 /** Smallest normal float32: below it float32 rounding is not at a fixed bit of the double. */
 const FLT_MIN_NORMAL = 1.1754943508222875e-38;
 /** Powers of ten exactly representable as doubles. */

@@ -35,7 +35,8 @@ inline uint32_t parseEight(uint64_t v) {
 }
 
 // Digits at p into m (at most 19 in all, so m stays exact in 64 bits); returns past the run. Digits beyond 19
-// set `many`; `scaleEach` is added to scale per digit taken (fraction: -1) or dropped (integer part: +1).
+// set `many`. In the fraction each digit taken lowers scale by one; in the integer part each digit dropped
+// raises it by one.
 inline const char* digits(const char* p, const char* end, uint64_t& m, int& nd, int& scale, bool& many, bool fraction) {
   while (nd + 8 <= 19 && end - p >= 8) {
     uint64_t v = load8(p);
