@@ -46,13 +46,6 @@ export interface DiversityResult { rows: Int32Array<ArrayBuffer>; lengths: Int32
 export const DIVERSITY_CHUNK = 256;
 export const TEXT_CHUNK = 256;
 
-/** Python's repr of a float: for 1e-4 <= |x| < 1e16 it is JavaScript's shortest round trip (2.5 x faster than pyFloat). */
-export function pyFloatFast(x: number): string {
-  const a = Math.abs(x);
-  if (a >= 1e-4 && a < 1e16 && !Number.isInteger(x)) return String(x);
-  return pyFloat(x);
-}
-
 /** Chunk c of embeddings.json's array: its rows, each `{"poem_index": id, "embedding": [...]}`, comma-separated. */
 function embeddings(job: EmbeddingsJob): void {
   const { memory, layout: L, index, threads, ids, window } = job;
@@ -64,7 +57,7 @@ function embeddings(job: EmbeddingsJob): void {
     for (let w = Atomics.load(written, 0); c - w >= window; w = Atomics.load(written, 0)) Atomics.wait(written, 0, w, 1000);
     const rows: string[] = [];
     for (let r = r0, end = Math.min(L.n, r0 + TEXT_CHUNK); r < end; r++) {
-      for (let d = 0; d < L.dim; d++) parts[d] = pyFloatFast(emb[r * L.dim + d]);
+      for (let d = 0; d < L.dim; d++) parts[d] = pyFloat(emb[r * L.dim + d]);
       rows.push(`${r ? ', ' : ''}{"poem_index": ${ids[r]}, "embedding": [${parts.join(', ')}]}`);
     }
     const bytes = enc.encode(rows.join(''));
