@@ -9,6 +9,8 @@ import type { Plugin } from 'vite';
 import { openCache } from '../cache/reader.ts';
 import { publishToShm, releaseShm, SHM_ENV, sweepStaleShm } from '../cache/shm.ts';
 import { ensureCache } from './convert.ts';
+import { BuildFragments } from './fragment-build.ts';
+import { cacheIdentity } from './fragments.ts';
 import { checkOptions, resolveOptions, type PoemCacheOptions, type ResolvedOptions } from './options.ts';
 import { describePss, readPss } from './pss.ts';
 import { threadCpuMs } from './worker.ts';
@@ -68,6 +70,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
   let adapterName: string | undefined;
   let trailingSlash: 'always' | 'never' | 'ignore' = 'ignore';
   let pool: RenderPool | undefined;
+  let fragments: BuildFragments | undefined;
   // share: 'shm': the segment of the build in progress (released at build:done, on exit and on signals).
   let shmName: string | undefined;
   const releaseSegment = () => {
@@ -156,6 +159,11 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         }
         const stats: RenderStats = { mode: 'astro', workers: r.workers, pages: 0, pagesByThread: {}, wallMs: 0, concurrency };
         shared().builds.push(stats);
+        fragments?.stopMainThread();
+        fragments = r.fragments
+          ? new BuildFragments(shmName ? `shm:${shmName}` : cacheIdentity(r.cacheFile), openCache(r.cacheFile).count, (m) => logger.info(m))
+          : undefined;
+        const f = fragments;
         if (r.workers > 0 && typeof setPrerenderer !== 'function') {
           stats.fallbackReason = 'this Astro version has no setPrerenderer hook';
           logger.warn(`workers: ${r.workers} ignored — this Astro version has no setPrerenderer in astro:build:start; pages are rendered by Astro's own prerenderer`);
@@ -177,11 +185,12 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
             async setup() {
               started.t0 = performance.now();
               started.cpu0 = threadCpuMs();
+              f?.startMainThread();
               await def.setup?.();
             },
             getStaticPaths: () => def.getStaticPaths(),
             async render(request, o) {
-              const res = await def.render(request, o);
+              const res = await (f ? f.render(request, () => def.render(request, o)) : def.render(request, o));
               stats.pages++;
               stats.pagesByThread[0] = (stats.pagesByThread[0] ?? 0) + 1;
               return res;
@@ -190,6 +199,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
               stats.wallMs = performance.now() - started.t0;
               if (started.cpu0 >= 0) stats.mainCpuMs = threadCpuMs() - started.cpu0;
               stats.pss = readPss(r.cacheFile);
+              f?.stopMainThread();
               await def.teardown?.();
             },
           }));
@@ -197,7 +207,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         }
         // The render threads start now and map the cache while Vite builds; they import the prerender entry
         // at prerender setup (it is written, manifest included, only just before).
-        pool = startRenderPool(r.workers, r.cacheFile);
+        pool = startRenderPool(r.workers, r.cacheFile, f);
         const p = pool;
         setPrerenderer((def) =>
           createWorkerPrerenderer(def, {
@@ -208,6 +218,7 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
             logger,
             getEntry: () => prerenderEntry,
             stats,
+            fragments: f,
           }),
         );
       },
@@ -219,9 +230,19 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
           pool = undefined;
           releaseSegment();
         }
+        fragments?.stopMainThread();
         const stats = lastBuildStats();
         if (!stats) return;
         stats.bundle = bundle;
+        if (fragments) stats.fragments = fragments.summary();
+        fragments = undefined;
+        const fr = stats.fragments;
+        if (fr && fr.rendered + fr.reused + fr.inline > 0) {
+          logger.info(
+            `fragments (<Reuse>): ${fr.rendered} rendered once (${(fr.bytes / 1048576).toFixed(1)} MB, ${fr.store} store), ` +
+              `${fr.reused} uses reused them, ${fr.inline} rendered on their page`,
+          );
+        }
         const by = Object.entries(stats.pagesByThread)
           .map(([t, n]) => `${t === '0' ? 'main' : `thread ${t}`}: ${n}`)
           .join(', ');

@@ -31,6 +31,11 @@ export interface PoemCacheOptions extends ReliabilityOptions {
    * Needs the native addon. Applies to `astro build`; the dev server always reads the file.
    */
   share?: 'file' | 'shm';
+  /**
+   * `<Reuse of={Component} …props />` (from virtual:poem-cache) renders each distinct fragment once per build
+   * and splices its bytes into every page that uses it. Default true; false renders every use in place.
+   */
+  fragments?: boolean;
 }
 
 export const INPUT_ROLES = ['poems', 'embeddings', 'similarity', 'diversity'] as const;
@@ -47,6 +52,7 @@ export interface CheckedOptions extends CheckedReliability {
   pageSize: number;
   maxPagesPerPoem: number;
   share: 'file' | 'shm';
+  fragments: boolean;
 }
 
 /** Options with every path made absolute against the project root and the Astro cache directory. */
@@ -56,7 +62,7 @@ export interface ResolvedOptions extends CheckedOptions {
   inputs: { role: InputRole; file: string }[];
 }
 
-const KNOWN = new Set(['poems', 'embeddings', 'similarity', 'diversity', 'cacheFile', 'workers', 'pageSize', 'maxPagesPerPoem', ...RELIABILITY_KEYS, 'share']);
+const KNOWN = new Set(['poems', 'embeddings', 'similarity', 'diversity', 'cacheFile', 'workers', 'pageSize', 'maxPagesPerPoem', ...RELIABILITY_KEYS, 'share', 'fragments']);
 
 export class PoemCacheOptionError extends Error {
   constructor(message: string) {
@@ -116,6 +122,12 @@ export function checkOptions(input: unknown): CheckedOptions {
     }
     return v as number;
   };
+  const bool = (name: string, dflt: boolean): boolean => {
+    const v = o[name];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') throw new PoemCacheOptionError(`option "${name}" must be true or false, got ${show(v)}`);
+    return v;
+  };
   const share = (): 'file' | 'shm' => {
     const v = o.share;
     if (v === undefined) return 'file';
@@ -136,6 +148,7 @@ export function checkOptions(input: unknown): CheckedOptions {
     maxPagesPerPoem: int('maxPagesPerPoem', 1, Infinity, true),
     ...checkReliability(o, (m) => new PoemCacheOptionError(m)),
     share: share(),
+    fragments: bool('fragments', true),
   };
 }
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
+import type { BuildFragments, FragmentSummary } from './fragment-build.ts';
 import { readPss, type PssReport } from './pss.ts';
 import { routeKey, threadCpuMs, type FromWorker, type RenderReply, type RenderTask, type ToWorker, type WorkerData } from './worker.ts';
 
@@ -45,6 +46,8 @@ export interface RenderStats {
   workerCpuMs?: Record<number, number>;
   /** PSS measured just before the pool was destroyed. */
   pss?: PssReport;
+  /** Fragments (<Reuse>) of this build, when on. */
+  fragments?: FragmentSummary;
 }
 
 export interface WorkerPrerendererOptions {
@@ -57,6 +60,8 @@ export interface WorkerPrerendererOptions {
   stats: RenderStats;
   /** The render threads, started at astro:build:start (startRenderPool). */
   pool: RenderPool;
+  /** Fragments of this build (also for pages rendered on the main thread), when on. */
+  fragments?: BuildFragments;
 }
 
 interface DefaultPrerendererInternals {
@@ -136,9 +141,11 @@ export class RenderPool {
   /** A thread died or failed after setup: every later page fails with this. */
   private broken: unknown;
 
-  constructor(workers: number, cacheFile: string) {
+  private readonly fragments: BuildFragments | undefined;
+  constructor(workers: number, cacheFile: string, fragments?: BuildFragments) {
+    this.fragments = fragments;
     for (let i = 0; i < workers; i++) {
-      const workerData: WorkerData = { poemCacheWorker: true, cacheFile };
+      const workerData: WorkerData = { poemCacheWorker: true, cacheFile, ...(fragments ? { fragments: fragments.config } : {}) };
       const worker = new Worker(WORKER_URL, { workerData, resourceLimits: RENDER_WORKER_RESOURCE_LIMITS });
       worker.unref();
       const thread: Thread = { worker, load: 0, queue: [], hello: deferred(), ready: deferred(), started: false };
@@ -154,6 +161,7 @@ export class RenderPool {
   private onMessage(thread: Thread, m: FromWorker): void {
     switch (m.t) {
       case 'done':
+        if (m.fragments) this.fragments?.threadCounts(thread.worker.threadId, m.fragments);
         for (const r of m.replies) {
           const p = this.pending.get(r.id);
           if (!p) continue;
@@ -172,6 +180,9 @@ export class RenderPool {
       }
       case 'hello':
         thread.hello.resolve(m);
+        return;
+      case 'note':
+        this.fragments?.note(m.message);
         return;
       case 'ready':
         thread.ready.resolve(m.routes);
@@ -248,15 +259,15 @@ export class RenderPool {
 }
 
 /** Starts the render threads (at astro:build:start, so they map the cache while Vite builds). */
-export function startRenderPool(workers: number, cacheFile: string): RenderPool {
-  return new RenderPool(workers, cacheFile);
+export function startRenderPool(workers: number, cacheFile: string, fragments?: BuildFragments): RenderPool {
+  return new RenderPool(workers, cacheFile, fragments);
 }
 
 /**
  * The Response handed to Astro: the transferred body, without the copy (and the stream) `new Response(buffer)`
  * makes. Astro's generate loop checks `body` and calls `arrayBuffer()`; `body` still gives a stream.
  */
-class PageResponse extends Response {
+export class PageResponse extends Response {
   #bytes: ArrayBuffer;
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #used = false;
@@ -335,7 +346,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
     stats.pagesByThread[thread] = (stats.pagesByThread[thread] ?? 0) + 1;
   };
   const mainThread = async (request: Request, options: Parameters<AstroPrerenderer['render']>[1]) => {
-    const r = await def.render(request, options);
+    const r = await (o.fragments ? o.fragments.render(request, () => def.render(request, options)) : def.render(request, options));
     count(0);
     return r;
   };
@@ -345,6 +356,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
     async setup() {
       t0 = performance.now();
       cpu0 = threadCpuMs();
+      o.fragments?.startMainThread();
       const entry = o.getEntry();
       // The threads import the entry while the main thread runs Astro's own setup.
       if (entry) pool?.loadEntry(entry);
@@ -425,6 +437,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       } finally {
         stats.wallMs = performance.now() - t0;
         if (cpu0 >= 0) stats.mainCpuMs = threadCpuMs() - cpu0;
+        o.fragments?.stopMainThread();
         await def.teardown?.();
       }
     },

@@ -14,6 +14,8 @@ export const PACKAGE = 'astro-poem-cache';
  * node_modules; run from this repository's TypeScript sources it is the reader's absolute path.
  */
 export const READER_SPECIFIER = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('../cache/reader.ts', import.meta.url)) : `${PACKAGE}/reader`;
+/** The same for the Reuse component (integration/reuse.ts): run by Node in the thread that renders the page. */
+export const REUSE_SPECIFIER = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('./reuse.ts', import.meta.url)) : `${PACKAGE}/reuse`;
 
 export interface VirtualConfig {
   cacheFile: string;
@@ -31,6 +33,8 @@ export interface VirtualConfig {
   reopen?: boolean;
   /** How the reader is imported (default READER_SPECIFIER). */
   readerImport?: string;
+  /** How Reuse is imported (default REUSE_SPECIFIER). */
+  reuseImport?: string;
 }
 
 const num = (n: number): string => (n === Infinity ? 'Infinity' : String(n));
@@ -45,6 +49,7 @@ export function virtualModuleSource(c: VirtualConfig): string {
     `export const cacheFile = ${JSON.stringify(c.cacheFile)};`,
     `export const pageSize = ${num(c.pageSize)};`,
     `export const maxPagesPerPoem = ${num(c.maxPagesPerPoem)};`,
+    `export { Reuse } from ${JSON.stringify(c.reuseImport ?? REUSE_SPECIFIER)};`,
     ...(c.reopen
       ? ['/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
         `export function getCache() { ${open} }`]
@@ -66,6 +71,11 @@ export const VIRTUAL_TYPES = `declare module '${VIRTUAL_ID}' {
   export const pageSize: number;
   /** Most listing pages per poem (Infinity = no limit). */
   export const maxPagesPerPoem: number;
+  /**
+   * <Reuse of={Component} …props />: renders Component with props; in a build, once per distinct props
+   * (its key: JSON-like values only) and reused on every page that uses it. No children.
+   */
+  export const Reuse: import('astro-poem-cache/reuse').ReuseComponent;
 }
 `;
 
@@ -87,10 +97,10 @@ export function poemCacheVitePlugin(get: () => VirtualConfig): Plugin {
       if (id === VIRTUAL_ID) return RESOLVED_ID;
       // The reader (and through it the native loader) stays external in every server environment (ssr,
       // prerender, dev): the built chunk keeps `import … from "astro-poem-cache/reader"` and Node loads it.
-      if (id === READER_SPECIFIER || id.startsWith(`${PACKAGE}/`)) {
+      if (id === READER_SPECIFIER || id === REUSE_SPECIFIER || id.startsWith(`${PACKAGE}/`)) {
         const env = (this as { environment?: { config?: { consumer?: string } } }).environment;
         const server = env?.config?.consumer ? env.config.consumer === 'server' : options?.ssr === true;
-        if (server && (building || id === READER_SPECIFIER)) return { id, external: true };
+        if (server && (building || id === READER_SPECIFIER || id === REUSE_SPECIFIER)) return { id, external: true };
       }
       return undefined;
     },

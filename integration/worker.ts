@@ -9,11 +9,14 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
+import { cacheIdentity, FragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts } from './fragments.ts';
 
 export interface WorkerData {
   /** Marks a thread started by the worker prerenderer (this module may also be imported elsewhere). */
   poemCacheWorker: true;
   cacheFile: string;
+  /** Fragments of this build (<Reuse>), absent when off. */
+  fragments?: FragmentConfig;
 }
 
 /** Main thread → worker. */
@@ -33,7 +36,9 @@ export type FromWorker =
   | { t: 'hello'; threadId: number; rows: number; backing: string }
   | { t: 'ready'; threadId: number; routes: string[] }
   | { t: 'startError'; error: unknown }
-  | { t: 'done'; replies: RenderReply[] }
+  | { t: 'done'; replies: RenderReply[]; fragments?: FragmentCounts }
+  /** A line for the build log (e.g. a component whose fragments are rendered on every page), once per thread. */
+  | { t: 'note'; message: string }
   | { t: 'fail'; id: number; error: unknown; mainThreadOnly: boolean };
 
 export interface RenderReply {
@@ -79,12 +84,25 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
 
 if (parentPort && (workerData as Partial<WorkerData> | null)?.poemCacheWorker === true) main(parentPort);
 
+/** This thread's fragment host, when the build has fragments and they belong to the cache this thread mapped. */
+function fragmentHost(config: FragmentConfig | undefined, identity: string, note: (m: string) => void): FragmentHost | undefined {
+  if (!config) return undefined;
+  if (config.identity !== identity) {
+    note(`fragments off in render thread ${threadId}: the cache changed since the build started (${identity.split('\u0000')[0]})`);
+    return undefined;
+  }
+  const host = new FragmentHost(config, (component, reason) => note(`fragments of ${component} are rendered on every page: ${reason}`));
+  setFragmentHost(host);
+  return host;
+}
+
 function main(port: NonNullable<typeof parentPort>): void {
   const send = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
   const data = workerData as WorkerData;
   let app: BuildAppLike | undefined;
   let routes = new Map<string, RouteData>();
   let entryLoaded: Promise<BuildAppLike> | undefined;
+  let host: FragmentHost | undefined;
   try {
     if (process.env.ASTRO_POEM_CACHE_TEST_BREAK_WORKER === '1') {
       throw new Error('worker start failure requested by ASTRO_POEM_CACHE_TEST_BREAK_WORKER=1 (test hook)');
@@ -93,6 +111,7 @@ function main(port: NonNullable<typeof parentPort>): void {
     // share: 'shm': the segment the main thread published (name inherited in this thread's process.env).
     const shm = process.env.ASTRO_POEM_CACHE_SHM;
     const reader = shm ? openShm(shm) : openCache(data.cacheFile);
+    host = fragmentHost(data.fragments, shm ? `shm:${shm}` : cacheIdentity(data.cacheFile), (message) => send({ t: 'note', message }));
     send({ t: 'hello', threadId, rows: reader.count, backing: reader.backing });
   } catch (error) {
     send({ t: 'startError', error });
@@ -153,7 +172,7 @@ function main(port: NonNullable<typeof parentPort>): void {
     const list = transfer;
     outbox = [];
     transfer = [];
-    send({ t: 'done', replies }, list);
+    send({ t: 'done', replies, ...(host ? { fragments: { ...host.counts } } : {}) }, list);
   };
 
   // Astro fills this thread's route cache (getStaticPaths) on a route's first page; pages of that route
@@ -188,7 +207,9 @@ function main(port: NonNullable<typeof parentPort>): void {
       }
       // What renderForPrerender (astro/app) does when the incremental build cache is off: app.render with the
       // matched route. (With experimental.incrementalBuild, pages rendered here are recorded as "not tracked".)
-      const response = await app!.render(new Request(url), { routeData });
+      const request = new Request(url);
+      host?.own(request); // its page gets fragment placeholders, spliced below
+      const response = await app!.render(request, { routeData });
       let body: ArrayBuffer | null = null;
       if (response.body !== null && !NULL_BODY.has(response.status)) {
         // Read the stream ourselves: a page body is one chunk, whose buffer is sent as is (no concat copy).
@@ -213,14 +234,17 @@ function main(port: NonNullable<typeof parentPort>): void {
           }
           body = all.buffer;
         }
+        if (host) body = host.finish(request, new Uint8Array(body)).buffer as ArrayBuffer;
       }
+      const headers = [...response.headers];
+      if (body) for (const h of headers) if (h[0] === 'content-length') h[1] = String(body.byteLength);
       if (outbox.length === 0) setImmediate(flush);
       outbox.push({
         id,
         threadId,
         status: response.status,
         statusText: response.statusText,
-        headers: [...response.headers],
+        headers,
         body,
         ms: performance.now() - t0,
         heapUsed: getHeapStatistics().used_heap_size,

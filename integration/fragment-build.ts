@@ -1,0 +1,98 @@
+// The main thread's side of fragments for one `astro build`: the configuration every render thread gets
+// (store kind, placeholder token, cache identity, shared memory), the main thread's own host (pages Astro's
+// prerenderer renders there: `workers: 0`, pages handed back by workers), and the counts for the build log.
+import { randomBytes } from 'node:crypto';
+import { createSharedFragments } from './fragment-table.ts';
+import { FragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentStoreKind } from './fragments.ts';
+import { PageResponse } from './prerenderer.ts';
+
+export interface FragmentSummary extends FragmentCounts {
+  store: FragmentStoreKind;
+  /** Threads whose counts these are (0 = main thread). */
+  threads: number[];
+}
+
+/** Store kind for benchmarks (POEM_CACHE_FRAGMENT_STORE=thread|shared|strings); default 'thread'. */
+export function fragmentStoreKind(): FragmentStoreKind {
+  const v = process.env.POEM_CACHE_FRAGMENT_STORE;
+  return v === 'shared' || v === 'strings' || v === 'thread' ? v : 'thread';
+}
+
+type Rendered = Response | { response: Response };
+
+export class BuildFragments {
+  readonly config: FragmentConfig;
+  private host: FragmentHost | undefined;
+  private readonly byThread = new Map<number, FragmentCounts>();
+  private readonly notes = new Set<string>();
+  private readonly log: (message: string) => void;
+  /**
+   * identity: the cache this build renders from (cacheIdentity(file) or shm:<name>); rows: its poem count
+   * (sizes the shared table).
+   */
+  constructor(identity: string, rows: number, log: (message: string) => void, kind = fragmentStoreKind()) {
+    this.log = log;
+    this.config = {
+      kind,
+      token: randomBytes(8).toString('hex'),
+      identity,
+      ...(kind === 'shared' ? { shared: createSharedFragments(rows * 2) } : {}),
+    };
+  }
+
+  /** A line for the build log, once per build (render threads send the same notes). */
+  note(message: string): void {
+    if (this.notes.has(message)) return;
+    this.notes.add(message);
+    this.log(message);
+  }
+
+  /** The latest cumulative counts of a render thread. */
+  threadCounts(threadId: number, counts: FragmentCounts): void {
+    this.byThread.set(threadId, counts);
+  }
+
+  /** Pages rendered on the main thread from now on get fragments (prerender setup). */
+  startMainThread(): void {
+    this.host = new FragmentHost(this.config, (component, reason) => this.note(`fragments of ${component} are rendered on every page: ${reason}`));
+    setFragmentHost(this.host);
+  }
+
+  /** At prerender teardown (and build end). */
+  stopMainThread(): void {
+    if (!this.host) return;
+    if (this.host.counts.rendered + this.host.counts.reused + this.host.counts.inline > 0) this.byThread.set(0, { ...this.host.counts });
+    this.host = undefined;
+    setFragmentHost(undefined);
+  }
+
+  /** Renders a page on the main thread (Astro's prerenderer) with fragments spliced into its body. */
+  async render<T extends Rendered>(request: Request, render: () => Promise<T>): Promise<T> {
+    const host = this.host;
+    if (!host) return render();
+    host.own(request);
+    const out = await render();
+    const response = out instanceof Response ? out : out.response;
+    if (response.body === null) {
+      host.finish(request, new Uint8Array(0));
+      return out;
+    }
+    const bytes = host.finish(request, new Uint8Array(await response.arrayBuffer()));
+    const headers = new Headers(response.headers);
+    if (headers.has('content-length')) headers.set('content-length', String(bytes.byteLength));
+    const body = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;
+    const spliced = new PageResponse(body, { status: response.status, statusText: response.statusText, headers });
+    return (out instanceof Response ? spliced : { ...out, response: spliced }) as T;
+  }
+
+  summary(): FragmentSummary {
+    const s: FragmentSummary = { store: this.config.kind, threads: [...this.byThread.keys()], rendered: 0, reused: 0, inline: 0, bytes: 0 };
+    for (const c of this.byThread.values()) {
+      s.rendered += c.rendered;
+      s.reused += c.reused;
+      s.inline += c.inline;
+      s.bytes += c.bytes;
+    }
+    return s;
+  }
+}
