@@ -15,7 +15,7 @@
 // (sha256 of every file) — else exit 1. The json variant's site is compared too (reported, not required).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +35,8 @@ const usage = `Usage: node bench/astro-build.ts --data DIR [options]
   --data DIR          data set (poems.json, embeddings.json, similarity_rankings_cache.json, diversity_cache.json)
   --runs N            builds per variant, variants interleaved within a run; medians reported (default 1)
   --variants LIST     own (Astro's prerenderer, workers: 0), wN (worker prerenderer, N workers), json (pages
-                      import the JSON files; no poemCache) (default own,w1,w2,w4,json)
+                      import the JSON files; no poemCache) (default own,w1,w2,w4,json). own and wN have
+                      fragments: false; ownf / wNf turn <Reuse> fragments on (wNf-shared, wNf-strings: that store)
   --page-size N       poemCache pageSize (default 100; 20 for data sets under ${QUICK_BELOW} poems)
   --max-pages N|inf   poemCache maxPagesPerPoem (default 1: one similar and one different page per poem)
   --timeout-min M     a build still running after M minutes is killed and reported as a timeout (default 15)
@@ -44,7 +45,8 @@ const usage = `Usage: node bench/astro-build.ts --data DIR [options]
   --sample-ms MS      memory sampling interval (default 50; PSS itself each second and when RSS grew 5 %, see PeakPss)
   --cache FILE        the binary cache to convert (when stale) and build from (default <work>/poems.cache)
   --work DIR          where builds write (default bench/out/<data dir name>/astro-build)
-  --keep-dist         keep every variant's built site (default: removed after hashing)
+  --keep-dist         keep every variant's built site (default: moved aside after hashing, removed when all
+                      builds are done: a deletion of thousands of files slows the next build's file creation)
   --out FILE.md       also write the markdown table to FILE.md
   -h, --help
 Exit: 0 ok, 1 a prerenderer variant failed or built a site that differs from Astro's own, 2 usage.
@@ -76,13 +78,22 @@ const fail = (m: string): never => {
   process.exit(2);
 };
 
-interface Variant { name: string; kind: 'own' | 'workers' | 'json'; workers: number; describe: string }
+interface Variant {
+  name: string;
+  kind: 'own' | 'workers' | 'json';
+  workers: number;
+  /** <Reuse> fragments on, and the store (POEM_CACHE_FRAGMENT_STORE); off: every use rendered in place. */
+  fragments?: 'thread' | 'shared' | 'strings';
+  describe: string;
+}
 function parseVariant(v: string): Variant {
-  if (v === 'own') return { name: v, kind: 'own', workers: 0, describe: "Astro's own prerenderer (`workers: 0`)" };
   if (v === 'json') return { name: v, kind: 'json', workers: 0, describe: 'pages import the JSON files (no poemCache)' };
-  const m = /^w([1-9]\d*)$/.exec(v);
-  if (m) return { name: v, kind: 'workers', workers: Number(m[1]), describe: `worker prerenderer, \`workers: ${m[1]}\`` };
-  return fail(`unknown variant ${JSON.stringify(v)}`);
+  const m = /^(?:own|w([1-9]\d*))(?:(f)(?:-(thread|shared|strings))?)?$/.exec(v);
+  if (!m) return fail(`unknown variant ${JSON.stringify(v)}`);
+  const fragments = m[2] ? (m[3] ?? 'thread') as Variant['fragments'] : undefined;
+  const with_ = fragments ? `, fragments (${fragments} store)` : ', `fragments: false`';
+  if (!m[1]) return { name: v, kind: 'own', workers: 0, fragments, describe: `Astro's own prerenderer (\`workers: 0\`${with_})` };
+  return { name: v, kind: 'workers', workers: Number(m[1]), fragments, describe: `worker prerenderer, \`workers: ${m[1]}\`${with_}` };
 }
 
 if (!values.data) fail('--data is required');
@@ -177,7 +188,8 @@ function envFor(v: Variant, dir: string): Record<string, string> {
     POEM_BENCH_WORK: dir,
     POEM_BENCH_DATA: data,
     POEM_BENCH_VARIANT: v.kind === 'json' ? 'json' : 'cache',
-    ...(v.kind === 'json' ? {} : { POEM_BENCH_CACHE_FILE: cacheFile, POEM_BENCH_WORKERS: String(v.workers) }),
+    ...(v.kind === 'json' ? {} : { POEM_BENCH_CACHE_FILE: cacheFile, POEM_BENCH_WORKERS: String(v.workers), POEM_BENCH_FRAGMENTS: v.fragments ? '1' : '0' }),
+    ...(v.fragments ? { POEM_CACHE_FRAGMENT_STORE: v.fragments } : {}),
     POEM_BENCH_PAGE_SIZE: String(pageSize),
     POEM_BENCH_MAX_PAGES: maxPages === Infinity ? 'inf' : String(maxPages),
   };
@@ -344,9 +356,23 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/**
+ * Where earlier builds' files go until the end of the run. ext4 without a journal (this machine's) skips
+ * inodes freed in the last minute or so when it allocates new ones, scanning inode-table blocks for each:
+ * deleting a site of thousands of files and then building the next made its file creation cost several
+ * seconds of kernel time inside the measured render. Renaming is O(1); the trash goes when all builds are done.
+ */
+const trash = join(work, '.trash');
+let trashed = 0;
+function discard(path: string): void {
+  if (!existsSync(path)) return;
+  mkdirSync(trash, { recursive: true });
+  renameSync(path, join(trash, String(trashed++)));
+}
+
 async function build(v: Variant, run: number): Promise<Build> {
   const dir = join(work, v.name);
-  rmSync(dir, { recursive: true, force: true });
+  discard(dir);
   mkdirSync(dir, { recursive: true });
   const logFile = join(work, `${v.name}.run${run}.log`);
   const logStream = createWriteStream(logFile);
@@ -442,7 +468,7 @@ async function build(v: Variant, run: number): Promise<Build> {
   if (code === 0) {
     const distDir = join(dir, 'dist');
     if (existsSync(distDir)) r.dist = hashDist(distDir);
-    if (!values['keep-dist']) rmSync(distDir, { recursive: true, force: true });
+    if (!values['keep-dist']) discard(distDir);
   }
   return r;
 }
@@ -464,6 +490,7 @@ for (let run = 1; run <= runs; run++) {
   }
 }
 const loadEnd = load();
+rmSync(trash, { recursive: true, force: true });
 
 // ---------------------------------------------------------------- correctness
 

@@ -8,6 +8,7 @@
 //                         the JSON files directly (Vite bundles them), no poemCache()
 //   POEM_BENCH_CACHE_FILE ('cache') the binary cache; converted before the timed builds, so every build finds it fresh
 //   POEM_BENCH_WORKERS    ('cache') poemCache's `workers`; 0 = Astro's own prerenderer
+//   POEM_BENCH_FRAGMENTS  ('cache') poemCache's `fragments`: '1' on, '0' (default) off
 //   POEM_BENCH_PAGE_SIZE, POEM_BENCH_MAX_PAGES  pageSize and maxPagesPerPoem ('inf' = no limit); json-cache.ts
 //                         reads the same two variables at build time
 import { defineConfig } from 'astro/config';
@@ -48,6 +49,7 @@ export default defineConfig({
           diversity: `${data}/diversity_cache.json`,
           cacheFile: env('POEM_BENCH_CACHE_FILE'),
           workers: Number(env('POEM_BENCH_WORKERS')),
+          fragments: env('POEM_BENCH_FRAGMENTS', '0') === '1',
           pageSize: count('POEM_BENCH_PAGE_SIZE', '100'),
           maxPagesPerPoem: count('POEM_BENCH_MAX_PAGES', 'inf'),
           allowOutsideRoot: true, // the data lives in bench/data, the cache in bench/out: outside this root

@@ -34,6 +34,8 @@ const reader = {
 };
 
 export const getCache = () => reader;
+// <Reuse> without poemCache renders every use in place (no fragment host in this build).
+export { Reuse } from '../../integration/reuse.ts';
 // The same two options as poemCache(), from the environment of the build (bench/astro-build.ts sets them).
 const count = (v: string | undefined, dflt: number): number => (v === undefined ? dflt : v === 'inf' ? Infinity : Number(v));
 export const pageSize = count(process.env.POEM_BENCH_PAGE_SIZE, 100);
