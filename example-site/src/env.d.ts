@@ -6,4 +6,6 @@ declare module 'virtual:poem-cache' {
   export function getCache(): CacheReader;
   export const pageSize: number;
   export const maxPagesPerPoem: number;
+  /** <Reuse of={Component} …props />: Component rendered once per build for each distinct props (JSON-like). */
+  export const Reuse: import('../../integration/reuse.ts').ReuseComponent;
 }
