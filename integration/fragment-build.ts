@@ -8,8 +8,8 @@ import { PageResponse } from './prerenderer.ts';
 
 export interface FragmentSummary extends FragmentCounts {
   store: FragmentStoreKind;
-  /** Threads whose counts these are (0 = main thread). */
-  threads: number[];
+  /** The counts of each thread (0 = main thread); the totals above are their sums. */
+  byThread: Record<number, FragmentCounts>;
 }
 
 /** Store kind for benchmarks (POEM_CACHE_FRAGMENT_STORE=thread|shared|strings); default 'thread'. */
@@ -86,12 +86,13 @@ export class BuildFragments {
   }
 
   summary(): FragmentSummary {
-    const s: FragmentSummary = { store: this.config.kind, threads: [...this.byThread.keys()], rendered: 0, reused: 0, inline: 0, bytes: 0 };
+    const s: FragmentSummary = { store: this.config.kind, byThread: Object.fromEntries(this.byThread), rendered: 0, reused: 0, inline: 0, bytes: 0, adopted: 0 };
     for (const c of this.byThread.values()) {
       s.rendered += c.rendered;
       s.reused += c.reused;
       s.inline += c.inline;
       s.bytes += c.bytes;
+      s.adopted += c.adopted;
     }
     return s;
   }

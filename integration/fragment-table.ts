@@ -156,6 +156,7 @@ export class SharedFragments implements FragmentStore {
       const f = this.read(words[i + 1], words[i + 2], full);
       if (f) {
         this.counts.reused++;
+        this.counts.adopted++;
         return f;
       }
     }

@@ -39,6 +39,8 @@ export interface FragmentCounts {
   inline: number;
   /** Bytes of fragment text this thread stored. */
   bytes: number;
+  /** Fragments another thread rendered that this thread used (shared store). */
+  adopted: number;
 }
 
 export interface Instruction {
@@ -235,7 +237,7 @@ export interface FragmentStore extends SegmentSource {
 
 /** Per-thread store: Map per component of key → fragment; text kept as UTF-8 bytes (or as strings). */
 export class ThreadFragments implements FragmentStore {
-  readonly counts: FragmentCounts = { rendered: 0, reused: 0, inline: 0, bytes: 0 };
+  readonly counts: FragmentCounts = { rendered: 0, reused: 0, inline: 0, bytes: 0, adopted: 0 };
   readonly splices: boolean;
   private readonly byComponent = new Map<ComponentLike, Map<string, Entry>>();
   private readonly segments: Buffer[] = [];

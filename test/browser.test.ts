@@ -79,7 +79,10 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
   const idFromUrl = (url: string, kind: string) => Number(new URL(url).pathname.match(new RegExp(`^/${kind}/(\\d+)/`))?.[1]);
 
   /** The poem page shows the cache's title, text and category for that id. */
+  // A click that navigates returns once the new page is committed, not loaded: a check made then can read a
+  // half-parsed document (seen under load: 4 of 100 entries). Each check waits for the load event first.
   async function expectPoemPage(page: Page, id: number) {
+    await page.waitForLoadState('load');
     const row = cache.rowOf(id);
     expect(row, `poem ${id} in the cache`).toBeGreaterThanOrEqual(0);
     expect(new URL(page.url()).pathname).toBe(`/poem/${id}/`);
@@ -92,6 +95,7 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
 
   /** A reading page lists the cache's order for its page, with each entry's text. */
   async function expectOrderPage(page: Page, order: 'similar' | 'different', id: number, pageNo: number, pageSize: number) {
+    await page.waitForLoadState('load');
     const row = cache.rowOf(id);
     const all = order === 'similar' ? [row, ...cache.similar(row)] : [...cache.diversity(row)];
     const want = all.slice((pageNo - 1) * pageSize, pageNo * pageSize).map((r) => cache.idOf(r));
@@ -103,6 +107,13 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
       const entry = page.locator('article.entry').nth(i);
       expect(await entry.locator('h2 a').innerText()).toBe(cache.title(r));
       expect(await entry.locator('.poem-text').innerText()).toBe(cache.text(r));
+      // The rank (the page's, outside the poem's reused HTML) is shown on the title's line, left of it.
+      const rank = page.locator('li[data-rank] > .rank').nth(i);
+      expect(await rank.innerText()).toBe(`${(pageNo - 1) * pageSize + i + 1}.`);
+      const [rb, hb] = [await rank.boundingBox(), await entry.locator('h2').boundingBox()];
+      expect(rb!.y + rb!.height / 2).toBeGreaterThan(hb!.y);
+      expect(rb!.y + rb!.height / 2).toBeLessThan(hb!.y + hb!.height);
+      expect(rb!.x + rb!.width).toBeLessThanOrEqual(hb!.x);
     }
   }
 

@@ -98,7 +98,14 @@ describe('example site build', () => {
           const entries = tags(html, 'article').filter((t) => 'data-poem-id' in t.attrs);
           const want = fromCache.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
           expect(entries.map((t) => Number(t.attrs['data-poem-id'])), url).toEqual(want);
-          expect(entries.map((t) => Number(t.attrs['data-rank'])), url).toEqual(want.map((_, i) => (page - 1) * PAGE_SIZE + i));
+          // The rank is the page's (outside the poem's reused fragment): each <li data-rank> shows it, then the poem.
+          const items = tags(html, 'li').filter((t) => 'data-rank' in t.attrs);
+          const ranks = want.map((_, i) => (page - 1) * PAGE_SIZE + i);
+          expect(items.map((t) => Number(t.attrs['data-rank'])), url).toEqual(ranks);
+          items.forEach((t, i) => {
+            const head = html.slice(t.end, entries[i].at);
+            expect(head, `${url} rank ${ranks[i]}`).toBe(`<span class="rank" lang="en">${ranks[i] + 1}.</span>`);
+          });
           for (const e of entries) {
             const p = poems.get(Number(e.attrs['data-poem-id']))!;
             expect(e.attrs.lang?.split('-')[0], `${url} lang of ${p.id}`).toBe(p.metadata.lang);

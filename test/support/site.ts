@@ -19,7 +19,7 @@ export const PIPELINE = join(SITE, 'data/pipeline');
 // inside the package's scope, which ends at a node_modules directory.
 const BASE = join(REPO, '.cache/astro-poem-cache-site');
 /** Test files that use the shared build; when all of them have released it, it is deleted. */
-const CONSUMERS = ['site-build', 'browser'] as const;
+const CONSUMERS = ['site-build', 'browser', 'fragments'] as const;
 export type Consumer = (typeof CONSUMERS)[number];
 
 export interface BuiltSite {

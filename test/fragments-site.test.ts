@@ -1,0 +1,74 @@
+// Proof of identity on the example site: the shared build (astro.config.mjs: the defaults, fragments on, a
+// render thread per core) against a build with `fragments: false, workers: 0` (every <Reuse> rendered in place
+// by Astro's own prerenderer), every output file compared byte for byte.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from 'astro';
+import poemCache, { lastBuildStats, type RenderStats } from 'astro-poem-cache';
+import { acquireSite, releaseSite, SITE, type BuiltSite } from './support/site.ts';
+
+function files(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
+  return out.sort();
+}
+
+describe('example site: fragments on (defaults) vs fragments: false, workers: 0', () => {
+  let site: BuiltSite;
+  let referenceDir: string;
+  let reference: RenderStats;
+
+  beforeAll(async () => {
+    site = await acquireSite('fragments');
+    referenceDir = join(site.dir, 'reference');
+    // astro.config.mjs with fragments: false, workers: 0, its own output and cache directories.
+    await build({
+      configFile: false,
+      root: SITE,
+      srcDir: join(SITE, 'src'),
+      publicDir: join(SITE, 'public'),
+      outDir: referenceDir,
+      cacheDir: join(site.dir, 'reference-astro'),
+      build: { inlineStylesheets: 'never' },
+      logLevel: 'warn',
+      integrations: [
+        poemCache({
+          poems: 'data/pipeline/poems.json',
+          embeddings: 'data/pipeline/embeddings.json',
+          similarity: 'data/pipeline/similarity_rankings_cache.json',
+          diversity: 'data/pipeline/diversity_cache.json',
+          pageSize: 100,
+          fragments: false,
+          workers: 0,
+        }),
+      ],
+    });
+    reference = lastBuildStats()!;
+  }, 20 * 60_000);
+  afterAll(() => releaseSite(site, 'fragments'));
+
+  it('writes every file byte for byte the same', () => {
+    expect(reference.mode).toBe('astro');
+    expect(reference.fragments).toBeUndefined();
+    const a = files(site.outDir);
+    expect(a).toEqual(files(referenceDir));
+    expect(a.filter((f) => f.endsWith('index.html')).length).toBe(site.pages);
+    let differ = 0;
+    for (const f of a) if (!readFileSync(join(site.outDir, f)).equals(readFileSync(join(referenceDir, f)))) differ++;
+    expect(differ, `${differ} of ${a.length} files differ`).toBe(0);
+  }, 10 * 60_000);
+
+  it('rendered the poems once for the whole build (shared store) and reused them on every other page', () => {
+    const m = /fragments \(<Reuse>\): (\d+) rendered once \([\d.]+ MB, (\w+) store\), (\d+) uses reused them, (\d+) rendered on their page/.exec(site.log);
+    expect(m, site.log.slice(-3000)).not.toBeNull();
+    const [rendered, store, reused, inline] = [Number(m![1]), m![2], Number(m![3]), Number(m![4])];
+    const poems = Number(/(\d+) poems/.exec(site.log)?.[1]);
+    expect(inline).toBe(0);
+    expect(rendered).toBe(store === 'shared' ? poems : rendered);
+    expect(rendered).toBeLessThanOrEqual(poems * 2);
+    // 100 entries on each similar/different page: far more uses than poems.
+    expect(rendered + reused).toBeGreaterThan(poems * 100);
+    expect(site.log).toMatch(/rendering pages in \d+ worker thread/);
+  });
+});
