@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
 import type { BuildFragments, FragmentSummary } from './fragment-build.ts';
+import { PageBodies } from './page-bodies.ts';
 import { readPss, type PssReport } from './pss.ts';
 import { routeKey, threadCpuMs, type FromWorker, type RenderReply, type RenderTask, type ToWorker, type WorkerData } from './worker.ts';
 
@@ -48,6 +49,8 @@ export interface RenderStats {
   pss?: PssReport;
   /** Fragments (<Reuse>) of this build, when on. */
   fragments?: FragmentSummary;
+  /** Pages came in shared memory, with this many minor GCs of the main heap to release them (page-bodies.ts). */
+  pageMinorGcs?: number;
 }
 
 export interface WorkerPrerendererOptions {
@@ -142,10 +145,16 @@ export class RenderPool {
   private broken: unknown;
 
   private readonly fragments: BuildFragments | undefined;
+  readonly bodies = new PageBodies();
   constructor(workers: number, cacheFile: string, fragments?: BuildFragments) {
     this.fragments = fragments;
     for (let i = 0; i < workers; i++) {
-      const workerData: WorkerData = { poemCacheWorker: true, cacheFile, ...(fragments ? { fragments: fragments.config } : {}) };
+      const workerData: WorkerData = {
+        poemCacheWorker: true,
+        cacheFile,
+        sharedPages: this.bodies.shared,
+        ...(fragments ? { fragments: fragments.config } : {}),
+      };
       const worker = new Worker(WORKER_URL, { workerData, resourceLimits: RENDER_WORKER_RESOURCE_LIMITS });
       worker.unref();
       const thread: Thread = { worker, load: 0, queue: [], hello: deferred(), ready: deferred(), started: false };
@@ -163,6 +172,7 @@ export class RenderPool {
       case 'done':
         if (m.fragments) this.fragments?.threadCounts(thread.worker.threadId, m.fragments);
         for (const r of m.replies) {
+          if (r.body instanceof SharedArrayBuffer) this.bodies.received(r.body.byteLength);
           const p = this.pending.get(r.id);
           if (!p) continue;
           this.pending.delete(r.id);
@@ -268,10 +278,10 @@ export function startRenderPool(workers: number, cacheFile: string, fragments?: 
  * makes. Astro's generate loop checks `body` and calls `arrayBuffer()`; `body` still gives a stream.
  */
 export class PageResponse extends Response {
-  #bytes: ArrayBuffer;
+  #bytes: ArrayBuffer | SharedArrayBuffer;
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #used = false;
-  constructor(bytes: ArrayBuffer, init: ResponseInit) {
+  constructor(bytes: ArrayBuffer | SharedArrayBuffer, init: ResponseInit) {
     super(null, init);
     this.#bytes = bytes;
   }
@@ -279,7 +289,7 @@ export class PageResponse extends Response {
     const bytes = this.#bytes;
     return (this.#stream ??= new ReadableStream<Uint8Array<ArrayBuffer>>({
       start(c) {
-        c.enqueue(new Uint8Array(bytes));
+        c.enqueue(new Uint8Array(bytes as ArrayBuffer));
         c.close();
       },
     }));
@@ -287,14 +297,15 @@ export class PageResponse extends Response {
   override get bodyUsed(): boolean {
     return this.#used || (this.#stream?.locked ?? false);
   }
-  #take(): ArrayBuffer {
+  #take(): ArrayBuffer | SharedArrayBuffer {
     if (this.bodyUsed) throw new TypeError('Body is unusable: Body has already been read');
     this.#used = true;
     return this.#bytes;
   }
   override arrayBuffer(): Promise<ArrayBuffer> {
     try {
-      return Promise.resolve(this.#take());
+      // A SharedArrayBuffer (page-bodies.ts) serves Astro as well: it writes Buffer.from(body).
+      return Promise.resolve(this.#take() as ArrayBuffer);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -303,7 +314,7 @@ export class PageResponse extends Response {
     return this.arrayBuffer().then((b) => new Uint8Array(b));
   }
   override text(): Promise<string> {
-    return this.arrayBuffer().then((b) => new TextDecoder().decode(b));
+    return this.arrayBuffer().then((b) => Buffer.from(b).toString('utf8'));
   }
   override clone(): Response {
     if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
@@ -431,6 +442,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       try {
         await Promise.allSettled([...inflight]);
         stats.pss = readPss(o.cacheFile);
+        if (pool?.bodies.shared) stats.pageMinorGcs = pool.bodies.collections;
         const p = pool;
         pool = undefined;
         await p?.destroy();

@@ -10,6 +10,7 @@ import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
 import { cacheIdentity, FragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts } from './fragments.ts';
+import { sharedPage } from './page-bodies.ts';
 
 export interface WorkerData {
   /** Marks a thread started by the worker prerenderer (this module may also be imported elsewhere). */
@@ -17,6 +18,8 @@ export interface WorkerData {
   cacheFile: string;
   /** Fragments of this build (<Reuse>), absent when off. */
   fragments?: FragmentConfig;
+  /** Send pages in shared memory (page-bodies.ts); else transfer them. */
+  sharedPages?: boolean;
 }
 
 /** Main thread → worker. */
@@ -47,8 +50,8 @@ export interface RenderReply {
   status: number;
   statusText: string;
   headers: [string, string][];
-  /** The page body, transferred (not copied); null for bodiless responses. */
-  body: ArrayBuffer | null;
+  /** The page body: shared (page-bodies.ts) or transferred, never copied by postMessage; null for bodiless responses. */
+  body: ArrayBuffer | SharedArrayBuffer | null;
   ms: number;
   /** This worker's V8 heap in use after the page (bytes): per-thread memory, unlike PSS. */
   heapUsed: number;
@@ -210,7 +213,7 @@ function main(port: NonNullable<typeof parentPort>): void {
       const request = new Request(url);
       host?.own(request); // its page gets fragment placeholders, spliced below
       const response = await app!.render(request, { routeData });
-      let body: ArrayBuffer | null = null;
+      let body: ArrayBuffer | SharedArrayBuffer | null = null;
       if (response.body !== null && !NULL_BODY.has(response.status)) {
         // Read the stream ourselves: a page body is one chunk, whose buffer is sent as is (no concat copy).
         const chunks: Uint8Array[] = [];
@@ -235,6 +238,7 @@ function main(port: NonNullable<typeof parentPort>): void {
           body = all.buffer;
         }
         if (host) body = host.finish(request, new Uint8Array(body)).buffer as ArrayBuffer;
+        if (data.sharedPages) body = sharedPage(new Uint8Array(body));
       }
       const headers = [...response.headers];
       if (body) for (const h of headers) if (h[0] === 'content-length') h[1] = String(body.byteLength);
@@ -250,7 +254,7 @@ function main(port: NonNullable<typeof parentPort>): void {
         heapUsed: getHeapStatistics().used_heap_size,
         cpuMs: threadCpuMs(),
       });
-      if (body) transfer.push(body);
+      if (body instanceof ArrayBuffer) transfer.push(body);
     } catch (error) {
       const mainThreadOnly = String((error as Error)?.message).includes(MAIN_THREAD_ONLY);
       try {
