@@ -31,11 +31,14 @@ function minorGcFunction(): Gc | undefined {
   }
 }
 
+/** Render-thread side: `size` bytes over a SharedArrayBuffer of exactly that length. */
+export const sharedBytes = (size: number): Uint8Array => Buffer.from(new SharedArrayBuffer(size));
+
 /** Render-thread side: the page's bytes in a SharedArrayBuffer of exactly their length. */
 export function sharedPage(bytes: Uint8Array): SharedArrayBuffer {
-  const shared = new SharedArrayBuffer(bytes.byteLength);
-  Buffer.from(shared).set(bytes);
-  return shared;
+  const shared = sharedBytes(bytes.byteLength);
+  shared.set(bytes);
+  return shared.buffer as SharedArrayBuffer;
 }
 
 /** Main-thread side: counts the shared page bytes received and releases them with a minor GC every 16 MB. */

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
 import type { BuildFragments, FragmentSummary } from './fragment-build.ts';
+import { batchStdout } from './log-batch.ts';
 import { PageBodies } from './page-bodies.ts';
 import { readPss, type PssReport } from './pss.ts';
 import { routeKey, threadCpuMs, type FromWorker, type RenderReply, type RenderTask, type ToWorker, type WorkerData } from './worker.ts';
@@ -329,6 +330,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
   /** Per worker thread: its CPU time at its first reply, minus that page's render time (≈ CPU at its first page). */
   const cpuFirst: Record<number, number> = {};
   let mainThreadNoted = false;
+  let restoreStdout: (() => void) | undefined;
   // Pages sent to the threads and not settled: teardown waits for them.
   const inflight = new Set<Promise<unknown>>();
   let closing = false;
@@ -367,6 +369,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
     async setup() {
       t0 = performance.now();
       cpu0 = threadCpuMs();
+      restoreStdout = batchStdout();
       o.fragments?.startMainThread();
       const entry = o.getEntry();
       // The threads import the entry while the main thread runs Astro's own setup.
@@ -450,6 +453,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         stats.wallMs = performance.now() - t0;
         if (cpu0 >= 0) stats.mainCpuMs = threadCpuMs() - cpu0;
         o.fragments?.stopMainThread();
+        restoreStdout?.();
         await def.teardown?.();
       }
     },

@@ -10,7 +10,7 @@ import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
 import { cacheIdentity, FragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts } from './fragments.ts';
-import { sharedPage } from './page-bodies.ts';
+import { sharedBytes, sharedPage } from './page-bodies.ts';
 
 export interface WorkerData {
   /** Marks a thread started by the worker prerenderer (this module may also be imported elsewhere). */
@@ -53,9 +53,9 @@ export interface RenderReply {
   /** The page body: shared (page-bodies.ts) or transferred, never copied by postMessage; null for bodiless responses. */
   body: ArrayBuffer | SharedArrayBuffer | null;
   ms: number;
-  /** This worker's V8 heap in use after the page (bytes): per-thread memory, unlike PSS. */
+  /** This worker's V8 heap in use when the page was sent (bytes): per-thread memory, unlike PSS. */
   heapUsed: number;
-  /** CPU time this thread has used so far (ms; process.threadCpuUsage, Node >= 23.9), or -1. */
+  /** CPU time this thread had used when the page was sent (ms; process.threadCpuUsage, Node >= 23.9), or -1. */
   cpuMs: number;
 }
 
@@ -175,6 +175,13 @@ function main(port: NonNullable<typeof parentPort>): void {
     const list = transfer;
     outbox = [];
     transfer = [];
+    // Once per message, not per page (each is a system call or a heap walk).
+    const heapUsed = getHeapStatistics().used_heap_size;
+    const cpuMs = threadCpuMs();
+    for (const r of replies) {
+      r.heapUsed = heapUsed;
+      r.cpuMs = cpuMs;
+    }
     send({ t: 'done', replies, ...(host ? { fragments: { ...host.counts } } : {}) }, list);
   };
 
@@ -237,8 +244,10 @@ function main(port: NonNullable<typeof parentPort>): void {
           }
           body = all.buffer;
         }
-        if (host) body = host.finish(request, new Uint8Array(body)).buffer as ArrayBuffer;
-        if (data.sharedPages) body = sharedPage(new Uint8Array(body));
+        // Shared pages: fragments are spliced straight into the shared buffer; other pages are copied there.
+        const page = new Uint8Array(body);
+        const out = host ? host.finish(request, page, data.sharedPages ? sharedBytes : undefined) : page;
+        body = out === page && data.sharedPages ? sharedPage(page) : out.buffer as ArrayBuffer | SharedArrayBuffer;
       }
       const headers = [...response.headers];
       if (body) for (const h of headers) if (h[0] === 'content-length') h[1] = String(body.byteLength);
@@ -251,8 +260,8 @@ function main(port: NonNullable<typeof parentPort>): void {
         headers,
         body,
         ms: performance.now() - t0,
-        heapUsed: getHeapStatistics().used_heap_size,
-        cpuMs: threadCpuMs(),
+        heapUsed: 0, // set for the whole message in flush()
+        cpuMs: -1,
       });
       if (body instanceof ArrayBuffer) transfer.push(body);
     } catch (error) {
