@@ -3,7 +3,7 @@
 // prerenderer renders there: `workers: 0`, pages handed back by workers), and the counts for the build log.
 import { randomBytes } from 'node:crypto';
 import { createSharedFragments } from './fragment-table.ts';
-import { FragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentStoreKind } from './fragments.ts';
+import { installFragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentHost, type FragmentStoreKind } from './fragments.ts';
 import { PageResponse } from './prerenderer.ts';
 
 export interface FragmentSummary extends FragmentCounts {
@@ -12,10 +12,14 @@ export interface FragmentSummary extends FragmentCounts {
   byThread: Record<number, FragmentCounts>;
 }
 
-/** Store kind for benchmarks (POEM_CACHE_FRAGMENT_STORE=thread|shared|strings); default 'thread'. */
+/**
+ * The store: 'shared' (one copy of every fragment, rendered once by whichever thread needs it first). For
+ * benchmarks, POEM_CACHE_FRAGMENT_STORE=thread (each thread its own bytes) or strings (each thread its own JS
+ * strings, no splicing) selects the designs it was measured against (BENCHMARKS.md).
+ */
 export function fragmentStoreKind(): FragmentStoreKind {
   const v = process.env.POEM_CACHE_FRAGMENT_STORE;
-  return v === 'shared' || v === 'strings' || v === 'thread' ? v : 'thread';
+  return v === 'thread' || v === 'strings' ? v : 'shared';
 }
 
 type Rendered = Response | { response: Response };
@@ -54,8 +58,7 @@ export class BuildFragments {
 
   /** Pages rendered on the main thread from now on get fragments (prerender setup). */
   startMainThread(): void {
-    this.host = new FragmentHost(this.config, (component, reason) => this.note(`fragments of ${component} are rendered on every page: ${reason}`));
-    setFragmentHost(this.host);
+    this.host = installFragmentHost(this.config, this.config.identity, 'the main thread', (m) => this.note(m));
   }
 
   /** At prerender teardown (and build end). */

@@ -144,6 +144,21 @@ export function setFragmentHost(host: FragmentHost | undefined): void {
   else delete g[HOST_KEY];
 }
 
+/**
+ * Installs this thread's host for a build's fragments, unless they belong to another version of the cache than
+ * the one `identity` names (what this thread mapped): a stale cache's fragments are never served, the thread's
+ * pages then render every <Reuse> in place. `note` goes to the build log.
+ */
+export function installFragmentHost(config: FragmentConfig, identity: string, thread: string, note: (message: string) => void): FragmentHost | undefined {
+  if (config.identity !== identity) {
+    note(`fragments off in ${thread}: its cache (${identity.split('\0')[0]}) is not the one this build's fragments belong to (it changed since the build started)`);
+    return undefined;
+  }
+  const host = new FragmentHost(config, (component, reason) => note(`fragments of ${component} are rendered on every page: ${reason}`));
+  setFragmentHost(host);
+  return host;
+}
+
 /** The host that owns the page `result` renders, or undefined (render inline). */
 export function fragmentHostFor(result: { request?: Request; [CAPTURING]?: boolean }): FragmentHost | undefined {
   const host = (globalThis as { [HOST_KEY]?: FragmentHost })[HOST_KEY];

@@ -238,8 +238,9 @@ export function poemCache(options: PoemCacheOptions): AstroIntegration {
         fragments = undefined;
         const fr = stats.fragments;
         if (fr && fr.rendered + fr.reused + fr.inline > 0) {
+          const where = fr.store === 'shared' ? 'in one shared-memory store' : `in per-thread ${fr.store} stores`;
           logger.info(
-            `fragments (<Reuse>): ${fr.rendered} rendered once (${(fr.bytes / 1048576).toFixed(1)} MB, ${fr.store} store), ` +
+            `fragments (<Reuse>): ${fr.rendered} rendered once (${(fr.bytes / 1048576).toFixed(1)} MB ${where}, part of the process PSS), ` +
               `${fr.reused} uses reused them, ${fr.inline} rendered on their page`,
           );
         }

@@ -9,7 +9,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
-import { cacheIdentity, FragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts } from './fragments.ts';
+import { cacheIdentity, installFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentHost } from './fragments.ts';
 import { sharedBytes, sharedPage } from './page-bodies.ts';
 
 export interface WorkerData {
@@ -87,17 +87,6 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
 
 if (parentPort && (workerData as Partial<WorkerData> | null)?.poemCacheWorker === true) main(parentPort);
 
-/** This thread's fragment host, when the build has fragments and they belong to the cache this thread mapped. */
-function fragmentHost(config: FragmentConfig | undefined, identity: string, note: (m: string) => void): FragmentHost | undefined {
-  if (!config) return undefined;
-  if (config.identity !== identity) {
-    note(`fragments off in render thread ${threadId}: the cache changed since the build started (${identity.split('\u0000')[0]})`);
-    return undefined;
-  }
-  const host = new FragmentHost(config, (component, reason) => note(`fragments of ${component} are rendered on every page: ${reason}`));
-  setFragmentHost(host);
-  return host;
-}
 
 function main(port: NonNullable<typeof parentPort>): void {
   const send = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
@@ -114,7 +103,9 @@ function main(port: NonNullable<typeof parentPort>): void {
     // share: 'shm': the segment the main thread published (name inherited in this thread's process.env).
     const shm = process.env.ASTRO_POEM_CACHE_SHM;
     const reader = shm ? openShm(shm) : openCache(data.cacheFile);
-    host = fragmentHost(data.fragments, shm ? `shm:${shm}` : cacheIdentity(data.cacheFile), (message) => send({ t: 'note', message }));
+    if (data.fragments) {
+      host = installFragmentHost(data.fragments, shm ? `shm:${shm}` : cacheIdentity(data.cacheFile), `render thread ${threadId}`, (message) => send({ t: 'note', message }));
+    }
     send({ t: 'hello', threadId, rows: reader.count, backing: reader.backing });
   } catch (error) {
     send({ t: 'startError', error });

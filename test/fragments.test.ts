@@ -4,7 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { experimental_AstroContainer as AstroContainer } from 'astro/container';
 import { createComponent, render, renderComponent } from 'astro/runtime/server/index.js';
-import { FragmentHost, Placeholders, setFragmentHost, splicePage, type FragmentConfig } from '../integration/fragments.ts';
+import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cacheIdentity, FragmentHost, installFragmentHost, Placeholders, setFragmentHost, splicePage, type FragmentConfig } from '../integration/fragments.ts';
 import { createSharedFragments } from '../integration/fragment-table.ts';
 import { Reuse, reuseKey } from '../integration/reuse.ts';
 
@@ -205,4 +208,42 @@ describe('shared fragment table across worker threads', () => {
     expect(captured.filter((n) => n === 1).length).toBeGreaterThanOrEqual(4096);
     expect(captured.filter((n) => n > 1).length).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('fragments belong to one cache version and one build', () => {
+  it('a cache file replaced or touched is another identity; a thread that mapped another one gets no host', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fragments-identity-'));
+    try {
+      const file = join(dir, 'poems.cache');
+      writeFileSync(file, 'v1');
+      const first = cacheIdentity(file);
+      expect(cacheIdentity(file)).toBe(first);
+      writeFileSync(join(dir, 'next'), 'v1');
+      renameSync(join(dir, 'next'), file); // a new conversion: same bytes, new inode
+      const renamed = cacheIdentity(file);
+      expect(renamed).not.toBe(first);
+      utimesSync(file, new Date(), new Date(Date.now() + 5000));
+      expect(cacheIdentity(file)).not.toBe(renamed);
+
+      const notes: string[] = [];
+      const stale = installFragmentHost({ ...config('thread'), identity: first }, cacheIdentity(file), 'render thread 7', (m) => notes.push(m));
+      expect(stale).toBeUndefined();
+      expect(notes).toEqual([`fragments off in render thread 7: its cache (${file}) is not the one this build's fragments belong to (it changed since the build started)`]);
+      // Without a host, pages render every <Reuse> in place.
+      const container = await AstroContainer.create();
+      expect(await renderPage(container, page([1, 1]))).not.toContain('<!--pcf');
+      const fresh = installFragmentHost({ ...config('thread'), identity: cacheIdentity(file) }, cacheIdentity(file), 'render thread 7', (m) => notes.push(m));
+      expect(fresh).toBeInstanceOf(FragmentHost);
+      setFragmentHost(undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('placeholders of another build (another token) are not this build\'s: left as they are', () => {
+    const ours = new Placeholders('0123456789abcdef');
+    const theirs = new Placeholders('fedcba9876543210');
+    const page = new TextEncoder().encode(`<p>${theirs.text(0)}</p>`);
+    expect(splicePage(page, ours, { segmentLength: () => 1, copySegment: () => {} })).toBe(page);
+  });
 });
