@@ -56,7 +56,7 @@ describe('the packed and installed package', () => {
     };
     walk(installed);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
-    for (const f of ['dist/integration/index.js', 'dist/integration/index.d.ts', 'dist/cache/reader.js', 'dist/converter/cli.js', 'bin/poem-cache.mjs', 'native/src/addon.cc']) {
+    for (const f of ['dist/integration/index.js', 'dist/integration/index.d.ts', 'dist/integration/reuse.js', 'dist/cache/reader.js', 'dist/converter/cli.js', 'bin/poem-cache.mjs', 'native/src/addon.cc']) {
       expect(files).toContain(f);
     }
   });
@@ -87,6 +87,8 @@ describe('the packed and installed package', () => {
     const b = run('node', [join(project, 'node_modules', 'astro', 'bin', 'astro.mjs'), 'build'], project);
     expect(b.status, b.out).toBe(0);
     expect(b.out).toMatch(/with 2 worker thread\(s\)/);
+    // The fixture's similar pages reuse a card per poem through the installed astro-poem-cache/reuse.
+    expect(b.out).toMatch(/fragments \(<Reuse>\): 12 rendered once/);
     const id = data.ids[5];
     const html = readFileSync(join(project, 'dist', 'poems', String(id), 'index.html'), 'utf8');
     expect(html).toContain(poemTitle(id));
