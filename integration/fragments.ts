@@ -108,7 +108,7 @@ export interface SegmentSource {
  * Splices fragment bytes into a rendered page. Returns `page` itself when it holds no placeholder, else a new
  * array of exactly the spliced length (its buffer can be transferred).
  */
-export function splicePage(page: Uint8Array, marks: Placeholders, source: SegmentSource, alloc: (size: number) => Uint8Array = Buffer.allocUnsafeSlow): Uint8Array {
+export function splicePage(page: Uint8Array, marks: Placeholders, source: SegmentSource): Uint8Array {
   const view = Buffer.from(page.buffer, page.byteOffset, page.byteLength);
   let at = view.indexOf(marks.prefix);
   if (at < 0) return page;
@@ -122,8 +122,8 @@ export function splicePage(page: Uint8Array, marks: Placeholders, source: Segmen
     size += length - marks.length;
     at = view.indexOf(marks.prefix, at + marks.length);
   }
-  // Every byte is written below (no zero fill needed); the buffer is exactly the page (never pooled).
-  const out = alloc(size);
+  // Every byte is written below: no zero fill; never pooled, so its buffer is exactly the page (transferable).
+  const out = Buffer.allocUnsafeSlow(size);
   let from = 0;
   let to = 0;
   for (let i = 0; i < found.length; i += 3) {
@@ -347,13 +347,10 @@ export class FragmentHost {
   own(request: Request): void {
     this.owned.add(request);
   }
-  /**
-   * The page's bytes with fragments spliced in (call once per owned page, after rendering it): `page` itself
-   * when it has no placeholder, else a new array from `alloc` (default: an unpooled Buffer).
-   */
-  finish(request: Request, page: Uint8Array, alloc?: (size: number) => Uint8Array): Uint8Array {
+  /** The page's bytes with fragments spliced in (call once per owned page, after rendering it). */
+  finish(request: Request, page: Uint8Array): Uint8Array {
     this.owned.delete(request);
-    return this.store.splices ? splicePage(page, this.marks, this.store, alloc) : page;
+    return this.store.splices ? splicePage(page, this.marks, this.store) : page;
   }
   /**
    * What Reuse renders for `component` with `props` (key: its canonical props). `inline` renders it in place

@@ -13,7 +13,6 @@ import type { SerializedRouteData } from 'astro/app/manifest';
 import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
 import type { BuildFragments, FragmentSummary } from './fragment-build.ts';
 import { batchStdout } from './log-batch.ts';
-import { PageBodies } from './page-bodies.ts';
 import { readPss, type PssReport } from './pss.ts';
 import { routeKey, threadCpuMs, type FromWorker, type RenderReply, type RenderTask, type ToWorker, type WorkerData } from './worker.ts';
 
@@ -50,8 +49,6 @@ export interface RenderStats {
   pss?: PssReport;
   /** Fragments (<Reuse>) of this build, when on. */
   fragments?: FragmentSummary;
-  /** Pages came in shared memory, with this many minor GCs of the main heap to release them (page-bodies.ts). */
-  pageMinorGcs?: number;
 }
 
 export interface WorkerPrerendererOptions {
@@ -146,14 +143,12 @@ export class RenderPool {
   private broken: unknown;
 
   private readonly fragments: BuildFragments | undefined;
-  readonly bodies = new PageBodies();
   constructor(workers: number, cacheFile: string, fragments?: BuildFragments) {
     this.fragments = fragments;
     for (let i = 0; i < workers; i++) {
       const workerData: WorkerData = {
         poemCacheWorker: true,
         cacheFile,
-        sharedPages: this.bodies.shared,
         ...(fragments ? { fragments: fragments.config } : {}),
       };
       const worker = new Worker(WORKER_URL, { workerData, resourceLimits: RENDER_WORKER_RESOURCE_LIMITS });
@@ -173,7 +168,6 @@ export class RenderPool {
       case 'done':
         if (m.fragments) this.fragments?.threadCounts(thread.worker.threadId, m.fragments);
         for (const r of m.replies) {
-          if (r.body instanceof SharedArrayBuffer) this.bodies.received(r.body.byteLength);
           const p = this.pending.get(r.id);
           if (!p) continue;
           this.pending.delete(r.id);
@@ -279,10 +273,10 @@ export function startRenderPool(workers: number, cacheFile: string, fragments?: 
  * makes. Astro's generate loop checks `body` and calls `arrayBuffer()`; `body` still gives a stream.
  */
 export class PageResponse extends Response {
-  #bytes: ArrayBuffer | SharedArrayBuffer;
+  #bytes: ArrayBuffer;
   #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #used = false;
-  constructor(bytes: ArrayBuffer | SharedArrayBuffer, init: ResponseInit) {
+  constructor(bytes: ArrayBuffer, init: ResponseInit) {
     super(null, init);
     this.#bytes = bytes;
   }
@@ -290,7 +284,7 @@ export class PageResponse extends Response {
     const bytes = this.#bytes;
     return (this.#stream ??= new ReadableStream<Uint8Array<ArrayBuffer>>({
       start(c) {
-        c.enqueue(new Uint8Array(bytes as ArrayBuffer));
+        c.enqueue(new Uint8Array(bytes));
         c.close();
       },
     }));
@@ -298,15 +292,14 @@ export class PageResponse extends Response {
   override get bodyUsed(): boolean {
     return this.#used || (this.#stream?.locked ?? false);
   }
-  #take(): ArrayBuffer | SharedArrayBuffer {
+  #take(): ArrayBuffer {
     if (this.bodyUsed) throw new TypeError('Body is unusable: Body has already been read');
     this.#used = true;
     return this.#bytes;
   }
   override arrayBuffer(): Promise<ArrayBuffer> {
     try {
-      // A SharedArrayBuffer (page-bodies.ts) serves Astro as well: it writes Buffer.from(body).
-      return Promise.resolve(this.#take() as ArrayBuffer);
+      return Promise.resolve(this.#take());
     } catch (e) {
       return Promise.reject(e);
     }
@@ -315,7 +308,7 @@ export class PageResponse extends Response {
     return this.arrayBuffer().then((b) => new Uint8Array(b));
   }
   override text(): Promise<string> {
-    return this.arrayBuffer().then((b) => Buffer.from(b).toString('utf8'));
+    return this.arrayBuffer().then((b) => new TextDecoder().decode(b));
   }
   override clone(): Response {
     if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
@@ -445,7 +438,6 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       try {
         await Promise.allSettled([...inflight]);
         stats.pss = readPss(o.cacheFile);
-        if (pool?.bodies.shared) stats.pageMinorGcs = pool.bodies.collections;
         const p = pool;
         pool = undefined;
         await p?.destroy();

@@ -10,7 +10,6 @@ import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
 import { cacheIdentity, installFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentHost } from './fragments.ts';
-import { sharedBytes, sharedPage } from './page-bodies.ts';
 
 export interface WorkerData {
   /** Marks a thread started by the worker prerenderer (this module may also be imported elsewhere). */
@@ -18,8 +17,6 @@ export interface WorkerData {
   cacheFile: string;
   /** Fragments of this build (<Reuse>), absent when off. */
   fragments?: FragmentConfig;
-  /** Send pages in shared memory (page-bodies.ts); else transfer them. */
-  sharedPages?: boolean;
 }
 
 /** Main thread → worker. */
@@ -50,8 +47,8 @@ export interface RenderReply {
   status: number;
   statusText: string;
   headers: [string, string][];
-  /** The page body: shared (page-bodies.ts) or transferred, never copied by postMessage; null for bodiless responses. */
-  body: ArrayBuffer | SharedArrayBuffer | null;
+  /** The page body, transferred (not copied); null for bodiless responses. */
+  body: ArrayBuffer | null;
   ms: number;
   /** This worker's V8 heap in use when the page was sent (bytes): per-thread memory, unlike PSS. */
   heapUsed: number;
@@ -211,7 +208,7 @@ function main(port: NonNullable<typeof parentPort>): void {
       const request = new Request(url);
       host?.own(request); // its page gets fragment placeholders, spliced below
       const response = await app!.render(request, { routeData });
-      let body: ArrayBuffer | SharedArrayBuffer | null = null;
+      let body: ArrayBuffer | null = null;
       if (response.body !== null && !NULL_BODY.has(response.status)) {
         // Read the stream ourselves: a page body is one chunk, whose buffer is sent as is (no concat copy).
         const chunks: Uint8Array[] = [];
@@ -235,10 +232,7 @@ function main(port: NonNullable<typeof parentPort>): void {
           }
           body = all.buffer;
         }
-        // Shared pages: fragments are spliced straight into the shared buffer; other pages are copied there.
-        const page = new Uint8Array(body);
-        const out = host ? host.finish(request, page, data.sharedPages ? sharedBytes : undefined) : page;
-        body = out === page && data.sharedPages ? sharedPage(page) : out.buffer as ArrayBuffer | SharedArrayBuffer;
+        if (host) body = host.finish(request, new Uint8Array(body)).buffer as ArrayBuffer;
       }
       const headers = [...response.headers];
       if (body) for (const h of headers) if (h[0] === 'content-length') h[1] = String(body.byteLength);
@@ -254,7 +248,7 @@ function main(port: NonNullable<typeof parentPort>): void {
         heapUsed: 0, // set for the whole message in flush()
         cpuMs: -1,
       });
-      if (body instanceof ArrayBuffer) transfer.push(body);
+      if (body) transfer.push(body);
     } catch (error) {
       const mainThreadOnly = String((error as Error)?.message).includes(MAIN_THREAD_ONLY);
       try {
