@@ -36,7 +36,8 @@ const usage = `Usage: node bench/astro-build.ts --data DIR [options]
   --runs N            builds per variant, variants interleaved within a run; medians reported (default 1)
   --variants LIST     own (Astro's prerenderer, workers: 0), wN (worker prerenderer, N workers), json (pages
                       import the JSON files; no poemCache) (default own,w1,w2,w4,json). own and wN have
-                      fragments: false; ownf / wNf turn <Reuse> fragments on (wNf-shared, wNf-strings: that store)
+                      fragments: false; ownf / wNf turn <Reuse> fragments on (shared store; wNf-thread,
+                      wNf-strings: the designs it was measured against)
   --page-size N       poemCache pageSize (default 100; 20 for data sets under ${QUICK_BELOW} poems)
   --max-pages N|inf   poemCache maxPagesPerPoem (default 1: one similar and one different page per poem)
   --timeout-min M     a build still running after M minutes is killed and reported as a timeout (default 15)
@@ -90,7 +91,7 @@ function parseVariant(v: string): Variant {
   if (v === 'json') return { name: v, kind: 'json', workers: 0, describe: 'pages import the JSON files (no poemCache)' };
   const m = /^(?:own|w([1-9]\d*))(?:(f)(?:-(thread|shared|strings))?)?$/.exec(v);
   if (!m) return fail(`unknown variant ${JSON.stringify(v)}`);
-  const fragments = m[2] ? (m[3] ?? 'thread') as Variant['fragments'] : undefined;
+  const fragments = m[2] ? (m[3] ?? 'shared') as Variant['fragments'] : undefined;
   const with_ = fragments ? `, fragments (${fragments} store)` : ', `fragments: false`';
   if (!m[1]) return { name: v, kind: 'own', workers: 0, fragments, describe: `Astro's own prerenderer (\`workers: 0\`${with_})` };
   return { name: v, kind: 'workers', workers: Number(m[1]), fragments, describe: `worker prerenderer, \`workers: ${m[1]}\`${with_}` };
