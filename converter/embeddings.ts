@@ -146,7 +146,8 @@ export async function readEmbeddings(
     reading = how;
     const row = index.rowOf(how, ref.value);
     if (row < 0) {
-      failAt(ref.offset, index.whyNot(how, ref.value), `${READING_NAMES[how]} of a poem in poems.json`, undefined, row === -1);
+      const label = ref === objectKey ? `key "${ref.value}"` : `${ref === id ? 'id' : 'poem_index'} ${ref.value}`;
+      failAt(ref.offset, index.whyNot(how, ref.value, label), index.expected(how), undefined, row === -1);
     }
     if (have[row] || failed.has(row)) failAt(ref.offset, `a second embedding for ${index.describe(row)}`, 'one embedding per poem');
     // an entry with both: its id must be the id of the poem its poem_index names, or the files disagree

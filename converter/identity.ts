@@ -17,9 +17,9 @@ export const MAX_ID = 0x7fffffff;
 
 /** How a reading is spelled in messages. */
 export const READING_NAMES: Record<KeyReading, string> = {
-  id: 'poem ids ("id" of poems.json)',
-  index: '1-based poem_index (position in poems.json)',
-  index0: '0-based positions in poems.json',
+  id: 'poem ids',
+  index: '1-based poem_index',
+  index0: '0-based positions',
 };
 
 /** What the other inputs need to know of poems.json: every poem's id and a label for messages. */
@@ -108,14 +108,21 @@ export class PoemIndex {
     return `poem_index ${row + 1} (${this.labels[row]})`;
   }
 
-  /** Why `v` names no poem under `reading` (one clause). */
-  whyNot(reading: KeyReading, v: number): string {
-    if (reading === 'index') return `${v} is outside 1..${this.count}`;
-    if (reading === 'index0') return `${v} is outside 0..${this.count - 1}`;
+  /** Why `v` names no poem under `reading` (one clause); `label` says what `v` is ("poem_index 9"). */
+  whyNot(reading: KeyReading, v: number, label = String(v)): string {
+    if (reading === 'index') return `${label} is outside 1..${this.count}`;
+    if (reading === 'index0') return `${label} is outside 0..${this.count - 1}`;
     const rows = this.rowsOfId(v);
     if (rows.length === 0) return `no poem has id ${v}`;
     const shown = rows.slice(0, 4).map((r) => this.labels[r]).join(', ');
-    return `id ${v} names ${rows.length} poems (${shown}${rows.length > 4 ? ', …' : ''}): ids repeat in poems.json`;
+    return `id ${v} names ${rows.length} poems (${shown}${rows.length > 4 ? ', …' : ''})`;
+  }
+
+  /** What a number read this way must be (for "expected ..."). */
+  expected(reading: KeyReading): string {
+    if (reading === 'index') return `a 1-based poem_index of poems.json (1..${this.count})`;
+    if (reading === 'index0') return `a 0-based position in poems.json (0..${this.count - 1})`;
+    return 'the id of exactly one poem of poems.json';
   }
 
   /** True when two readings name the same poem for every number either accepts. */
@@ -282,7 +289,7 @@ export class ReadingTracker {
     // a number no poem has (not one that names several) is what a file made from another poems.json has
     const mismatch = this.index.rowOf(last, v) === -1;
     if (this.mode !== 'auto') {
-      return { what: `${this.index.whyNot(last, v)}`, expected: `${READING_NAMES[last]} (${this.option} is "${this.mode}")`, mismatch };
+      return { what: this.index.whyNot(last, v), expected: `${this.index.expected(last)} (${this.option} is "${this.mode}")`, mismatch };
     }
     const others = KEY_READINGS.filter((r) => r !== last && this.ruledOut.has(r)).map((r) => {
       const o = this.ruledOut.get(r)!;

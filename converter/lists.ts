@@ -4,7 +4,7 @@
 // does, 0-based positions as the diversity writer does) is the file's reading (identity.ts): the numbers are
 // spooled as they are and turned into rows when the cache is written, once the whole file fixed the reading.
 import { ConvertError, ElementError } from './errors.ts';
-import { locate, MAX_ID, ReadingTracker, type KeyMode, type KeyReading, type PoemIndex } from './identity.ts';
+import { locate, MAX_ID, READING_NAMES, ReadingTracker, type KeyMode, type KeyReading, type PoemIndex } from './identity.ts';
 import { readMeta } from './metadata.ts';
 import { FLT_MAX, type JsonSource } from './source.ts';
 import { Spool } from './spool.ts';
@@ -214,7 +214,7 @@ export async function readLists(
   }
   for (let r = 0; r < rows; r++) {
     if (keyOf[r] >= 0) continue;
-    const err = new ConvertError(src.file, `no ${noun} for ${index.describe(r)}`, `one ${noun} per poem of poems.json (read as ${reading})`);
+    const err = new ConvertError(src.file, `no ${noun} for ${index.describe(r)}`, `one ${noun} per poem of poems.json (its numbers read as ${READING_NAMES[reading]})`);
     err.mismatch = true;
     throw err;
   }

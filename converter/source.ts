@@ -325,11 +325,22 @@ export class ByteSource implements JsonSource {
       b = this.ws();
     } else this.first[top] = false;
     if (b !== 0x22) this.unexpected(wasFirst ? `a string key or '}'` : 'a string key');
-    const keyAt = this.pos;
     const key = this.readString('a string key');
-    if (this.ws() !== 0x3a) this.unexpected(`':'`);
-    this.pos++;
-    this.tok = keyAt;
+    // to the ':' with tok left on the key, so a refill keeps the key in the buffer (its position is the token's)
+    let p = this.pos;
+    for (;;) {
+      while (p < this.end_ && WS[this.buf[p]]) p++;
+      if (p < this.end_) break;
+      this.pos = p;
+      const more = this.fill();
+      p = this.pos;
+      if (!more) break;
+    }
+    if (p >= this.end_ || this.buf[p] !== 0x3a) {
+      this.pos = this.tok = p;
+      this.unexpected(`':'`);
+    }
+    this.pos = p + 1;
     return key;
   }
 
