@@ -334,10 +334,8 @@ export function encodeCacheData(data: CacheData): EncodedSection[] {
     out.push(encodeField(`${FIELD_PREFIX}${i}`, values));
     return { path, section: `${FIELD_PREFIX}${i}` };
   });
-  if (data.meta !== undefined || fields.length) {
-    const meta = (data.meta ?? {}) as Record<string, unknown>;
-    out.push(encodeJson(SectionName.meta, fields.length ? { ...meta, fields } : meta));
-  }
+  if (fields.length) out.push(encodeJson(SectionName.meta, { ...(data.meta ?? {}) as Record<string, unknown>, fields }));
+  else if (data.meta !== undefined) out.push(encodeJson(SectionName.meta, data.meta));
   return out;
 }
 

@@ -53,12 +53,16 @@ const COUNT_KEYS: Record<KeyedRole, string[]> = {
   diversity: ['num_poems'],
 };
 
-/** The reading that names the most of these numbers (the forced one when not 'auto'). */
-function likeliestReading(index: PoemIndex, mode: KeyMode, numbers: Iterable<number>): KeyReading {
+/**
+ * The reading that names the most of these numbers (the forced one when not 'auto'); on a tie the pipeline's
+ * own convention for the file wins (`preferred` first).
+ */
+function likeliestReading(index: PoemIndex, mode: KeyMode, numbers: Iterable<number>, preferred: KeyReading): KeyReading {
   if (mode !== 'auto') return mode;
   const misses: Record<KeyReading, number> = { index: 0, index0: 0, id: 0 };
   for (const v of numbers) for (const r of KEY_READINGS) if (index.rowOf(r, v) < 0) misses[r]++;
-  return (['index', 'index0', 'id'] as const).reduce((best, r) => (misses[r] < misses[best] ? r : best));
+  const order = [preferred, ...KEY_READINGS.filter((r) => r !== preferred)];
+  return order.reduce((best, r) => (misses[r] < misses[best] ? r : best));
 }
 
 /** The number that names `row` under a reading (for entries the copy adds). */
@@ -103,7 +107,7 @@ export async function reconcile(role: KeyedRole, file: string, poemsFile: string
         return true;
       }
       dropped++;
-      firstDropped ||= row < 0 ? `${refKey} ${v}: ${index.whyNot(reading, v)}` : stale ? `${refKey} ${v} has id ${e.id}, its poem ${index.ids[row]}` : `${refKey} ${v} has no embedding`;
+      firstDropped ||= row < 0 ? index.whyNot(reading, v, `${refKey} ${v}`) : stale ? `${refKey} ${v} has id ${e.id}, its poem ${index.ids[row]}` : `${refKey} ${v} has no embedding`;
       return false;
     });
     const dim = (meta.embedding_dimension as number | undefined) ?? kept[0]?.embedding!.length ?? 0;
@@ -131,7 +135,7 @@ export async function reconcile(role: KeyedRole, file: string, poemsFile: string
           if (typeof r === 'number') yield r;
         }
       }
-    })());
+    })(), role === 'diversity' ? 'index0' : 'index');
     const fixed: Record<string, unknown[]> = {};
     const have = new Set<number>();
     let droppedKeys = 0;
