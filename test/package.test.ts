@@ -56,14 +56,16 @@ describe('the packed and installed package', () => {
     };
     walk(installed);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
-    for (const f of ['dist/integration/index.js', 'dist/integration/index.d.ts', 'dist/cache/reader.js', 'dist/converter/cli.js', 'bin/poem-cache.mjs', 'native/src/addon.cc']) {
+    for (const f of ['dist/integration/index.js', 'dist/integration/render-worker.js', 'dist/integration/index.d.ts', 'dist/cache/reader.js', 'dist/converter/cli.js', 'bin/poem-cache.mjs', 'native/src/addon.cc']) {
       expect(files).toContain(f);
     }
   });
 
   it('built its native addon at install and loads it from dist/', () => {
     expect(existsSync(join(installed, 'native', 'build', 'Release', 'poem_cache.node'))).toBe(true);
-    const r = run('node', ['--input-type=module', '-e', "const m = await import('astro-poem-cache/native'); console.log(typeof m.loadNative()?.mapFile)"], project);
+    // The raw addon is not a package export: load it through the installed files, as the reader does.
+    const loader = join(installed, 'dist', 'native', 'index.js');
+    const r = run('node', ['--input-type=module', '-e', `const m = await import(${JSON.stringify(loader)}); console.log(typeof m.loadNative()?.mapFile)`], project);
     expect(r.stdout.trim()).toBe('function');
   });
 
