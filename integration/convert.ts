@@ -4,7 +4,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AstroIntegrationLogger } from 'astro';
 import { openCache } from '../cache/reader.ts';
+import { READING_NAMES } from '../converter/identity.ts';
 import type { ConvertResult } from '../converter/index.ts';
+import type { KeyedRole } from '../converter/roles.ts';
 import type { ResolvedOptions } from './options.ts';
 
 // Conversions in flight, per cache file, on globalThis: integration modules survive `astro dev` restarts,
@@ -49,6 +51,8 @@ export async function ensureCache(
     diversity: input('diversity'),
     out: o.cacheFile,
     force,
+    keys: o.keys,
+    fields: o.fields,
     limits: o.limits,
     onMismatch: o.onMismatch,
     onWarning: (m) => logger.warn(m),
@@ -73,6 +77,12 @@ export async function ensureCache(
     const what = `${mb(result.size)} MB, sections ${result.sections.join(', ')}`;
     const took = `${result.seconds.toFixed(1)} s${per ? ` — ${per}` : ''}`;
     logger.info(`converted ${result.rows} poems into ${result.out} (${what}) in ${took}`);
+    // How each input named poems, once per file (readings: docs/INPUTS.md)
+    for (const i of result.inputs) {
+      if (!i.reading) continue;
+      const how = o.keys?.[i.role as KeyedRole] ? `as keys.${i.role} says` : 'read from the data (keys: auto)';
+      logger.info(`${i.file} names poems by ${READING_NAMES[i.reading]} (${how})`);
+    }
   }
   return result;
 }

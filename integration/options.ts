@@ -7,7 +7,10 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'astro/zod';
+import { fieldPathProblem } from '../converter/fields.ts';
+import { KEY_MODES } from '../converter/identity.ts';
 import type { Limits } from '../converter/limits.ts';
+import { INPUT_ROLES, KEYED_ROLES, type InputRole } from '../converter/roles.ts';
 import { loadNative, nativeLoadError } from '../native/index.ts';
 
 export class PoemCacheOptionError extends Error {
@@ -81,6 +84,16 @@ const limits = objectOf({
   maxListLength: integerOrInfinity(1).optional(),
 } satisfies Record<keyof Limits, unknown>, 'limit', '{ maxPoems: 1000000 }');
 
+const keyMode = z.enum(KEY_MODES, { error: expected(`must be ${KEY_MODES.map((v) => `"${v}"`).join(', ')}`) });
+const keys = objectOf(
+  Object.fromEntries(KEYED_ROLES.map((r) => [r, keyMode.optional()])) as Record<(typeof KEYED_ROLES)[number], z.ZodOptional<typeof keyMode>>,
+  'input', '{ similarity: "index" }',
+);
+const fieldPath = z.string({ error: expected('must be a dotted path string such as "metadata.author"') })
+  .refine((path) => fieldPathProblem(path) === undefined, {
+    error: (iss) => `option "${iss.path?.join('.')}": ${fieldPathProblem(iss.input)}`,
+  });
+
 const SHAPE = {
   /** poems.json, relative to the Astro project root (config.root) or absolute. Required. */
   poems: pathString(true),
@@ -99,6 +112,15 @@ const SHAPE = {
   pageSize: integer(1).default(100),
   /** Most listing pages per poem (exported as `maxPagesPerPoem`). Default `Infinity` = no limit; 0 is rejected. */
   maxPagesPerPoem: integerOrInfinity(1).default(Infinity),
+  /**
+   * How each input names poems: 'auto' (default: read from the data and logged once per file), 'id' (the poems'
+   * "id"), 'index' (1-based poem_index, as the pipeline's embeddings and rankings do) or 'index0' (0-based
+   * position, as its diversity cache does). A poem is its position in poems.json; ids may repeat. docs/INPUTS.md
+   */
+  keys: keys.optional(),
+  /** Poem fields to store besides the defaults (filepath, content_warning, metadata.is_golden_poem, …): dotted
+   * paths to scalars of a poem object, read in pages with `getCache().field(path, row)`. */
+  fields: z.array(fieldPath, { error: expected('must be an array of dotted path strings') }).default([]),
   // limits and onMismatch go to convertCaches as they are (convert.ts): the converter's ReliabilityOptions
   // (converter/guard.ts) is their one type.
   /** Maxima for the converter's inputs (converter/limits.ts: defaults 8 GiB, 10 M poems, 65,536, 10 M). */
@@ -125,9 +147,6 @@ const optionsSchema = objectOf(SHAPE, 'option', '{ poems: "data/poems.json" }');
 export type PoemCacheOptions = z.input<typeof optionsSchema>;
 /** Options after validation, with defaults applied (paths still as given). */
 export type CheckedOptions = z.output<typeof optionsSchema>;
-
-export const INPUT_ROLES = ['poems', 'embeddings', 'similarity', 'diversity'] as const;
-export type InputRole = (typeof INPUT_ROLES)[number];
 
 /** Options with every path made absolute against the project root and the Astro cache directory. */
 export interface ResolvedOptions extends CheckedOptions {
