@@ -9,7 +9,7 @@ import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FILES } from './generate.ts';
+import { FILES } from '../scripts/pipeline/files.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 interface Plan {
