@@ -3,7 +3,7 @@
 // writes DIR/poems.json, DIR/embeddings.json, DIR/similarity_rankings_cache.json, DIR/diversity_cache.json.
 //   small: 300 poems in the 4 real categories with every feature, 768-d, full lists (~4 MB; CI smoke tests)
 //   seed:  7,790 poems as the real file has them (fediverse 5,977, fediverse_boost 458, messages 1,081,
-//          notes 274), 768-d, exact full N - 1 rankings and full diversity walks (~770 MB; the benchmark scale)
+//          notes 274), 768-d, exact full N - 1 rankings and full diversity walks (~740 MB; the benchmark scale)
 //   tang:  the 57,607 real poems of the Complete Tang Poems, top-100 lists (bench/generate-tang.ts)
 // small and seed come from scripts/pipeline/generate.ts (its header describes the data); their files are
 // streamed, and memory peaks at the n x n neighbour orders the diversity walks need (121 MB at seed).
@@ -23,7 +23,8 @@ Writes deterministic inputs in the poetry pipeline's real shapes (dkjson poems a
 similarity rankings by 1-based poem_index, compact diversity sequences by 0-based position):
   poems.json, embeddings.json, similarity_rankings_cache.json, diversity_cache.json
   small  ${SIZES.small.poems} poems in 4 categories, ${SIZES.small.dim}-d embeddings, full lists (~4 MB)
-  seed   ${SIZES.seed.poems} poems in 4 categories, ${SIZES.seed.dim}-d embeddings, exact full ${SIZES.seed.poems} x ${SIZES.seed.poems} lists (~770 MB)
+  seed   ${SIZES.seed.poems} poems in 4 categories, ${SIZES.seed.dim}-d embeddings, exact full
+         ${SIZES.seed.poems} x ${SIZES.seed.poems} lists (~740 MB)
   tang   the 57,607 poems of the Complete Tang Poems (real text, fetched on demand with npm pack chinese-poetry@2.0.1
          into DIR/src), 768-d embeddings from their text, exact top-100 similarity lists, 100-long diversity
          sequences (~3 minutes on 2 cores). --limit N: only the first N poems (for trying it out);

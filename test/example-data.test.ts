@@ -4,7 +4,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, FILES, DEFAULT_OUT, SOURCES_DIR, CONTENT_WARNINGS, GOLDEN } from '../example-site/scripts/make-pipeline-data.ts';
+import {
+  main, FILES, DEFAULT_OUT, SOURCES_DIR, CONTENT_WARNINGS, GOLDEN,
+} from '../example-site/scripts/make-pipeline-data.ts';
 
 interface Poem {
   title: string; content: string; content_warning?: string; creation_date: string; filepath: string; length: number;
@@ -19,8 +21,10 @@ const load = <T>(name: string): T => JSON.parse(text(name)) as T;
 
 const poemsFile = load<{ metadata: Record<string, unknown>; poems: Poem[] }>('poems.json');
 const poems = poemsFile.poems;
-const emb = load<{ metadata: Record<string, unknown>; embeddings: { poem_index: number; id: number; embedding: number[]; content_length: number }[] }>('embeddings.json');
-const sim = load<{ metadata: Record<string, unknown>; rankings: Record<string, number[]> }>('similarity_rankings_cache.json');
+interface Entry { poem_index: number; id: number; embedding: number[]; content_length: number }
+const emb = load<{ metadata: Record<string, unknown>; embeddings: Entry[] }>('embeddings.json');
+const sim = load<{ metadata: Record<string, unknown>; rankings: Record<string, number[]> }>(
+  'similarity_rankings_cache.json');
 const div = load<{ metadata: Record<string, unknown>; sequences: Record<string, number[]> }>('diversity_cache.json');
 const N = poems.length;
 const positions = Array.from({ length: N }, (_, p) => p);
@@ -107,7 +111,9 @@ describe('example-site pipeline data', () => {
   });
 
   it('embeddings are 768-d unit vectors by poem_index, with the poems\' ids', () => {
-    expect(emb.metadata).toMatchObject({ embedding_dimension: 768, embedding_model: 'tfidf-hashed-768', total_poems: N });
+    expect(emb.metadata).toMatchObject({
+      embedding_dimension: 768, embedding_model: 'tfidf-hashed-768', total_poems: N,
+    });
     emb.embeddings.forEach((e, p) => {
       expect(e.poem_index).toBe(p + 1);
       expect(e.id).toBe(poems[p].id);
@@ -119,7 +125,8 @@ describe('example-site pipeline data', () => {
   });
 
   it('every ranking lists all N-1 other poems by 1-based poem_index, most similar first (C layout)', () => {
-    expect(text('similarity_rankings_cache.json')).toMatch(/^\{\n {2}"metadata": \{\n {4}"total_poems": 470,\n[^]*\n {2}\}\n\}\n$/);
+    expect(text('similarity_rankings_cache.json'))
+      .toMatch(/^\{\n {2}"metadata": \{\n {4}"total_poems": 470,\n[^]*\n {2}\}\n\}\n$/);
     expect(sim.metadata).toMatchObject({ total_poems: N, top_k: 0, format: 'pre_sorted_rankings' });
     expect(Object.keys(sim.rankings)).toEqual(positions.map((p) => String(p + 1)));
     for (const p of positions) {
@@ -139,7 +146,9 @@ describe('example-site pipeline data', () => {
   it('every diversity sequence (0-based, compact) starts with its poem and is a permutation of all poems', () => {
     const t = text('diversity_cache.json');
     expect(/\s/.test(t.replace(/"[^"]*"/g, '""'))).toBe(false);
-    expect(div.metadata).toMatchObject({ num_poems: N, top_k: N, total_sequences: N, algorithm: 'greedy-least-similar-chain' });
+    expect(div.metadata).toMatchObject({
+      num_poems: N, top_k: N, total_sequences: N, algorithm: 'greedy-least-similar-chain',
+    });
     expect(Object.keys(div.sequences).sort()).toEqual(positions.map(String).sort());
     for (const p of positions) {
       const seq = div.sequences[String(p)];

@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  C_RANKINGS_TAIL, DkjsonWriter, INSERTION_ORDER, LuaKeyOrder, RawJson, cRankingLine, cRankingsHead, dkNumbers, dkString, dkjson,
-  f32Text, g14,
+  C_RANKINGS_TAIL, DkjsonWriter, INSERTION_ORDER, LuaKeyOrder, RawJson, cRankingLine, cRankingsHead, dkNumbers, dkString,
+  dkjson, f32Text, g14,
 } from '../scripts/pipeline/format.ts';
 import { RankingsFile, writeDiversityFile, writePoemsFile } from '../scripts/pipeline/files.ts';
 import { Out } from '../scripts/pipeline/out.ts';
@@ -28,7 +28,8 @@ describe('dkjson layout', () => {
     };
     expect(dkjson(value, indent)).toBe(
       '{\n  "metadata":{\n    "source_mode":"json",\n    "total_poems":2\n  },\n' +
-      '  "poems":[{\n      "content":"a",\n      "metadata":{\n        "is_golden_poem":false,\n        "word_count":1\n      },\n' +
+      '  "poems":[{\n      "content":"a",\n      "metadata":{\n' +
+      '        "is_golden_poem":false,\n        "word_count":1\n      },\n' +
       '      "id":1\n    },{\n      "content":"",\n      "id":2\n    }]\n}');
   });
 
@@ -53,8 +54,8 @@ describe('dkjson layout', () => {
       ['\u2060', '\\u2060'], ['\u206f', '\\u206f'], ['\ufeff', '\\ufeff'], ['\ufff0', '\\ufff0'], ['\uffff', '\\uffff'],
     ];
     for (const [ch, want] of escaped) expect(dkString(`x${ch}y`), want).toBe(`"x${want}y"`);
-    for (const ch of ['\u00a0', '\u00ac', '\u00ae', '\u0605', '\u200b', '\u2027', '\u2030', '\u205f', '\u2070', '\ufefe', '\uffef',
-      'é', '淡', '🥰', 'ðŸ¥°', '\ud83d\udc69']) {
+    for (const ch of ['\u00a0', '\u00ac', '\u00ae', '\u0605', '\u200b', '\u2027', '\u2030', '\u205f', '\u2070', '\ufefe',
+      '\uffef',      'é', '淡', '🥰', 'ðŸ¥°', '\ud83d\udc69']) {
       expect(dkString(ch), `U+${ch.codePointAt(0)!.toString(16)}`).toBe(`"${ch}"`);
     }
     // a zero-width joiner inside an emoji sequence is escaped, the emoji around it stays raw
@@ -72,7 +73,8 @@ describe('dkjson layout', () => {
     w.value({ a: [1, 2] }).rawItems(`${dkjson({ a: [3] }, indent, 2)},${dkjson({ a: [] }, indent, 2)}`, 2);
     w.close().key('tail').openObject().key('x').raw('[0.5]').close().close();
     await out.close();
-    expect(readFileSync(path, 'utf8')).toBe(dkjson({ metadata: { n: 2 }, list: [{ a: [1, 2] }, { a: [3] }, { a: [] }], tail: { x: [0.5] } }, indent));
+    const whole = { metadata: { n: 2 }, list: [{ a: [1, 2] }, { a: [3] }, { a: [] }], tail: { x: [0.5] } };
+    expect(readFileSync(path, 'utf8')).toBe(dkjson(whole, indent));
     const bad = new Out(join(dir, 'bad.json'));
     expect(() => new DkjsonWriter(bad, indent).value(1).value(2)).toThrow(/complete/);
     await bad.abort();
@@ -105,7 +107,8 @@ describe('%.14g', () => {
   it('prints as C does for known cases (ties to even, exponent from -5 and from 14, two exponent digits)', () => {
     const cases: [number, string][] = [
       [0, '0'], [-0, '-0'], [1, '1'], [-4.797619e-05, '-4.797619e-05'], [0.0001, '0.0001'], [0.00001, '1e-05'],
-      [123456789012345, '1.2345678901234e+14'], [123456789012355, '1.2345678901236e+14'], [99999999999999, '99999999999999'],
+      [123456789012345, '1.2345678901234e+14'], [123456789012355, '1.2345678901236e+14'],
+      [99999999999999, '99999999999999'],
       [1e14, '1e+14'], [2 ** -21, '4.7683715820312e-07'], [1 / 3, '0.33333333333333'], [2 / 3, '0.66666666666667'],
       [0.1, '0.1'], [1e21, '1e+21'], [1.5e300, '1.5e+300'], [5e-324, '4.9406564584125e-324'], [7790, '7790'],
       [NaN, 'nan'], [Infinity, 'inf'], [-Infinity, '-inf'],
@@ -114,7 +117,8 @@ describe('%.14g', () => {
   });
 
   const cc = ['gcc', 'cc'].find((c) => spawnSync(c, ['--version']).status === 0);
-  it.skipIf(!cc)('equals the C library\'s printf("%.14g") on 60,000 values (compiled with cc; skipped without one)', () => {
+  // skipped (and said so by vitest) where no C compiler is installed
+  it.skipIf(!cc)('equals the C library\'s printf("%.14g") on 60,000 values (compiled with cc)', () => {
     const src = join(dir, 'g14.c');
     const bin = join(dir, 'g14');
     writeFileSync(src, '#include <stdio.h>\n#include <string.h>\n#include <stdint.h>\n#include <inttypes.h>\n' +
@@ -166,7 +170,7 @@ describe('%.14g', () => {
 });
 
 describe('the C rankings file', () => {
-  it('has vk_similarity.c\'s layout: ": " spacing, one line per ranking, ", " separators, a final newline', async () => {
+  it('has vk_similarity.c\'s layout: ": " spacing, a line per ranking, ", " separators, a final newline', async () => {
     const path = join(dir, 'rankings.json');
     const file = RankingsFile.open(path, { total_poems: 3, sort_threads: 4, top_k: 0 });
     await file.line(0, [2, 1]);
@@ -183,8 +187,8 @@ describe('the C rankings file', () => {
 
   it('the older writer has no top_k line; rows must come in order', async () => {
     expect(cRankingsHead({ total_poems: 1, sort_threads: 1 })).not.toContain('top_k');
-    expect(cRankingLine(17, [4, 902, 11], false, ['1', '2', '3', '4', '5', ...Array.from({ length: 1000 }, (_, i) => String(i + 6))]))
-      .toBe('    "17": [5, 903, 12],\n');
+    const texts = Array.from({ length: 1000 }, (_, i) => String(i + 1));
+    expect(cRankingLine(17, [4, 902, 11], false, texts)).toBe('    "17": [5, 903, 12],\n');
     expect(C_RANKINGS_TAIL).toBe('  }\n}\n');
     const file = RankingsFile.open(join(dir, 'order.json'), { total_poems: 2, sort_threads: 1 });
     await expect(file.line(1, [0])).rejects.toThrow(/out of order/);
@@ -197,7 +201,8 @@ describe('the compact diversity file', () => {
     const path = join(dir, 'diversity.json');
     const seqs = [[0, 2, 1], [1, 0, 2], [2, 1, 0]];
     await writeDiversityFile(path, { top_k: 3 }, 3, (k) => seqs[k], INSERTION_ORDER);
-    expect(readFileSync(path, 'utf8')).toBe('{"metadata":{"top_k":3},"sequences":{"0":[0,2,1],"1":[1,0,2],"2":[2,1,0]}}');
+    expect(readFileSync(path, 'utf8'))
+      .toBe('{"metadata":{"top_k":3},"sequences":{"0":[0,2,1],"1":[1,0,2],"2":[2,1,0]}}');
     const lua = new LuaKeyOrder(3);
     await writeDiversityFile(path, { top_k: 3 }, 3, (k) => seqs[k], lua);
     const text = readFileSync(path, 'utf8');
@@ -208,7 +213,8 @@ describe('the compact diversity file', () => {
 
   it('a failed write leaves no file behind', async () => {
     const path = join(dir, 'failed.json');
-    await expect(writePoemsFile(path, { total_poems: 1 }, 1, () => { throw new Error('boom'); }, INSERTION_ORDER)).rejects.toThrow('boom');
+    const boom = () => { throw new Error('boom'); };
+    await expect(writePoemsFile(path, { total_poems: 1 }, 1, boom, INSERTION_ORDER)).rejects.toThrow('boom');
     expect(() => readFileSync(path)).toThrow(/ENOENT/);
     expect(() => readFileSync(`${path}.partial`)).toThrow(/ENOENT/);
   });

@@ -8,7 +8,10 @@ import embeddingsFile from '@poem-data/embeddings.json';
 import similarityFile from '@poem-data/similarity_rankings_cache.json';
 import diversityFile from '@poem-data/diversity_cache.json';
 
-interface Poem { id: number; title?: string; content: string; category?: string; creation_date?: string; metadata?: { creation_date?: string } }
+interface Poem {
+  id: number; title?: string; content: string; category?: string; creation_date?: string;
+  metadata?: { creation_date?: string };
+}
 
 // A poem is its position: rankings name it by 1-based poem_index, diversity by 0-based position, embeddings
 // are an array by poem_index.

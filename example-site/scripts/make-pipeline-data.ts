@@ -18,7 +18,9 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LuaKeyOrder, RawJson, dkNumbers, f32Text } from '../../scripts/pipeline/format.ts';
-import { FILES as FILE_NAMES, RankingsFile, writeDiversityFile, writeEmbeddingsFile, writePoemsFile, type LuaObject } from '../../scripts/pipeline/files.ts';
+import {
+  FILES as FILE_NAMES, RankingsFile, writeDiversityFile, writeEmbeddingsFile, writePoemsFile, type LuaObject,
+} from '../../scripts/pipeline/files.ts';
 import { subSeed } from '../../scripts/pipeline/random.ts';
 import { Neighbours, matrixScores } from '../../scripts/pipeline/rank.ts';
 
@@ -54,7 +56,8 @@ export const DEFAULT_OUT = join(here, '..', 'data', 'pipeline');
 // ------------------------------------------------------------------ ids & poems
 /** Content warnings as a reader of the text would give them. */
 export const CONTENT_WARNINGS: Readonly<Record<string, string>> = {
-  'psalms/58': 'violence', 'psalms/88': 'despair, death', 'psalms/109': 'curses', 'psalms/137': 'violence against children',
+  'psalms/58': 'violence', 'psalms/88': 'despair, death', 'psalms/109': 'curses',
+  'psalms/137': 'violence against children',
   'tang300/兵車行': 'war', 'tang300/長恨歌': 'death',
 };
 /** Golden poems: marked by hand (the pipeline marks posts of exactly 1,024 bytes; none of these is). */
@@ -62,13 +65,15 @@ export const GOLDEN = new Set(['psalms/1', 'psalms/23', 'psalms/121', 'tang300/�
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const words = (s: string) => s.match(/[^ \t\n\v\f\r]+/g)?.length ?? 0;
-const PSALM_BOOKS: [number, string][] = [[41, 'Book I'], [72, 'Book II'], [89, 'Book III'], [106, 'Book IV'], [150, 'Book V']];
+const PSALM_BOOKS: [number, string][] = [
+  [41, 'Book I'], [72, 'Book II'], [89, 'Book III'], [106, 'Book IV'], [150, 'Book V'],
+];
 
 /** Tang poems first (ids 1, 2, 3, … in source order, skipping every multiple of 50: pipelines have holes),
  *  then the Psalms (Psalm n has id n): ids restart per category, as the pipeline's do. */
 export function buildPoems(tang: SourcePoem[], psalms: SourcePoem[]): Poem[] {
   const poems: Poem[] = [];
-  const add = (p: SourcePoem, collection: Collection, id: number, key: string, extra: { form?: string; section?: string }) => {
+  const add = (p: SourcePoem, collection: Collection, id: number, key: string, extra: Partial<Poem['metadata']>) => {
     const cw = CONTENT_WARNINGS[key];
     const date = collection === 'tang300' ? '618–907' : '';
     poems.push({
@@ -76,7 +81,8 @@ export function buildPoems(tang: SourcePoem[], psalms: SourcePoem[]): Poem[] {
       filepath: `${collection}/${String(id).padStart(4, '0')}.txt`, length: bytes(p.text), category: collection, id,
       metadata: {
         creation_date: date, author: p.author, collection, ...extra, lang: collection === 'tang300' ? 'zh' : 'en',
-        has_content_warning: cw !== undefined, is_golden_poem: GOLDEN.has(key), word_count: words(p.text), character_count: bytes(p.text),
+        has_content_warning: cw !== undefined, is_golden_poem: GOLDEN.has(key), word_count: words(p.text),
+        character_count: bytes(p.text),
       },
     });
   };
@@ -92,7 +98,8 @@ export function buildPoems(tang: SourcePoem[], psalms: SourcePoem[]): Poem[] {
   });
   for (const key of [...Object.keys(CONTENT_WARNINGS), ...GOLDEN]) {
     const [c, t] = key.split('/');
-    if (!poems.some((p) => p.category === c && (c === 'psalms' ? String(p.id) === t : p.title === t))) throw new Error(`no poem ${key}`);
+    const found = poems.some((p) => p.category === c && (c === 'psalms' ? String(p.id) === t : p.title === t));
+    if (!found) throw new Error(`no poem ${key}`);
   }
   return poems;
 }
@@ -288,15 +295,17 @@ export async function writeFiles(out: string, tang: SourcePoem[], psalms: Source
   const path = (file: string) => join(out, file);
   mkdirSync(out, { recursive: true });
   await writePoemsFile(path(FILE_NAMES.poems), {
-    source_path: 'example-site/data/sources', source_mode: 'json', extracted_at: EXTRACTED, extraction_version: '2.0', total_poems: n,
+    source_path: 'example-site/data/sources', source_mode: 'json', extracted_at: EXTRACTED, extraction_version: '2.0',
+    total_poems: n,
   }, n, (i) => poems[i] as unknown as LuaObject, order(FILE_NAMES.poems));
   await writeEmbeddingsFile(path(FILE_NAMES.embeddings), {
-    total_poems: n, embedding_model: MODEL, embedding_dimension: DIM, generated_at: EXTRACTED, endpoint: 'none (model-free)',
+    total_poems: n, embedding_model: MODEL, embedding_dimension: DIM, generated_at: EXTRACTED,
+    endpoint: 'none (model-free)',
   }, order(FILE_NAMES.embeddings), {
     count: n,
     entry: (i) => ({
-      poem_index: i + 1, id: poems[i].id, embedding: new RawJson(dkNumbers(emb[i], f32Text)), content_length: poems[i].length,
-      generated_at: EXTRACTED,
+      poem_index: i + 1, id: poems[i].id, embedding: new RawJson(dkNumbers(emb[i], f32Text)),
+      content_length: poems[i].length, generated_at: EXTRACTED,
     }),
   });
   const rankings = RankingsFile.open(path(FILE_NAMES.similarity), { total_poems: n, sort_threads: 1, top_k: 0 });
@@ -310,7 +319,8 @@ export async function writeFiles(out: string, tang: SourcePoem[], psalms: Source
   }
   const seq = new Int32Array(n);
   await writeDiversityFile(path(FILE_NAMES.diversity), {
-    model: MODEL, num_poems: n, embedding_dimension: DIM, algorithm: 'greedy-least-similar-chain', generated_at: EXTRACTED,
+    model: MODEL, num_poems: n, embedding_dimension: DIM, algorithm: 'greedy-least-similar-chain',
+    generated_at: EXTRACTED,
     embeddings_file_size: statSync(path(FILE_NAMES.embeddings)).size, total_sequences: n, top_k: n,
   }, n, (k) => {
     nb.walk(k, n, seq);

@@ -4,7 +4,9 @@
 //   similarity_rankings_cache.json  C fprintf      {"metadata": {...}, "rankings": {"<poem_index>": [poem_index, ...]}}
 //   diversity_cache.json            dkjson compact {"metadata":{...},"sequences":{"<k>":[k,...]}} (0-based positions)
 // Top-level keys, and every object's keys, come in the KeyOrder's (Lua pairs()) order.
-import { C_RANKINGS_TAIL, DkjsonWriter, cRankingLine, cRankingsHead, type KeyOrder, type LuaValue, type RankingsMeta } from './format.ts';
+import {
+  C_RANKINGS_TAIL, DkjsonWriter, cRankingLine, cRankingsHead, type KeyOrder, type LuaValue, type RankingsMeta,
+} from './format.ts';
 import { Out } from './out.ts';
 
 export const FILES = {
@@ -29,7 +31,9 @@ async function writing(path: string, write: (out: Out) => Promise<void>): Promis
 }
 
 /** A top-level {"metadata": ..., <listKey>: [...] | {...}} object, members in the KeyOrder's order. */
-async function metadataAndList(w: DkjsonWriter, order: KeyOrder, metadata: LuaObject, listKey: string, list: () => Promise<void>): Promise<void> {
+async function metadataAndList(
+  w: DkjsonWriter, order: KeyOrder, metadata: LuaObject, listKey: string, list: () => Promise<void>,
+): Promise<void> {
   w.openObject();
   for (const key of order.order(['metadata', listKey])) {
     w.key(key);
@@ -40,7 +44,9 @@ async function metadataAndList(w: DkjsonWriter, order: KeyOrder, metadata: LuaOb
 }
 
 /** poems.json: `poems(i)` is the i-th poem object (0-based; poem_index i + 1). */
-export function writePoemsFile(path: string, metadata: LuaObject, count: number, poem: (i: number) => LuaObject, order: KeyOrder): Promise<void> {
+export function writePoemsFile(
+  path: string, metadata: LuaObject, count: number, poem: (i: number) => LuaObject, order: KeyOrder,
+): Promise<void> {
   return writing(path, async (out) => {
     const w = new DkjsonWriter(out, { indent: true, order });
     await metadataAndList(w, order, metadata, 'poems', async () => {
@@ -60,7 +66,9 @@ export function writePoemsFile(path: string, metadata: LuaObject, count: number,
  */
 export function writeEmbeddingsFile(
   path: string, metadata: LuaObject, order: KeyOrder,
-  entries: { count: number; entry: (i: number) => LuaObject } | { chunks: AsyncIterable<{ text: string | Uint8Array; count: number }> },
+  entries:
+    | { count: number; entry: (i: number) => LuaObject }
+    | { chunks: AsyncIterable<{ text: string | Uint8Array; count: number }> },
 ): Promise<void> {
   return writing(path, async (out) => {
     const w = new DkjsonWriter(out, { indent: true, order });
@@ -83,7 +91,8 @@ export function writeEmbeddingsFile(
 }
 
 /** Texts of 0-based position p as a 1-based poem_index ("1", "2", ...) or as itself ("0", "1", ...). */
-export const positionTexts = (n: number, base: 0 | 1): string[] => Array.from({ length: n }, (_, p) => String(p + base));
+export const positionTexts = (n: number, base: 0 | 1): string[] =>
+  Array.from({ length: n }, (_, p) => String(p + base));
 
 /** The C rankings file, written row by row in ascending poem_index: line(p, ranking of 0-based positions). */
 export class RankingsFile {
@@ -124,7 +133,9 @@ export class RankingsFile {
  * diversity_cache.json: compact dkjson, sequences keyed by 0-based position in the KeyOrder's order (Lua
  * pairs() over "0".."N-1"); `sequence(k)` gives k's sequence of 0-based positions (k itself first).
  */
-export function writeDiversityFile(path: string, metadata: LuaObject, n: number, sequence: (k: number) => ArrayLike<number>, order: KeyOrder): Promise<void> {
+export function writeDiversityFile(
+  path: string, metadata: LuaObject, n: number, sequence: (k: number) => ArrayLike<number>, order: KeyOrder,
+): Promise<void> {
   return writing(path, async (out) => {
     const w = new DkjsonWriter(out, { indent: false, order });
     const texts = positionTexts(n, 0);

@@ -132,9 +132,12 @@ export function f32Text(x: number): string {
 // dkjson's quotestring: C0 controls, '"', '\', DEL, then (as UTF-8 sequences) U+0080-009F, U+00AD,
 // U+0600-0604, U+070F, U+17B4-17B5, U+200C-200F, U+2028-202F, U+2060-206F, U+FEFF, U+FFF0-FFFF.
 // Everything else, '/' included, is written raw. \b \f \n \r \t have short forms; the rest \u%.4x.
-const DK_ESCAPED =
-  /[\u0000-\u001f"\\\u007f-\u009f\u00ad\u0600-\u0604\u070f\u17b4\u17b5\u200c-\u200f\u2028-\u202f\u2060-\u206f\ufeff\ufff0-\uffff]/g;
-const DK_SHORT: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const DK_ESCAPED = new RegExp(
+  '[\\u0000-\\u001f"\\\\\\u007f-\\u009f\\u00ad\\u0600-\\u0604\\u070f\\u17b4\\u17b5' +
+  '\\u200c-\\u200f\\u2028-\\u202f\\u2060-\\u206f\\ufeff\\ufff0-\\uffff]', 'g');
+const DK_SHORT: Record<string, string> = {
+  '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t',
+};
 const dkEscape = (c: string): string => DK_SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /** A string as dkjson writes it, quotes included. */
@@ -282,7 +285,9 @@ export class DkjsonWriter {
 
   key(k: string): this {
     const top = this.stack.at(-1);
-    if (top?.kind !== 'object' || top.keyed) throw new Error(`DkjsonWriter: key ${JSON.stringify(k)} outside an object`);
+    if (top?.kind !== 'object' || top.keyed) {
+      throw new Error(`DkjsonWriter: key ${JSON.stringify(k)} outside an object`);
+    }
     this.out.write(`${top.count++ ? ',' : ''}${this.o.indent ? pad(top.level + 1) : ''}${dkString(k)}:`);
     top.keyed = true;
     return this;

@@ -35,7 +35,9 @@ export function kernelScores(emb: Float32Array, n: number, dim: number): ScoreRo
   for (let a = 0; a < 2 && a < n; a++) {
     for (let b = 0; b < 4 && b < n; b++) {
       const want = dotRef(rows, a, rows, b, dim);
-      if (probe[a * 4 + b] !== want) throw new Error(`dot kernel self-check: row ${a} x ${b} gave ${probe[a * 4 + b]}, expected ${want}`);
+      if (probe[a * 4 + b] !== want) {
+        throw new Error(`dot kernel self-check: row ${a} x ${b} gave ${probe[a * 4 + b]}, expected ${want}`);
+      }
     }
   }
   let block = -1;
@@ -95,10 +97,14 @@ export class Neighbours {
    * Sorts every row once. `onRanking(i, ranking)` gets row i's ranking (every other position, most similar
    * first, ties by lower position first) in ascending i; the array is reused for the next row.
    */
-  static async build(scores: ScoreRows, onRanking?: (i: number, ranking: Int32Array) => void | Promise<void>): Promise<Neighbours> {
+  static async build(
+    scores: ScoreRows, onRanking?: (i: number, ranking: Int32Array) => void | Promise<void>,
+  ): Promise<Neighbours> {
     const n = scores.n;
     if (n >= POS) throw new Error(`Neighbours: at most ${POS - 1} poems, got ${n}`);
-    if (n * n > 2 ** 31) throw new Error(`Neighbours: ${n} poems need ${n} x ${n} positions in memory; use top-K lists instead`);
+    if (n * n > 2 ** 31) {
+      throw new Error(`Neighbours: ${n} poems need ${n} x ${n} positions in memory; use top-K lists instead`);
+    }
     const nb = new Neighbours(n);
     const keys = new Float64Array(n);
     const ranking = new Int32Array(Math.max(0, n - 1));

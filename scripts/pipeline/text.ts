@@ -99,13 +99,16 @@ export const host = (rand: Rand) => pick(rand, HOSTS);
 
 const DIGITS = '0123456789';
 const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const chars = (rand: Rand, set: string, n: number) => Array.from({ length: n }, () => set[Math.floor(rand() * set.length)]).join('');
+const chars = (rand: Rand, set: string, n: number) =>
+  Array.from({ length: n }, () => set[Math.floor(rand() * set.length)]).join('');
 
 /** A web link as people paste them. */
 export function url(rand: Rand): string {
   const r = rand();
   if (r < 0.4) return `https://www.youtube.example/watch?v=${chars(rand, ALNUM, 11)}`;
-  if (r < 0.7) return `https://forum.example.net/r/${word(rand).replace(/\W/g, '') || 'x'}/comments/${chars(rand, ALNUM, 6)}/`;
+  if (r < 0.7) {
+    return `https://forum.example.net/r/${word(rand).replace(/\W/g, '') || 'x'}/comments/${chars(rand, ALNUM, 6)}/`;
+  }
   return `https://${host(rand)}/${chars(rand, ALNUM, 8)}?key=${chars(rand, ALNUM, 16)}&utm_source=share`;
 }
 
@@ -172,8 +175,9 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
  * links and hashtags as anchors, the mentioned account (its real handle) as an h-card.
  */
 export function postHtml(content: string, mention?: { handle: string; host: string }): string {
+  const link = (u: string) => `<a href="${u}" target="_blank" rel="nofollow noopener" translate="no">${u}</a>`;
   const para = (p: string) => p.split('\n').map((l) => escapeHtml(l)
-    .replace(/https?:\/\/[^\s<]+/g, (u) => `<a href="${u}" target="_blank" rel="nofollow noopener" translate="no">${u}</a>`)
+    .replace(/https?:\/\/[^\s<]+/g, link)
     .replace(/(^|\s)#(\w+)/g, (_m, pre: string, tag: string) =>
       `${pre}<a href="https://tech.example/tags/${tag}" class="mention hashtag" rel="tag">#<span>${tag}</span></a>`))
     .join('<br />');
