@@ -400,7 +400,7 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   sims.length = 0;
   lap(`top-${k} similar per poem, exact over ${((n * (n - 1)) / 2 / 1e9).toFixed(2)} G pairs, ${threads} thread(s)`);
   await step(FILES.similarity, async (p) => {
-    const file = RankingsFile.open(p, { total_poems: n, sort_threads: threads, top_k: k });
+    const file = RankingsFile.open(p, { total_poems: n, sort_threads: 8, top_k: k }); // fixed: the bytes must not depend on --threads
     try {
       for (let r = 0; r < n; r++) await file.line(r, top.rows.subarray(r * k, r * k + top.lengths[r]));
       await file.close();
