@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { openCache, type CacheReader } from '../cache/reader.ts';
 import { loadNative } from '../native/index.ts';
 import { fmtMB, median } from './lib/pss.ts';
-import { prng } from './generate.ts';
+import { prng } from '../scripts/pipeline/random.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const K = 10;

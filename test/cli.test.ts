@@ -10,7 +10,7 @@ import { main } from '../converter/cli.ts';
 import { writeCache, type CacheData } from '../cache/writer.ts';
 import { parseCache } from '../cache/validate.ts';
 import { E, H, HEADER_SIZE, SECTION_ENTRY_SIZE } from '../cache/layout.ts';
-import { generate, FILES, pyFloat } from '../bench/generate.ts';
+import { FILES, SIZES, writePipeline } from '../scripts/pipeline/generate.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'poem-cache.mjs');
@@ -394,14 +394,14 @@ describe('the real bin', () => {
   });
 });
 
-describe('convert (bench/generate.ts --size small)', () => {
+describe('convert (the generator\'s small size)', () => {
   let data: string;
   let inputs: string[];
   let ids: number[];
 
   beforeAll(async () => {
     data = join(dir, 'small');
-    await generate('small', data);
+    await writePipeline(data, SIZES.small);
     inputs = ['--poems', join(data, FILES.poems), '--embeddings', join(data, FILES.embeddings),
       '--similarity', join(data, FILES.similarity), '--diversity', join(data, FILES.diversity)];
     ids = JSON.parse(readFileSync(join(data, FILES.poems), 'utf8')).poems.map((p: { id: number }) => p.id);
@@ -499,47 +499,5 @@ describe('convert (bench/generate.ts --size small)', () => {
     const copy = join(dir, 'bin-copy.pcache');
     copyFileSync(out, copy);
     expect(runBin(['convert', ...inputs, '--out', out, '--quiet'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
-  });
-});
-
-describe('bench/generate.ts', () => {
-  it('prints floats the way Python\'s repr does', () => {
-    const cases: [number, string][] = [[1.2e-5, '1.2e-05'], [0.0001, '0.0001'], [1e16, '1e+16'], [5, '5.0'], [-0.5, '-0.5'],
-      [0.1, '0.1'], [123.456, '123.456'], [3.0517578125e-5, '3.0517578125e-05'], [1e-7, '1e-07'], [Math.fround(0.1), '0.10000000149011612']];
-    for (const [x, py] of cases) expect(pyFloat(x)).toBe(py);
-  });
-
-  it('writes the same bytes every run, in the pipeline\'s shapes', async () => {
-    const a = join(dir, 'gen-a');
-    const b = join(dir, 'gen-b');
-    await generate('small', a);
-    await generate('small', b);
-    for (const f of Object.values(FILES)) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
-    const poems = JSON.parse(readFileSync(join(a, FILES.poems), 'utf8')).poems as { id: number; title: string; content: string; category: string; metadata: { creation_date: string } }[];
-    const ids = poems.map((p) => p.id);
-    expect(ids).toHaveLength(300);
-    expect(ids.at(-1)!).toBeGreaterThan(300); // gaps
-    for (const p of poems) {
-      expect(typeof p.title).toBe('string');
-      expect(p.content.length).toBeGreaterThan(20);
-      expect(p.metadata.creation_date).toMatch(/^\d{4}-\d\d-\d\d$/);
-    }
-    const emb = JSON.parse(readFileSync(join(a, FILES.embeddings), 'utf8'));
-    expect(emb.metadata.embedding_dimension).toBe(768);
-    expect(emb.embeddings.map((e: { poem_index: number }) => e.poem_index)).toEqual(ids);
-    for (const e of emb.embeddings) expect(e.embedding).toHaveLength(768);
-    const sorted = [...ids].sort((x, y) => x - y);
-    const sim = JSON.parse(readFileSync(join(a, FILES.similarity), 'utf8'));
-    expect(sim.metadata.total_poems).toBe(300);
-    const div = JSON.parse(readFileSync(join(a, FILES.diversity), 'utf8'));
-    expect(div.metadata).toMatchObject({ num_poems: 300, top_k: 300 });
-    for (const id of ids) {
-      const s: number[] = sim.rankings[String(id)];
-      expect(s).not.toContain(id);
-      expect([...s, id].sort((x, y) => x - y)).toEqual(sorted);
-      const d: number[] = div.sequences[String(id)];
-      expect(d[0]).toBe(id);
-      expect([...d].sort((x, y) => x - y)).toEqual(sorted);
-    }
   });
 });

@@ -8,16 +8,20 @@ import embeddingsFile from '@poem-data/embeddings.json';
 import similarityFile from '@poem-data/similarity_rankings_cache.json';
 import diversityFile from '@poem-data/diversity_cache.json';
 
-interface Poem { id: number; title?: string; content: string; category?: string; metadata?: { creation_date?: string } }
-type Entry = number | { id: number };
+interface Poem {
+  id: number; title?: string; content: string; category?: string; creation_date?: string;
+  metadata?: { creation_date?: string };
+}
 
+// A poem is its position: rankings name it by 1-based poem_index, diversity by 0-based position, embeddings
+// are an array by poem_index.
 const poems = (poemsFile as { poems: Poem[] }).poems;
-const rowById = new Map(poems.map((p, row) => [p.id, row]));
-const rankings = (similarityFile as { rankings: Record<string, Entry[]> }).rankings;
-const sequences = (diversityFile as { sequences: Record<string, Entry[]> }).sequences;
-const embeddingById = new Map((embeddingsFile as { embeddings: { poem_index: number; embedding: number[] }[] }).embeddings.map((e) => [e.poem_index, e.embedding]));
-const toRows = (list: Entry[] | undefined): Int32Array =>
-  Int32Array.from(list ?? [], (e) => rowById.get(typeof e === 'number' ? e : e.id) ?? -1);
+const rowById = new Map<number, number>();
+poems.forEach((p, row) => { if (!rowById.has(p.id)) rowById.set(p.id, row); });
+const rankings = (similarityFile as { rankings: Record<string, number[]> }).rankings;
+const sequences = (diversityFile as { sequences: Record<string, number[]> }).sequences;
+const embeddings = (embeddingsFile as { embeddings: { embedding?: number[] }[] }).embeddings;
+const toRows = (list: number[] | undefined, base: number): Int32Array => Int32Array.from(list ?? [], (v) => v - base);
 
 const reader = {
   count: poems.length,
@@ -27,10 +31,10 @@ const reader = {
   title: (row: number): string => poems[row].title ?? '',
   text: (row: number): string => poems[row].content,
   category: (row: number): string => poems[row].category ?? '',
-  date: (row: number): string => poems[row].metadata?.creation_date ?? '',
-  embedding: (row: number): Float32Array => Float32Array.from(embeddingById.get(poems[row].id) ?? []),
-  similar: (row: number): Int32Array => toRows(rankings[String(poems[row].id)]),
-  diversity: (row: number): Int32Array => toRows(sequences[String(poems[row].id)]),
+  date: (row: number): string => poems[row].creation_date ?? poems[row].metadata?.creation_date ?? '',
+  embedding: (row: number): Float32Array => Float32Array.from(embeddings[row]?.embedding ?? []),
+  similar: (row: number): Int32Array => toRows(rankings[String(row + 1)], 1),
+  diversity: (row: number): Int32Array => toRows(sequences[String(row)], 0),
 };
 
 export const getCache = () => reader;

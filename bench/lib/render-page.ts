@@ -76,30 +76,28 @@ export function pageRows(count: number, n: number): Int32Array {
 
 // ---- PageData over the pipeline's JSON ----
 
-/** The four parsed JSON caches, as the pipeline writes them. */
+/** The four parsed JSON caches, as the pipeline writes them (scripts/pipeline/files.ts). */
 export interface PipelineJson {
   poems: { poems: { id: number; title?: string; content: string }[] };
   embeddings?: unknown;
-  similarity: { rankings: Record<string, (number | [number, number])[]> };
-  diversity: { sequences: Record<string, (number | [number, number])[]> };
+  /** Keyed by 1-based poem_index, values 1-based poem_index. */
+  similarity: { rankings: Record<string, number[]> };
+  /** Keyed by 0-based position, values 0-based positions. */
+  diversity: { sequences: Record<string, number[]> };
 }
 
 /**
- * PageData over parsed pipeline JSON: lists hold poem ids (or [id, score] pairs); only the first `k`
- * entries a page asks for are mapped to rows, as the pipeline's own templates would look them up.
+ * PageData over parsed pipeline JSON: a poem is its position in poems.json (rankings name it by poem_index =
+ * position + 1, diversity by position); only the first `k` entries a page asks for are mapped to rows, as the
+ * pipeline's own templates would look them up.
  */
 export function jsonPageData(j: PipelineJson, k = 100): PageData {
   const poems = j.poems.poems;
-  const rowById = new Map<number, number>();
-  poems.forEach((p, r) => rowById.set(p.id, r));
-  const toRows = (list: (number | [number, number])[] | undefined): Int32Array => {
+  const toRows = (list: number[] | undefined, base: number): Int32Array => {
     if (!list) return new Int32Array(0);
     const n = Math.min(k, list.length);
     const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = list[i];
-      out[i] = rowById.get(typeof v === 'number' ? v : v[0]) ?? -1;
-    }
+    for (let i = 0; i < n; i++) out[i] = list[i] - base;
     return out;
   };
   return {
@@ -107,7 +105,7 @@ export function jsonPageData(j: PipelineJson, k = 100): PageData {
     idOf: (r) => poems[r].id,
     title: (r) => poems[r].title ?? '',
     text: (r) => poems[r].content,
-    similar: (r) => toRows(j.similarity.rankings[String(poems[r].id)]),
-    diversity: (r) => toRows(j.diversity.sequences[String(poems[r].id)]),
+    similar: (r) => toRows(j.similarity.rankings[String(r + 1)], 1),
+    diversity: (r) => toRows(j.diversity.sequences[String(r)], 0),
   };
 }
