@@ -19,6 +19,8 @@ export default defineConfig({
       embeddings: 'data/pipeline/embeddings.json',
       similarity: 'data/pipeline/similarity_rankings_cache.json',
       diversity: 'data/pipeline/diversity_cache.json',
+      // beyond the default fields (file path, content warning, golden mark, ...): what the pages show
+      fields: ['metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'],
       pageSize: 100,
     }),
   ],
