@@ -10,8 +10,18 @@ import diversityFile from '@poem-data/diversity_cache.json';
 
 interface Poem {
   id: number; title?: string; content: string; category?: string; creation_date?: string;
-  metadata?: { creation_date?: string };
+  metadata?: Record<string, unknown> & { creation_date?: string };
+  [key: string]: unknown;
 }
+
+// The fields the pages read, as the cache's field(path, row): any scalar at a dotted path (absent = null).
+const FIELDS = ['filepath', 'content_warning', 'metadata.is_golden_poem', 'metadata.is_boost', 'metadata.original_uri',
+  'metadata.source_file', 'metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'];
+const at = (o: unknown, path: string): string | number | boolean | null => {
+  let v = o;
+  for (const k of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return v === undefined || (v !== null && typeof v === 'object') ? null : (v as string | number | boolean | null);
+};
 
 // A poem is its position: rankings name it by 1-based poem_index, diversity by 0-based position, embeddings
 // are an array by poem_index.
@@ -28,6 +38,10 @@ const reader = {
   has: (section: string): boolean => section === 'similar' || section === 'diversity' || section === 'embeddings',
   idOf: (row: number): number => poems[row].id,
   rowOf: (id: number): number => rowById.get(id) ?? -1,
+  index: (row: number): number => row + 1,
+  rowOfIndex: (i: number): number => (Number.isInteger(i) && i >= 1 && i <= poems.length ? i - 1 : -1),
+  fieldNames: FIELDS,
+  field: (path: string, row: number) => at(poems[row], path),
   title: (row: number): string => poems[row].title ?? '',
   text: (row: number): string => poems[row].content,
   category: (row: number): string => poems[row].category ?? '',
