@@ -21,6 +21,8 @@ interface PathNode {
   builtins: Builtin[];
   fields: number[];
   children?: Map<string, PathNode>;
+  /** Every built-in and field below this node: a new value here replaces them all (as JSON.parse does). */
+  below?: { builtins: Builtin[]; fields: number[] };
 }
 
 function pathTree(fields: readonly string[]): PathNode {
@@ -39,7 +41,31 @@ function pathTree(fields: readonly string[]): PathNode {
   at(['creation_date']).builtins.push('topDate');
   at(['metadata', 'creation_date']).builtins.push('date');
   fields.forEach((f, i) => at(f.split('.')).fields.push(i));
+  const collect = (node: PathNode): { builtins: Builtin[]; fields: number[] } => {
+    const all = { builtins: [] as Builtin[], fields: [] as number[] };
+    for (const child of node.children?.values() ?? []) {
+      const sub = collect(child);
+      all.builtins.push(...child.builtins, ...sub.builtins);
+      all.fields.push(...child.fields, ...sub.fields);
+    }
+    if (node.children) node.below = all;
+    return all;
+  };
+  collect(root);
   return root;
+}
+
+/** Forgets what an earlier value of a repeated key put below `node` (a later duplicate key wins whole). */
+function resetBelow(row: PoemRow, node: PathNode): void {
+  if (!node.below) return;
+  for (const i of node.below.fields) row.fields[i] = null;
+  for (const b of node.below.builtins) {
+    if (b === 'title') row.title = '';
+    else if (b === 'category') row.category = '';
+    else if (b === 'date') row.date = undefined;
+    else if (b === 'topDate') row.topDate = undefined;
+    else if (b === 'filepath') row.filepath = undefined;
+  }
 }
 
 /** One poem as read: built-ins, then the fields in the order requested. */
@@ -91,23 +117,9 @@ export interface PoemsResult extends PoemList {
   bytes: number;
 }
 
-/** Object keys in a parsed value, at every depth (what the batch's text has, unless it has duplicate keys). */
-function keyCount(v: object): number {
-  let n = 0;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const e = v[i];
-      if (typeof e === 'object' && e !== null) n += keyCount(e);
-    }
-    return n;
-  }
-  for (const k in v) {
-    n++;
-    const e = (v as Record<string, unknown>)[k];
-    if (typeof e === 'object' && e !== null) n += keyCount(e);
-  }
-  return n;
-}
+/** A string, or undefined for null or absent; false for anything else (the precise reader reports it). */
+const optString = (v: unknown): string | undefined | false =>
+  v === undefined || v === null ? undefined : typeof v === 'string' ? v : false;
 
 export async function readPoems(
   src: JsonSource, fieldPaths: readonly string[], spoolPath: (what: string) => string, ticker: Ticker,
@@ -148,6 +160,7 @@ export async function readPoems(
 
   // The precise reader: exact positions for every error.
   const readAt = (row: PoemRow, node: PathNode, key: string): void => {
+    resetBelow(row, node);
     const kind = src.peek();
     if (kind === 'object' && node.children) {
       const bad = node.fields.length ? `field "${fieldPaths[node.fields[0]]}" is an object` : undefined;
@@ -193,40 +206,39 @@ export async function readPoems(
   };
 
   // The fast path: a parsed batch whose poems are all plainly valid is taken as is; else the precise reader
-  // reads it (up to the first doubtful poem from here, all of it when the batch has duplicate keys).
-  const takeBatch = (vals: unknown[], keysSeen: number): number => {
+  // reads it from the first doubtful poem on (it reports the error). Both keep the last of repeated keys, so a
+  // batch with duplicate keys gives what the precise reader gives.
+  const takeBatch = (vals: unknown[]): number => {
     const rows: PoemRow[] = [];
-    let keys = 0;
     for (let i = 0; i < vals.length; i++) {
-      const o = vals[i];
-      if (typeof o !== 'object' || o === null || Array.isArray(o)) return i + 1;
-      keys += keyCount(o);
-      const row = newRow();
-      const p = o as Record<string, unknown>;
-      if (assign(row, tree.children!.get('id')!, p.id, fieldPaths) || assign(row, tree.children!.get('content')!, p.content, fieldPaths)) return i + 1;
-      let bad = false;
-      for (const b of ['title', 'category', 'filepath', 'creation_date'] as const) {
-        if (p[b] !== undefined && assign(row, tree.children!.get(b)!, p[b], fieldPaths)) bad = true;
-      }
+      const p = vals[i] as Record<string, unknown>;
+      if (typeof p !== 'object' || p === null || Array.isArray(p)) return i + 1;
+      const id = p.id;
+      const content = p.content;
+      if (typeof id !== 'number' || !isId(id) || typeof content !== 'string') return i + 1;
+      const title = optString(p.title);
+      const category = optString(p.category);
+      const filepath = optString(p.filepath);
+      const topDate = optString(p.creation_date);
+      if (title === false || category === false || filepath === false || topDate === false) return i + 1;
+      let date: string | undefined | false;
       const m = p.metadata; // anything but an object holds no creation_date (the precise reader skips it too)
       if (m !== null && typeof m === 'object' && !Array.isArray(m)) {
-        const d = (m as Record<string, unknown>).creation_date;
-        if (d !== undefined && assign(row, tree.children!.get('metadata')!.children!.get('creation_date')!, d, fieldPaths)) bad = true;
+        date = optString((m as Record<string, unknown>).creation_date);
+        if (date === false) return i + 1;
       }
-      for (let f = 0; f < split.length && !bad; f++) {
+      const fields = new Array<FieldValue>(split.length);
+      for (let f = 0; f < split.length; f++) {
         let v: unknown = p;
-        for (const seg of split[f]) {
-          v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[seg] : undefined;
-          if (v === undefined) break;
+        const path = split[f];
+        for (let k = 0; k < path.length && v !== undefined; k++) {
+          v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[path[k]] : undefined;
         }
-        if (v === undefined) continue;
-        if (v !== null && typeof v === 'object') bad = true;
-        else row.fields[f] = v as FieldValue;
+        if (v !== null && typeof v === 'object') return i + 1;
+        fields[f] = v === undefined ? null : (v as FieldValue);
       }
-      if (bad) return i + 1;
-      rows.push(row);
+      rows.push({ id, title: title ?? '', content, category: category ?? '', date: date as string | undefined, topDate, filepath, fields });
     }
-    if (keys !== keysSeen) return vals.length;
     for (const row of rows) add(row);
     return -1;
   };
@@ -245,7 +257,7 @@ export async function readPoems(
           if (p) await p;
           slow = b.count;
           if (b.values) {
-            const k = takeBatch(b.values, b.keys);
+            const k = takeBatch(b.values);
             if (k < 0) continue;
             src.rewindBatch!();
             slow = k;

@@ -31,7 +31,7 @@ function check(out: string, e: Expect) {
     expect(c.date(row)).toBe(p.date ?? '');
     expect(c.field('filepath', row)).toBe(p.filepath ?? null);
     expect(c.field('content_warning', row)).toBe(p.contentWarning ?? null);
-    expect(c.field('metadata.is_golden_poem', row)).toBe(p.golden ?? false);
+    expect(c.field('metadata.is_golden_poem', row)).toBe(p.golden ?? null);
     if (e.emb) expect([...c.embedding(row)]).toEqual(e.emb[row].map(Math.fround));
     if (e.rank) {
       expect([...c.similar(row)]).toEqual(e.rank[row].map((x) => x.row));
@@ -157,6 +157,17 @@ describe('convertCaches round trips', () => {
       diversity: g.write(dir, 'diversity.json', bom(g.sequencesJson(seq, g.refOf(poems, 'index0')))),
     };
     await convertAllWays(dir, files, { poems, emb, seq });
+  });
+
+  it('a repeated key: the last one wins whole, on every path (as JSON.parse keeps it)', async () => {
+    const dir = g.tmp();
+    const text = JSON.stringify({ poems: [{ id: 1, content: 'a' }, { id: 2, content: 'b' }] })
+      .replace('"content":"a"', '"content":"x","metadata":{"creation_date":"1999","is_golden_poem":true},"content":"a","metadata":{"author":"z"}')
+      .replace('"content":"b"', '"filepath":"p/1.txt","content":"b","metadata":{"creation_date":"2001"},"metadata":"none","filepath":null');
+    const poems: g.Poem[] = [{ id: 1, content: 'a' }, { id: 2, content: 'b' }];
+    const out = await convertAllWays(dir, { poems: g.write(dir, 'poems.json', text) }, { poems: poems.map((p) => ({ ...p, golden: undefined })) });
+    const c = openCache(out, { fallback: true });
+    expect([c.date(0), c.date(1), c.field('metadata.is_golden_poem', 0), c.field('filepath', 1)]).toEqual(['', '', null, null]);
   });
 
   it('a larger set: long numeric arrays cut into many fast-path slices', async () => {
