@@ -13,6 +13,7 @@
 import { defineConfig } from 'astro/config';
 import { fileURLToPath } from 'node:url';
 import poemCache from '../../integration/index.ts';
+import { lastBuildStats } from '../../integration/build-stats.ts';
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -26,6 +27,17 @@ const count = (name, fallback) => {
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
 const work = env('POEM_BENCH_WORK');
+
+// The integration's statistics (debug output in a build) as one line bench/astro-build.ts reads.
+const printStats = {
+  name: 'bench:build-stats',
+  hooks: {
+    'astro:build:done': () => {
+      const s = lastBuildStats();
+      if (s) console.log(`@@BUILD_STATS ${JSON.stringify({ mode: s.mode, workers: s.workers, fallbackReason: s.fallbackReason, mainCpuMs: s.mainCpuMs, workerCpuMs: s.workerCpuMs, pages: s.pages })}`);
+    },
+  },
+};
 const data = env('POEM_BENCH_DATA');
 const variant = env('POEM_BENCH_VARIANT', 'cache');
 
@@ -41,6 +53,7 @@ export default defineConfig({
   integrations: variant === 'json'
     ? []
     : [
+        printStats,
         poemCache({
           poems: `${data}/poems.json`,
           embeddings: `${data}/embeddings.json`,

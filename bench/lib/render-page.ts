@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 /** What a page needs, by row (0..count-1, in poems.json order). */
 export interface PageData {
   readonly count: number;
-  idOf(row: number): number;
+  /** The poem_index of a row (its 1-based position in poems.json): URLs use it, as the pipeline's pages do. */
+  index(row: number): number;
   title(row: number): string;
   text(row: number): string;
   /** Rows most similar to `row`, most similar first. */
@@ -35,7 +36,7 @@ export function firstLine(text: string): string {
 }
 
 function item(d: PageData, r: number): string {
-  return `<li><a href="/poem/${d.idOf(r)}/">${escapeHtml(d.title(r))}</a><span>${escapeHtml(firstLine(d.text(r)))}</span></li>`;
+  return `<li><a href="/poem/${d.index(r)}/">${escapeHtml(d.title(r))}</a><span>${escapeHtml(firstLine(d.text(r)))}</span></li>`;
 }
 
 /** The HTML of the "similar" page of `row`. */
@@ -102,7 +103,7 @@ export function jsonPageData(j: PipelineJson, k = 100): PageData {
   };
   return {
     count: poems.length,
-    idOf: (r) => poems[r].id,
+    index: (r) => r + 1,
     title: (r) => poems[r].title ?? '',
     text: (r) => poems[r].content,
     similar: (r) => toRows(j.similarity.rankings[String(r + 1)], 1),
