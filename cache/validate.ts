@@ -1,6 +1,9 @@
-// Structural validation of a cache image, shared by the native path (after C++ has validated the same
-// header and bounds) and the pure-JS fallback. After parseCache returns, every view the reader makes is
-// inside the image and every per-row index points inside its section.
+// The one validator of cache images, for every path: the reader (native mmap, POSIX shm and the pure-JS
+// fallback), `poem-cache verify` and inspect, and the converter's freshness check (readCacheLayout, which reads
+// only the header and the section table from a file). The addon maps bytes and checks nothing. After
+// parseCache returns, every view the reader makes is inside the image and every per-row index points inside
+// its section.
+import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import {
   ALIGN, BYTE_ORDER_MARK, E, ElementType, FORMAT_MAJOR, H, HEADER_SIZE, IDS_DENSE_INDEX, KIND_ELEMENT_TYPE,
@@ -60,19 +63,67 @@ function u64(view: DataView, at: number): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
 }
 
+type Fail = (at: number, expected: string, found?: string) => never;
+
+const failIn = (file: string): Fail => (at, expected, found) => {
+  throw new CacheFormatError(file, at, expected, found);
+};
+
 /**
- * Validates header, section table, section bounds and (unless indexes: false, for images the C++ validator
- * has already checked) per-row indexes. Throws CacheFormatError.
+ * Validates header, section table, section bounds and (unless indexes: false, for tools that only look at a
+ * damaged file's layout, never for making views) per-row indexes. Throws CacheFormatError.
  */
 export function parseCache(bytes: Uint8Array, file: string, options: { indexes?: boolean } = {}): ParsedCache {
-  const fail = (at: number, expected: string, found?: string): never => {
-    throw new CacheFormatError(file, at, expected, found);
-  };
-  const size = bytes.byteLength;
-  if (size < HEADER_SIZE) fail(0, `a ${HEADER_SIZE}-byte header`, `a file of ${size} bytes`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
+  const header = parseHeader(bytes.subarray(0, HEADER_SIZE), bytes.byteLength, file);
+  const sections = parseTable(bytes.subarray(HEADER_SIZE, tableEndOf(header)), header, bytes.byteLength, file);
+  if (options.indexes !== false) {
+    const fail = failIn(file);
+    for (const s of sections) if (s.known) checkIndexes(bytes, s, fail);
+  }
+  return { header, sections };
+}
 
-  const magic = String.fromCharCode(...bytes.subarray(0, 8));
+/**
+ * The header and the section table of a cache file, read from an open file (the header, then the table: no
+ * section is read) and validated as parseCache does them, with the same messages. Throws CacheFormatError.
+ */
+export async function readCacheLayout(fh: FileHandle, file: string): Promise<ParsedCache> {
+  const size = (await fh.stat()).size;
+  const header = parseHeader(await readAt(fh, file, 0, Math.min(size, HEADER_SIZE)), size, file);
+  const table = await readAt(fh, file, HEADER_SIZE, tableEndOf(header) - HEADER_SIZE);
+  return { header, sections: parseTable(table, header, size, file) };
+}
+
+/** One section's bytes, read from an open file and checked against the table's CRC-32. Throws CacheFormatError. */
+export async function readSectionChecked(fh: FileHandle, file: string, s: SectionInfo): Promise<Uint8Array> {
+  const bytes = await readAt(fh, file, s.offset, s.byteLength);
+  const actual = crc32(bytes);
+  if (actual !== s.checksum) {
+    throw new CacheFormatError(file, s.offset, `section ${s.index} "${s.name}" with checksum ${hex(s.checksum)}`, hex(actual));
+  }
+  return bytes;
+}
+
+async function readAt(fh: FileHandle, file: string, position: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(out, got, length - got, position + got);
+    if (bytesRead === 0) throw new CacheFormatError(file, position + got, `${length} bytes at ${position} (the file shrank while being read)`);
+    got += bytesRead;
+  }
+  return out;
+}
+
+const tableEndOf = (h: CacheHeader) => HEADER_SIZE + h.sectionCount * SECTION_ENTRY_SIZE;
+
+/** The header (`head`: the file's first min(size, 64) bytes) against the file's real size. */
+function parseHeader(head: Uint8Array, size: number, file: string): CacheHeader {
+  const fail = failIn(file);
+  if (size < HEADER_SIZE) fail(0, `a ${HEADER_SIZE}-byte header`, `a file of ${size} bytes`);
+  const view = new DataView(head.buffer, head.byteOffset, HEADER_SIZE);
+
+  const magic = String.fromCharCode(...head.subarray(0, 8));
   if (magic !== MAGIC) fail(H.magic, `magic "${MAGIC}" (not a poem cache file?)`, JSON.stringify(magic));
   const major = view.getUint16(H.major, true);
   const minor = view.getUint16(H.minor, true);
@@ -85,7 +136,7 @@ export function parseCache(bytes: Uint8Array, file: string, options: { indexes?:
       `${major}.${minor}${major > FORMAT_MAJOR ? ': written by a newer astro-poem-cache, upgrade this package to read it' : ''}`);
   }
   const headerChecksum = view.getUint32(H.headerChecksum, true);
-  const headerActual = crc32(bytes.subarray(0, H.headerChecksum));
+  const headerActual = crc32(head.subarray(0, H.headerChecksum));
   if (headerChecksum !== headerActual) fail(H.headerChecksum, `header checksum ${hex(headerActual)}`, hex(headerChecksum));
   const fileSize = u64(view, H.fileSize);
   if (fileSize !== size) fail(H.fileSize, `file size ${size} (truncated or extended file?)`, String(fileSize));
@@ -95,16 +146,26 @@ export function parseCache(bytes: Uint8Array, file: string, options: { indexes?:
   if (entrySize !== SECTION_ENTRY_SIZE) fail(H.entrySize, `section entry size ${SECTION_ENTRY_SIZE}`, String(entrySize));
   const sectionCount = view.getUint32(H.sectionCount, true);
   if (sectionCount > MAX_SECTIONS) fail(H.sectionCount, `at most ${MAX_SECTIONS} sections`, String(sectionCount));
-  const tableEnd = tableOffset + sectionCount * entrySize;
-  if (tableEnd > size) fail(tableOffset, `a section table of ${sectionCount} entries inside the file`, `${size} bytes`);
-  const tableChecksum = view.getUint32(H.tableChecksum, true);
-  const tableActual = crc32(bytes.subarray(tableOffset, tableEnd));
-  if (tableChecksum !== tableActual) fail(H.tableChecksum, `section table checksum ${hex(tableActual)}`, hex(tableChecksum));
+  const header: CacheHeader = {
+    major, minor, flags: view.getUint32(H.flags, true), fileSize, sectionCount, headerChecksum,
+    tableChecksum: view.getUint32(H.tableChecksum, true),
+  };
+  if (tableEndOf(header) > size) fail(HEADER_SIZE, `a section table of ${sectionCount} entries inside the file`, `${size} bytes`);
+  return header;
+}
 
+/** The section table (`table`: its bytes, from offset HEADER_SIZE) and every section's bounds and shape. */
+function parseTable(table: Uint8Array, header: CacheHeader, size: number, file: string): SectionInfo[] {
+  const fail = failIn(file);
+  const tableActual = crc32(table);
+  if (header.tableChecksum !== tableActual) fail(H.tableChecksum, `section table checksum ${hex(tableActual)}`, hex(header.tableChecksum));
+  const tableEnd = HEADER_SIZE + table.byteLength;
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const sections: SectionInfo[] = [];
-  for (let i = 0; i < sectionCount; i++) {
-    const at = tableOffset + i * entrySize;
-    const nameBytes = bytes.subarray(at + E.name, at + E.name + SECTION_NAME_BYTES);
+  for (let i = 0; i < header.sectionCount; i++) {
+    const rel = i * SECTION_ENTRY_SIZE; // in `table`
+    const at = HEADER_SIZE + rel; // in the file, for messages
+    const nameBytes = table.subarray(rel + E.name, rel + E.name + SECTION_NAME_BYTES);
     const nul = nameBytes.indexOf(0);
     let name = '';
     try {
@@ -116,15 +177,15 @@ export function parseCache(bytes: Uint8Array, file: string, options: { indexes?:
     const s: SectionInfo = {
       index: i,
       name,
-      kind: view.getUint16(at + E.kind, true),
-      elementType: view.getUint16(at + E.elementType, true),
-      flags: view.getUint32(at + E.flags, true),
-      offset: u64(view, at + E.offset),
-      byteLength: u64(view, at + E.byteLength),
-      count: view.getUint32(at + E.count, true),
-      param: view.getUint32(at + E.param, true),
-      param2: view.getUint32(at + E.param2, true),
-      checksum: view.getUint32(at + E.checksum, true),
+      kind: view.getUint16(rel + E.kind, true),
+      elementType: view.getUint16(rel + E.elementType, true),
+      flags: view.getUint32(rel + E.flags, true),
+      offset: u64(view, rel + E.offset),
+      byteLength: u64(view, rel + E.byteLength),
+      count: view.getUint32(rel + E.count, true),
+      param: view.getUint32(rel + E.param, true),
+      param2: view.getUint32(rel + E.param2, true),
+      checksum: view.getUint32(rel + E.checksum, true),
       known: false,
       parts: {},
     };
@@ -154,17 +215,11 @@ export function parseCache(bytes: Uint8Array, file: string, options: { indexes?:
     const prev = byOffset[i - 1];
     const cur = byOffset[i];
     if (prev.offset + prev.byteLength > cur.offset) {
-      fail(tableOffset + cur.index * entrySize + E.offset, `section ${cur.index} "${cur.name}" not to overlap section ${prev.index} "${prev.name}"`);
+      fail(HEADER_SIZE + cur.index * SECTION_ENTRY_SIZE + E.offset, `section ${cur.index} "${cur.name}" not to overlap section ${prev.index} "${prev.name}"`);
     }
   }
-  if (options.indexes !== false) for (const s of sections) if (s.known) checkIndexes(bytes, s, fail);
-  return {
-    header: { major, minor, flags: view.getUint32(H.flags, true), fileSize, sectionCount, headerChecksum, tableChecksum },
-    sections,
-  };
+  return sections;
 }
-
-type Fail = (at: number, expected: string, found?: string) => never;
 
 function u32s(bytes: Uint8Array, p: Part): Uint32Array {
   return new Uint32Array(bytes.buffer, bytes.byteOffset + p.offset, p.length);
