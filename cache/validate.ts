@@ -226,41 +226,73 @@ function u32s(bytes: Uint8Array, p: Part): Uint32Array {
 }
 
 // O(rows): proves every row's slice lies inside its section, so accessors need only a row range check.
+// The loops run once per open, mostly before V8 has compiled anything: they scan locals only and leave the
+// message to the rare failure.
 function checkIndexes(bytes: Uint8Array, s: SectionInfo, fail: Fail): void {
   const where = `section ${s.index} "${s.name}"`;
   if (s.kind === SectionKind.strings) {
     const off = u32s(bytes, s.parts.offsets);
-    let prev = 0;
-    for (let r = 0; r <= s.count; r++) {
-      const v = off[r];
-      if (r === 0 ? v !== 0 : v < prev || v > s.param) {
-        fail(s.parts.offsets.offset + r * 4, `${where}: string offset ${r} ${r === 0 ? 'to be 0' : `in ${prev}..${s.param}`}`, String(v));
-      }
-      prev = v;
-    }
-    if (prev !== s.param) fail(s.parts.offsets.offset + s.count * 4, `${where}: last string offset ${s.param}`, String(prev));
+    const r = firstBadOffset(off, s.param);
+    if (r === 0) fail(s.parts.offsets.offset, `${where}: string offset 0 to be 0`, String(off[0]));
+    if (r > 0) fail(s.parts.offsets.offset + r * 4, `${where}: string offset ${r} in ${off[r - 1]}..${s.param}`, String(off[r]));
+    if (off[s.count] !== s.param) fail(s.parts.offsets.offset + s.count * 4, `${where}: last string offset ${s.param}`, String(off[s.count]));
   } else if (s.kind === SectionKind.ragged) {
     const starts = u32s(bytes, s.parts.starts);
     const lengths = u32s(bytes, s.parts.lengths);
-    for (let r = 0; r < s.count; r++) {
-      if (starts[r] + lengths[r] > s.param) {
-        fail(s.parts.starts.offset + r * 4, `${where}: row ${r} list (start ${starts[r]}, length ${lengths[r]}) inside ${s.param} values`);
-      }
-    }
+    const r = firstListOutside(starts, lengths, s.param);
+    if (r >= 0) fail(s.parts.starts.offset + r * 4, `${where}: row ${r} list (start ${starts[r]}, length ${lengths[r]}) inside ${s.param} values`);
   } else if (s.kind === SectionKind.ids) {
     const index = s.parts.index;
     if (s.flags & IDS_DENSE_INDEX) {
       const table = new Int32Array(bytes.buffer, bytes.byteOffset + index.offset, index.length);
-      for (let k = 0; k < table.length; k++) {
-        if (table[k] < -1 || table[k] >= s.count) fail(index.offset + k * 4, `${where}: row -1..${s.count - 1} for id ${s.param + k}`, String(table[k]));
-      }
+      const k = firstOutside(table, -1, s.count - 1);
+      if (k >= 0) fail(index.offset + k * 4, `${where}: row -1..${s.count - 1} for id ${s.param + k}`, String(table[k]));
     } else {
       const perm = u32s(bytes, index);
-      for (let k = 0; k < perm.length; k++) {
-        if (perm[k] >= s.count) fail(index.offset + k * 4, `${where}: a row below ${s.count} in the sorted index`, String(perm[k]));
-      }
+      const k = firstOutside(perm, 0, s.count - 1);
+      if (k >= 0) fail(index.offset + k * 4, `${where}: a row below ${s.count} in the sorted index`, String(perm[k]));
     }
   }
+}
+
+/** The first string offset that is not 0 (at 0), below the one before it or past `end`; -1 when none. */
+function firstBadOffset(off: Uint32Array, end: number): number {
+  if (off[0] !== 0) return 0;
+  // One comparison a row finds the first decrease; the offsets before it ascend, so the first one past `end`
+  // among them is found by bisection.
+  const n = off.length;
+  let r = 1;
+  for (let prev = 0; r < n; r++) {
+    const v = off[r];
+    if (v < prev) break;
+    prev = v;
+  }
+  if (off[r - 1] <= end) return r < n ? r : -1;
+  let lo = 1;
+  let hi = r - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (off[mid] > end) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** The first row whose list start + length passes `values`; -1 when none. */
+function firstListOutside(starts: Uint32Array, lengths: Uint32Array, values: number): number {
+  const n = starts.length;
+  for (let r = 0; r < n; r++) if (starts[r] + lengths[r] > values) return r;
+  return -1;
+}
+
+/** The first entry outside min..max; -1 when none. */
+function firstOutside(table: Int32Array | Uint32Array, min: number, max: number): number {
+  const n = table.length;
+  for (let k = 0; k < n; k++) {
+    const v = table[k];
+    if (v < min || v > max) return k;
+  }
+  return -1;
 }
 
 /** CRC-32 of a section's bytes against its table entry (the reader does not do this at open: `verify` does). */

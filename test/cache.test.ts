@@ -262,6 +262,32 @@ describe('validation errors name the file, the byte and what was expected', () =
     expect(() => parseCache(b, 'f.cache')).toThrow(/f\.cache: byte \d+: expected section 4 "title": string offset 1 in 0\.\.\d+, found 16777215/);
   });
 
+  it('names the first string offset that breaks the rule: not 0, decreasing, or past the bytes', () => {
+    // title: 5 rows, offsets[0..5]; each case sets some of them.
+    const title = parseCache(good, 'x').sections.find((s) => s.name === 'title')!;
+    const at = title.parts.offsets.offset;
+    const end = title.param;
+    const offsets = [...new Uint32Array(good.buffer.slice(good.byteOffset + at, good.byteOffset + at + 24))];
+    const messageWith = (set: Record<number, number>) => {
+      const b = good.slice();
+      for (const [r, v] of Object.entries(set)) new DataView(b.buffer).setUint32(at + Number(r) * 4, v, true);
+      try {
+        parseCache(b, 'f');
+      } catch (e) {
+        return (e as Error).message.replace(/^f: byte \d+: expected section 4 "title": /, '');
+      }
+      return 'accepted';
+    };
+    expect(messageWith({ 0: 1 })).toBe('string offset 0 to be 0, found 1');
+    expect(messageWith({ 2: offsets[1] - 1 })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${offsets[1] - 1}`);
+    // Past the end and then decreasing again: the row past the end is named, not the decrease after it.
+    expect(messageWith({ 2: end + 1 })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${end + 1}`);
+    expect(messageWith({ 1: end + 1, 2: end + 2, 3: end + 3 })).toBe(`string offset 1 in 0..${end}, found ${end + 1}`);
+    expect(messageWith({ 3: end + 5, 4: end + 6, 5: end + 7 })).toBe(`string offset 3 in ${offsets[2]}..${end}, found ${end + 5}`);
+    expect(messageWith({ 5: end - 1 })).toBe(`last string offset ${end}, found ${end - 1}`);
+    expect(messageWith({ 5: end })).toBe('accepted');
+  });
+
   it('ragged list outside its values', () => {
     const parsed = parseCache(good, 'x');
     const sim = parsed.sections.find((s) => s.name === 'similar')!;
