@@ -8,6 +8,10 @@ import { loadNative } from '../native/index.ts';
 import { IDS_DENSE_INDEX, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
 import { CacheFormatError, parseCache, type ParsedCache, type SectionInfo } from './validate.ts';
 
+// What opening can throw: a damaged or foreign file (every path), an OS call of the addon that failed.
+export { CacheFormatError } from './validate.ts';
+export { NativeSystemError } from '../native/index.ts';
+
 export type CacheSource = 'mmap' | 'shm' | 'memory';
 
 interface Ragged {
