@@ -616,6 +616,8 @@ export interface RunResult {
   failure?: { message: string; counterexample: string; path: string; seed: number };
 }
 
+const YIELD_EVERY = 256;
+
 export async function runFuzz(options: { cases: number; seed: number; path?: string; watchdogMs?: number; onProgress?: (done: number) => void }): Promise<RunResult> {
   const fuzzer = await createFuzzer();
   // The counter is the 0-based run number while no case has failed: `--seed S --path N` replays run N.
@@ -623,10 +625,17 @@ export async function runFuzz(options: { cases: number; seed: number; path?: str
   const started = performance.now();
   try {
     const every = Math.max(1, Math.floor(options.cases / 10));
-    const details = fc.check(
-      fc.property(fuzzCaseArbitrary(fuzzer.bases.length), (c) => {
+    let sinceYield = 0;
+    const details = await fc.check(
+      fc.asyncProperty(fuzzCaseArbitrary(fuzzer.bases.length), async (c) => {
         fuzzer.check(c);
         if (options.onProgress && fuzzer.stats.cases % every === 0) options.onProgress(fuzzer.stats.cases);
+        // Node unmaps a collected mapping in a later event-loop turn (napi finalizers of external buffers run
+        // from setImmediate): a run that never yields would keep every case's mapping, past vm.max_map_count.
+        if (++sinceYield === YIELD_EVERY) {
+          sinceYield = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }),
       { seed: options.seed, numRuns: options.cases, path: options.path, endOnFailure: false },
     );
