@@ -99,7 +99,8 @@ export async function readSectionChecked(fh: FileHandle, file: string, s: Sectio
   const bytes = await readAt(fh, file, s.offset, s.byteLength);
   const actual = crc32(bytes);
   if (actual !== s.checksum) {
-    throw new CacheFormatError(file, s.offset, `section ${s.index} "${s.name}" with checksum ${hex(s.checksum)}`, hex(actual));
+    const what = `section ${s.index} "${s.name}" with checksum ${hex(s.checksum)}`;
+    throw new CacheFormatError(file, s.offset, what, hex(actual));
   }
   return bytes;
 }
@@ -109,7 +110,9 @@ async function readAt(fh: FileHandle, file: string, position: number, length: nu
   let got = 0;
   while (got < length) {
     const { bytesRead } = await fh.read(out, got, length - got, position + got);
-    if (bytesRead === 0) throw new CacheFormatError(file, position + got, `${length} bytes at ${position} (the file shrank while being read)`);
+    if (bytesRead === 0) {
+      throw new CacheFormatError(file, position + got, `${length} bytes at ${position} (the file shrank while being read)`);
+    }
     got += bytesRead;
   }
   return out;
@@ -150,7 +153,9 @@ function parseHeader(head: Uint8Array, size: number, file: string): CacheHeader 
     major, minor, flags: view.getUint32(H.flags, true), fileSize, sectionCount, headerChecksum,
     tableChecksum: view.getUint32(H.tableChecksum, true),
   };
-  if (tableEndOf(header) > size) fail(HEADER_SIZE, `a section table of ${sectionCount} entries inside the file`, `${size} bytes`);
+  if (tableEndOf(header) > size) {
+    fail(HEADER_SIZE, `a section table of ${sectionCount} entries inside the file`, `${size} bytes`);
+  }
   return header;
 }
 
@@ -158,7 +163,9 @@ function parseHeader(head: Uint8Array, size: number, file: string): CacheHeader 
 function parseTable(table: Uint8Array, header: CacheHeader, size: number, file: string): SectionInfo[] {
   const fail = failIn(file);
   const tableActual = crc32(table);
-  if (header.tableChecksum !== tableActual) fail(H.tableChecksum, `section table checksum ${hex(tableActual)}`, hex(header.tableChecksum));
+  if (header.tableChecksum !== tableActual) {
+    fail(H.tableChecksum, `section table checksum ${hex(tableActual)}`, hex(header.tableChecksum));
+  }
   const tableEnd = HEADER_SIZE + table.byteLength;
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const sections: SectionInfo[] = [];
@@ -215,7 +222,8 @@ function parseTable(table: Uint8Array, header: CacheHeader, size: number, file: 
     const prev = byOffset[i - 1];
     const cur = byOffset[i];
     if (prev.offset + prev.byteLength > cur.offset) {
-      fail(HEADER_SIZE + cur.index * SECTION_ENTRY_SIZE + E.offset, `section ${cur.index} "${cur.name}" not to overlap section ${prev.index} "${prev.name}"`);
+      const at = HEADER_SIZE + cur.index * SECTION_ENTRY_SIZE + E.offset;
+      fail(at, `section ${cur.index} "${cur.name}" not to overlap section ${prev.index} "${prev.name}"`);
     }
   }
   return sections;
@@ -234,19 +242,25 @@ function checkIndexes(bytes: Uint8Array, s: SectionInfo, fail: Fail): void {
     const off = u32s(bytes, s.parts.offsets);
     const r = firstBadOffset(off, s.param);
     if (r === 0) fail(s.parts.offsets.offset, `${where}: string offset 0 to be 0`, String(off[0]));
-    if (r > 0) fail(s.parts.offsets.offset + r * 4, `${where}: string offset ${r} in ${off[r - 1]}..${s.param}`, String(off[r]));
-    if (off[s.count] !== s.param) fail(s.parts.offsets.offset + s.count * 4, `${where}: last string offset ${s.param}`, String(off[s.count]));
+    const at = s.parts.offsets.offset;
+    if (r > 0) fail(at + r * 4, `${where}: string offset ${r} in ${off[r - 1]}..${s.param}`, String(off[r]));
+    if (off[s.count] !== s.param) fail(at + s.count * 4, `${where}: last string offset ${s.param}`, String(off[s.count]));
   } else if (s.kind === SectionKind.ragged) {
     const starts = u32s(bytes, s.parts.starts);
     const lengths = u32s(bytes, s.parts.lengths);
     const r = firstListOutside(starts, lengths, s.param);
-    if (r >= 0) fail(s.parts.starts.offset + r * 4, `${where}: row ${r} list (start ${starts[r]}, length ${lengths[r]}) inside ${s.param} values`);
+    if (r >= 0) {
+      const list = `row ${r} list (start ${starts[r]}, length ${lengths[r]})`;
+      fail(s.parts.starts.offset + r * 4, `${where}: ${list} inside ${s.param} values`);
+    }
   } else if (s.kind === SectionKind.ids) {
     const index = s.parts.index;
     if (s.flags & IDS_DENSE_INDEX) {
       const table = new Int32Array(bytes.buffer, bytes.byteOffset + index.offset, index.length);
       const k = firstOutside(table, -1, s.count - 1);
-      if (k >= 0) fail(index.offset + k * 4, `${where}: row -1..${s.count - 1} for id ${s.param + k}`, String(table[k]));
+      if (k >= 0) {
+        fail(index.offset + k * 4, `${where}: row -1..${s.count - 1} for id ${s.param + k}`, String(table[k]));
+      }
     } else {
       const perm = u32s(bytes, index);
       const k = firstOutside(perm, 0, s.count - 1);

@@ -87,10 +87,12 @@ export async function readCacheMeta(path: string): Promise<{ meta: Record<string
     const meta: unknown = JSON.parse(new TextDecoder().decode(await readSectionChecked(fh, path, metaSection)));
     if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return undefined;
     const rows = known(SectionName.ids, SectionKind.ids)?.count ?? 0;
-    return { meta: meta as Record<string, unknown>, sections: sections.map((s) => s.name), rows, size: header.fileSize };
+    const names = sections.map((s) => s.name);
+    return { meta: meta as Record<string, unknown>, sections: names, rows, size: header.fileSize };
   } catch (e) {
     // Not a cache this converter can trust: convert again. OS errors (EISDIR, EIO) say the same; bugs do not.
-    if (e instanceof CacheFormatError || e instanceof SyntaxError || typeof (e as { code?: unknown }).code === 'string') return undefined;
+    const osError = typeof (e as { code?: unknown }).code === 'string';
+    if (e instanceof CacheFormatError || e instanceof SyntaxError || osError) return undefined;
     throw e;
   } finally {
     await fh.close();

@@ -27,7 +27,8 @@ class SystemError extends Error {
 // One class per thread even when a bundler or test runner evaluates this module twice (the addon, loaded
 // once per thread, builds its errors from one class: `instanceof` must hold for every copy of this module).
 const ERROR_CLASS = Symbol.for('astro-poem-cache.NativeSystemError');
-export const NativeSystemError: typeof SystemError = ((globalThis as Record<symbol, typeof SystemError>)[ERROR_CLASS] ??= SystemError);
+const perThread = globalThis as Record<symbol, typeof SystemError>;
+export const NativeSystemError: typeof SystemError = (perThread[ERROR_CLASS] ??= SystemError);
 export type NativeSystemError = SystemError;
 
 /** The addon: mappings and shared memory only; cache/validate.ts checks every image before any view is made. */

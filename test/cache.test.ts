@@ -279,11 +279,13 @@ describe('validation errors name the file, the byte and what was expected', () =
       return 'accepted';
     };
     expect(messageWith({ 0: 1 })).toBe('string offset 0 to be 0, found 1');
-    expect(messageWith({ 2: offsets[1] - 1 })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${offsets[1] - 1}`);
+    const below = offsets[1] - 1;
+    expect(messageWith({ 2: below })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${below}`);
     // Past the end and then decreasing again: the row past the end is named, not the decrease after it.
     expect(messageWith({ 2: end + 1 })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${end + 1}`);
     expect(messageWith({ 1: end + 1, 2: end + 2, 3: end + 3 })).toBe(`string offset 1 in 0..${end}, found ${end + 1}`);
-    expect(messageWith({ 3: end + 5, 4: end + 6, 5: end + 7 })).toBe(`string offset 3 in ${offsets[2]}..${end}, found ${end + 5}`);
+    const rising = { 3: end + 5, 4: end + 6, 5: end + 7 };
+    expect(messageWith(rising)).toBe(`string offset 3 in ${offsets[2]}..${end}, found ${end + 5}`);
     expect(messageWith({ 5: end - 1 })).toBe(`last string offset ${end}, found ${end - 1}`);
     expect(messageWith({ 5: end })).toBe('accepted');
   });

@@ -127,7 +127,8 @@ describe.skipIf(!native)('native mapFile', () => {
     } catch (error) {
       nodeError = error as NodeJS.ErrnoException;
     }
-    expect(thrown).toMatchObject({ code: nodeError!.code, errno: nodeError!.errno, syscall: nodeError!.syscall, path: nodeError!.path });
+    const { code, errno, syscall, path } = nodeError!;
+    expect(thrown).toMatchObject({ code, errno, syscall, path });
   });
 
   it('reports a directory as an mmap failure with its errno name', () => {
@@ -235,7 +236,8 @@ describe.skipIf(!native)('native shared memory', () => {
       // Not a cache yet: the addon maps it, openShm's parseCache refuses it.
       expect(native!.shmOpen(name).byteLength).toBe(image.length);
       expect(() => openShm(name)).toThrow(CacheFormatError);
-      expect(() => openShm(name)).toThrow(`shm:${name}: byte 0: expected magic "POEMCACH" (not a poem cache file?), found "\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000"`);
+      const nuls = JSON.stringify('\0'.repeat(8));
+      expect(() => openShm(name)).toThrow(`shm:${name}: byte 0: expected magic "POEMCACH" (not a poem cache file?), found ${nuls}`);
       new Uint8Array(writable).set(image);
       const readable = native!.shmOpen(name);
       expect(Buffer.from(readable).equals(Buffer.from(image))).toBe(true);
@@ -244,7 +246,9 @@ describe.skipIf(!native)('native shared memory', () => {
     }
     expect(existsSync(`/dev/shm/${name}`)).toBe(false);
     expect(() => native!.shmOpen(name)).toThrow(expect.objectContaining({ code: 'ENOENT', message: `shm:${name}: shm_open failed: No such file or directory` }));
-    expect(() => native!.shmUnlink(name)).toThrow(expect.objectContaining({ name: 'NativeSystemError', code: 'ENOENT', syscall: 'shm_unlink' }));
+    expect(() => native!.shmUnlink(name)).toThrow(expect.objectContaining({
+      name: 'NativeSystemError', code: 'ENOENT', syscall: 'shm_unlink',
+    }));
   });
 });
 
@@ -281,7 +285,7 @@ describe('native loader', () => {
     expect(loadNative()).toBe(native);
   });
 
-  it.skipIf(!native)('hands the addon one NativeSystemError class per thread, however often the loader is evaluated', async () => {
+  it.skipIf(!native)('hands the addon one NativeSystemError class per thread, however often it is loaded', async () => {
     const loader = fileURLToPath(new URL('../native/index.ts', import.meta.url));
     const again = await import(`${loader}?again`);
     expect(again.NativeSystemError).toBe(NativeSystemError);

@@ -16,7 +16,10 @@ import { loadNative } from '../native/index.ts';
 import { corpus } from './support/format-corpus.ts';
 
 const native = loadNative();
-if (!native) console.log(`open-paths: mmap and shm paths skipped, native addon not available (${process.env.POEM_CACHE_NO_NATIVE === '1' ? 'POEM_CACHE_NO_NATIVE=1' : 'not built: npm run build:native'})`);
+if (!native) {
+  const why = process.env.POEM_CACHE_NO_NATIVE === '1' ? 'POEM_CACHE_NO_NATIVE=1' : 'not built: npm run build:native';
+  console.log(`open-paths: mmap and shm paths skipped, native addon not available (${why})`);
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'poem-open-paths-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +29,7 @@ const cases = corpus();
 function outcome(run: () => { bytes?: Uint8Array } | unknown, image: Uint8Array, label: string, file: string): string {
   try {
     const reader = run() as CacheReader | undefined;
-    if (reader?.bytes && Buffer.compare(Buffer.from(reader.bytes), image) !== 0) return 'ACCEPTED, but reader.bytes is not the image';
+    if (reader?.bytes && Buffer.compare(Buffer.from(reader.bytes), image) !== 0) return 'ACCEPTED, but not the image';
     return 'accepted';
   } catch (error) {
     const e = error as Error;
@@ -38,14 +41,15 @@ function outcome(run: () => { bytes?: Uint8Array } | unknown, image: Uint8Array,
 
 describe('every way of opening a cache decides as parseCache does', () => {
   it('has a large corpus with both accepted and rejected images', () => {
-    const rejected = cases.filter((c) => outcome(() => parseCache(c.bytes, 'img'), c.bytes, 'img', 'img') !== 'accepted').length;
-    console.log(`open-paths: ${cases.length} images, ${cases.length - rejected} accepted, ${rejected} rejected by parseCache`);
+    const accepted = (b: Uint8Array) => outcome(() => parseCache(b, 'img'), b, 'img', 'img') === 'accepted';
+    const rejected = cases.filter((c) => !accepted(c.bytes)).length;
+    console.log(`open-paths: ${cases.length} images, ${cases.length - rejected} accepted, ${rejected} rejected`);
     expect(cases.length).toBeGreaterThan(1000);
     expect(rejected).toBeGreaterThan(200);
     expect(cases.length - rejected).toBeGreaterThan(20);
   });
 
-  it('readCacheLayout (freshness: header and table from a file handle) = parseCache without the per-row checks', async () => {
+  it('readCacheLayout (freshness: header and table from a file) = parseCache without per-row checks', async () => {
     const disagreements: string[] = [];
     const file = join(dir, 'layout.poemcache');
     for (const c of cases) {
@@ -61,12 +65,14 @@ describe('every way of opening a cache decides as parseCache does', () => {
         await fh.close();
       }
       const inMemory = outcome(() => parseCache(c.bytes, file, { indexes: false }), c.bytes, file, file);
-      if (fromFile !== inMemory) disagreements.push(`${c.label}\n  readCacheLayout: ${fromFile}\n  parseCache:      ${inMemory}`);
+      if (fromFile !== inMemory) {
+        disagreements.push(`${c.label}\n  readCacheLayout: ${fromFile}\n  parseCache:      ${inMemory}`);
+      }
     }
     expect(disagreements.slice(0, 10).join('\n')).toBe('');
   });
 
-  it.skipIf(!native)('native mmap and shared memory decide as the fallback does, with the same CacheFormatError message', () => {
+  it.skipIf(!native)('native mmap and shm decide as the fallback does, with the same CacheFormatError message', () => {
     const disagreements: string[] = [];
     let shmSkipped = 0;
     let rejected = 0;
@@ -97,15 +103,19 @@ describe('every way of opening a cache decides as parseCache does', () => {
           native!.shmUnlink(name);
         }
       }
-      for (const [path, o] of got) if (o !== expected) disagreements.push(`${c.label} [${path}]\n  ${o}\n  fallback: ${expected}`);
+      for (const [path, o] of got) {
+        if (o !== expected) disagreements.push(`${c.label} [${path}]\n  ${o}\n  fallback: ${expected}`);
+      }
       rmSync(file);
     });
-    console.log(`open-paths: ${cases.length} images on mmap and fallback, ${cases.length - shmSkipped} in shared memory (${shmSkipped} empty ones cannot be): ${cases.length - rejected} readers, ${rejected} rejected`);
+    const inShm = cases.length - shmSkipped;
+    console.log(`open-paths: ${cases.length} images on mmap and fallback, ${inShm} in shared memory `
+      + `(${shmSkipped} empty ones cannot be): ${cases.length - rejected} readers, ${rejected} rejected`);
     expect(disagreements.slice(0, 10).join('\n')).toBe('');
     expect(rejected).toBeGreaterThan(200);
   });
 
-  it('readCacheMeta finds the meta object exactly when the layout is valid and the meta section matches its checksum', async () => {
+  it('readCacheMeta finds the meta object exactly when the layout is valid and meta matches its CRC', async () => {
     const file = join(dir, 'meta.poemcache');
     let found = 0;
     let damagedMeta = 0;
@@ -113,8 +123,10 @@ describe('every way of opening a cache decides as parseCache does', () => {
       writeFileSync(file, c.bytes);
       let expected: unknown;
       try {
-        const meta = parseCache(c.bytes, file, { indexes: false }).sections.find((s) => s.name === 'meta' && s.known && s.kind === SectionKind.json);
-        if (meta && sectionChecksumOk(c.bytes, meta)) expected = JSON.parse(Buffer.from(c.bytes.subarray(meta.offset, meta.offset + meta.byteLength)).toString());
+        const { sections } = parseCache(c.bytes, file, { indexes: false });
+        const meta = sections.find((s) => s.name === 'meta' && s.known && s.kind === SectionKind.json);
+        const text = () => Buffer.from(c.bytes.subarray(meta!.offset, meta!.offset + meta!.byteLength)).toString();
+        if (meta && sectionChecksumOk(c.bytes, meta)) expected = JSON.parse(text());
         else if (meta) damagedMeta++;
       } catch {
         // a damaged layout: no meta

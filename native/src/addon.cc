@@ -32,7 +32,7 @@ CreateExternalSharedArrayBuffer createExternalSab = nullptr;
                                    const std::string& path, int err) {
   Napi::FunctionReference* errorClass = env.GetInstanceData<Napi::FunctionReference>();
   if (errorClass == nullptr) {
-    throw Napi::Error::New(env, "poem_cache: setErrorConstructor() was not called: load the addon through native/index.ts");
+    throw Napi::Error::New(env, "poem_cache: no error class: load the addon with native/index.ts");
   }
   const char* code = strerrorname_np(err);
   Napi::Object error = errorClass->New({
@@ -103,7 +103,9 @@ std::string shmPath(const std::string& name) { return name.size() > 0 && name[0]
 // new Class(message, code, errno, syscall, path).
 Napi::Value SetErrorConstructor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "setErrorConstructor(Class): Class must be a function");
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(env, "setErrorConstructor(Class): Class must be a function");
+  }
   // Owned by the env: node-addon-api deletes it when this thread's environment goes.
   env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(info[0].As<Napi::Function>())));
   return env.Undefined();

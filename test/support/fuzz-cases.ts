@@ -5,7 +5,8 @@
 // corpus; this file never calls parseCache directly, only the public reader.
 //
 // The property, for every mutated image and each path:
-//   - openCache either throws a CacheFormatError (on both paths) whose message is `${file}: byte N: expected ...`, or returns a reader;
+//   - openCache either throws a CacheFormatError (on both paths) whose message is `${file}: byte N: expected ...`,
+//     or returns a reader;
 //   - on a reader, every accessor over every row either returns a value that matches an independent decode of
 //     the raw image (so no view is clamped, shifted or outside its section, its part and reader.bytes), or
 //     throws the reader's own Error (`${file}: ...`); `metadata` may also throw the reader's format error (mutated JSON text);
