@@ -290,6 +290,47 @@ describe('validation errors name the file, the byte and what was expected', () =
     expect(messageWith({ 5: end })).toBe('accepted');
   });
 
+  it('finds the failing row in large sections: past the first 8,192 entries and past 65,536 string rows', async () => {
+    // Min/max run over chunks of 8,192 and string tables of up to 65,536 rows are checked by sorting a copy:
+    // a bad entry deep in a large section must be found either way, and named.
+    const file2 = join(dir, 'large.cache');
+    const rows = 70_000;
+    await writeCache(file2, {
+      ids: Array.from({ length: rows }, (_, r) => r),
+      similar: { lists: Array.from({ length: rows }, (_, r) => [(r + 1) % rows]) },
+      title: Array.from({ length: rows }, (_, r) => `t${r}`),
+      category: Array.from({ length: 20_000 }, () => 'c').concat(Array.from({ length: rows - 20_000 }, () => '')),
+    });
+    const large = new Uint8Array(readFileSync(file2));
+    const parsed = parseCache(large, 'big');
+    const part = (name: string, p: string) => parsed.sections.find((x) => x.name === name)!.parts[p];
+    const edited = (name: string, p: string, index: number, value: number) => {
+      const b = large.slice();
+      new DataView(b.buffer).setUint32(part(name, p).offset + index * 4, value >>> 0, true);
+      try {
+        parseCache(b, 'big');
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(edited('ids', 'index', 15_000, rows)).toMatch(/"ids": row -1\.\.69999 for id 15000, found 70000$/);
+    expect(edited('ids', 'index', 15_000, -2)).toMatch(/"ids": row -1\.\.69999 for id 15000, found -2$/);
+    expect(edited('ids', 'index', 15_000, -1)).toBe('accepted');
+    expect(edited('similar', 'lengths', 17_000, 60_000))
+      .toMatch(/"similar": row 17000 list \(start 17000, length 60000\) inside 70000 values$/);
+    expect(edited('similar', 'lengths', 17_000, 2)).toBe('accepted'); // largest start + longest list > values, no row
+    const cat = part('category', 'offsets');
+    const catAt = (r: number) => new DataView(large.buffer).getUint32(cat.offset + r * 4, true);
+    expect(edited('category', 'offsets', 12_000, catAt(11_999) - 1))
+      .toMatch(/"category": string offset 12000 in 11999\.\.20000, found 11998$/);
+    const title = part('title', 'offsets');
+    const titleAt = (r: number) => new DataView(large.buffer).getUint32(title.offset + r * 4, true);
+    const below = titleAt(67_999) - 1;
+    expect(edited('title', 'offsets', 68_000, below))
+      .toMatch(new RegExp(`"title": string offset 68000 in ${below + 1}\\.\\.\\d+, found ${below}$`));
+  });
+
   it('ragged list outside its values', () => {
     const parsed = parseCache(good, 'x');
     const sim = parsed.sections.find((s) => s.name === 'similar')!;
