@@ -1,5 +1,5 @@
-// The byte layout of a poem cache file: the single definition used by the writer, the reader and
-// the TypeScript validator, and mirrored (tested against this file) by native/src/layout.h.
+// The byte layout of a poem cache file: the single definition, used by the writer, the reader and the
+// validator (cache/validate.ts, the only one: the native addon maps bytes and knows nothing of the format).
 // docs/FORMAT.md describes the same bytes in prose.
 
 export const MAGIC = 'POEMCACH'; // 8 ASCII bytes at offset 0
@@ -123,8 +123,8 @@ export interface ShapeInput {
 /**
  * The arrays of a known section kind, laid out one after another, each starting ALIGN-aligned.
  * Returns undefined for unknown kinds (readers skip them). For a matrix, count * param * 4 can exceed 2^53
- * (JS rounds it) and even 2^64 (the C++ mirror saturates); either way the result is far beyond any real
- * file, so the byte-length check rejects it: no size computed here can make a view leave the file.
+ * (JS rounds it); the result is then far beyond any real file, so the byte-length check rejects it: no size
+ * computed here can make a view leave the file.
  *   matrix:  values f32[count * param]
  *   ragged:  starts u32[count], lengths u32[count], values i32[param], scores f32[param] if RAGGED_HAS_SCORES
  *   strings: offsets u32[count + 1], bytes u8[param]

@@ -8,6 +8,10 @@ import { loadNative } from '../native/index.ts';
 import { FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
 import { CacheFormatError, parseCache, type ParsedCache, type SectionInfo } from './validate.ts';
 
+// What opening can throw: a damaged or foreign file (every path), an OS call of the addon that failed.
+export { CacheFormatError } from './validate.ts';
+export { NativeSystemError } from '../native/index.ts';
+
 export type CacheSource = 'mmap' | 'shm' | 'memory';
 
 interface Ragged {
@@ -357,8 +361,9 @@ const opened = new Map<string, { key: string; reader: CacheReader }>();
 const ENV_PREFIX = 'astro-poem-cache:image:';
 
 /**
- * Opens a cache file: idempotent per thread (keyed by path, inode, size and mtime), O(1) with the native
- * addon (mmap), one read per process without it (later threads reuse that memory).
+ * Opens a cache file: idempotent per thread (keyed by path, inode, size and mtime). Maps it with the native
+ * addon, reads it once per process without it (later threads reuse that memory); either way parseCache then
+ * checks header, table and per-row indexes (O(rows), no section data is read) before any view is made.
  */
 export function openCache(path: string, options: OpenOptions = {}): CacheReader {
   const abs = resolve(path);
@@ -368,15 +373,9 @@ export function openCache(path: string, options: OpenOptions = {}): CacheReader 
   if (hit && hit.key === key) return hit.reader;
   if (hit) releaseSharedImage(hit.key); // an older version of this file: let its memory go
   const native = options.fallback ? undefined : loadNative();
-  let reader: CacheReader;
-  if (native) {
-    const bytes = new Uint8Array(native.mapFile(abs));
-    // The addon validated header, bounds and indexes in C++; parse the table without redoing row checks.
-    reader = new CacheReader(bytes, parseCache(bytes, abs, { indexes: false }), abs, 'mmap');
-  } else {
-    const bytes = sharedImage(abs, key);
-    reader = new CacheReader(bytes, parseCache(bytes, abs), abs, 'memory');
-  }
+  // Either way the image is validated here, in full, before the reader makes any view of it.
+  const bytes = native ? new Uint8Array(native.mapFile(abs)) : sharedImage(abs, key);
+  const reader = new CacheReader(bytes, parseCache(bytes, abs), abs, native ? 'mmap' : 'memory');
   opened.set(abs, { key, reader });
   return reader;
 }
@@ -389,7 +388,7 @@ export function openShm(name: string): CacheReader {
   const native = loadNative();
   if (!native) throw new Error(`${label}: opening shared memory needs the native addon, which is not available`);
   const bytes = new Uint8Array(native.shmOpen(name));
-  const reader = new CacheReader(bytes, parseCache(bytes, label, { indexes: false }), label, 'shm');
+  const reader = new CacheReader(bytes, parseCache(bytes, label), label, 'shm');
   opened.set(label, { key: label, reader });
   return reader;
 }

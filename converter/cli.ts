@@ -219,8 +219,8 @@ function readImage(path: string): Uint8Array {
 }
 
 /**
- * For inspect: maps the file with the native addon when it is available (the C++ validator checks header,
- * bounds and indexes; only the pages inspect reads are touched), else reads it and validates in TypeScript.
+ * For inspect: maps the file with the native addon when it is available (only the pages that validation and
+ * inspect read are touched), else reads it; parseCache validates either way.
  */
 async function parseImage(path: string): Promise<{ bytes: Uint8Array; parsed: ParsedCache }> {
   let st;
@@ -233,18 +233,10 @@ async function parseImage(path: string): Promise<{ bytes: Uint8Array; parsed: Pa
   const { loadNative } = await import('../native/index.ts');
   const native = process.env.POEM_CACHE_NO_NATIVE === '1' ? undefined : loadNative();
   try {
-    if (native) {
-      const bytes = new Uint8Array(native.mapFile(resolve(path)));
-      return { bytes, parsed: parseCache(bytes, path, { indexes: false }) };
-    }
-    const bytes = readImage(path);
+    const bytes = native ? new Uint8Array(native.mapFile(resolve(path))) : readImage(path);
     return { bytes, parsed: parseCache(bytes, path) };
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (e instanceof CacheFormatError || code === 'POEM_CACHE_FORMAT') {
-      // The addon names the absolute path; say it the way the user typed it.
-      throw new Failure(oneLine(e).replace(resolve(path), path));
-    }
+    if (e instanceof CacheFormatError) throw new Failure(oneLine(e));
     if (e instanceof Failure) throw e;
     throw fileError(path, e);
   }
@@ -728,7 +720,7 @@ async function query(args: string[], io: CliIO): Promise<number> {
   try {
     reader = openCache(path);
   } catch (e) {
-    if (e instanceof CacheFormatError || (e as { code?: string }).code === 'POEM_CACHE_FORMAT') throw new Failure(oneLine(e));
+    if (e instanceof CacheFormatError) throw new Failure(oneLine(e));
     throw fileError(path, e);
   }
   let row: number;

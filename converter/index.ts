@@ -4,7 +4,8 @@ import { open, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { E, H, HEADER_SIZE, MAGIC, SECTION_ENTRY_SIZE, SECTION_NAME_BYTES, SectionKind, SectionName } from '../cache/layout.ts';
+import { SectionKind, SectionName } from '../cache/layout.ts';
+import { CacheFormatError, readCacheLayout, readSectionChecked } from '../cache/validate.ts';
 import { CONVERTER_VERSION, conversionSettings, convertUnguarded, inputsOf, type ConvertOptions, type ConvertResult, type Fingerprint } from './convert.ts';
 import { runGuarded } from './guard.ts';
 
@@ -16,7 +17,11 @@ export { INPUT_ROLES, KEYED_ROLES, PIPELINE_FILES, type InputRole, type KeyedRol
 
 // ---------------------------------------------------------------- freshness
 
-/** Reads the "meta" JSON section (and the section names) of an existing cache without reading the rest. */
+/**
+ * Reads the "meta" JSON section (and the section names) of an existing cache without reading the rest: the
+ * header and the section table, validated by cache/validate.ts, then the meta section, checked against its
+ * checksum. Undefined when there is no readable cache there (missing, damaged, not ours, no meta object).
+ */
 export async function readCacheMeta(path: string): Promise<{ meta: Record<string, unknown>; sections: string[]; rows: number; size: number } | undefined> {
   let fh;
   try {
@@ -25,37 +30,20 @@ export async function readCacheMeta(path: string): Promise<{ meta: Record<string
     return undefined;
   }
   try {
-    const size = (await fh.stat()).size;
-    const head = Buffer.alloc(HEADER_SIZE);
-    await fh.read(head, 0, HEADER_SIZE, 0);
-    if (head.toString('latin1', 0, 8) !== MAGIC) return undefined;
-    const count = head.readUInt32LE(H.sectionCount);
-    if (count > 1024 || Number(head.readBigUInt64LE(H.fileSize)) !== size) return undefined;
-    const table = Buffer.alloc(count * SECTION_ENTRY_SIZE);
-    await fh.read(table, 0, table.length, HEADER_SIZE);
-    if (crc32(table) !== head.readUInt32LE(H.tableChecksum)) return undefined;
-    const sections: string[] = [];
-    let meta: Record<string, unknown> | undefined;
-    let rows = 0;
-    for (let i = 0; i < count; i++) {
-      const at = i * SECTION_ENTRY_SIZE;
-      const name = table.toString('utf8', at + E.name, at + E.name + SECTION_NAME_BYTES).replace(/\0+$/, '');
-      const kind = table.readUInt16LE(at + E.kind);
-      sections.push(name);
-      if (name === SectionName.ids) rows = table.readUInt32LE(at + E.count);
-      if (name === SectionName.meta && kind === SectionKind.json) {
-        const offset = Number(table.readBigUInt64LE(at + E.offset));
-        const len = table.readUInt32LE(at + E.count);
-        if (len > 64 << 20 || offset + len > size) return undefined;
-        const bytes = Buffer.alloc(len);
-        await fh.read(bytes, 0, len, offset);
-        if (crc32(bytes) !== table.readUInt32LE(at + E.checksum) && len === Number(table.readBigUInt64LE(at + E.byteLength))) return undefined;
-        meta = JSON.parse(bytes.toString('utf8'));
-      }
-    }
-    return meta ? { meta, sections, rows, size } : undefined;
-  } catch {
-    return undefined;
+    const { header, sections } = await readCacheLayout(fh, path);
+    const known = (name: string, kind: number) => sections.find((s) => s.name === name && s.known && s.kind === kind);
+    const metaSection = known(SectionName.meta, SectionKind.json);
+    if (!metaSection) return undefined;
+    const meta: unknown = JSON.parse(new TextDecoder().decode(await readSectionChecked(fh, path, metaSection)));
+    if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return undefined;
+    const rows = known(SectionName.ids, SectionKind.ids)?.count ?? 0;
+    const names = sections.map((s) => s.name);
+    return { meta: meta as Record<string, unknown>, sections: names, rows, size: header.fileSize };
+  } catch (e) {
+    // Not a cache this converter can trust: convert again. OS errors (EISDIR, EIO) say the same; bugs do not.
+    const osError = typeof (e as { code?: unknown }).code === 'string';
+    if (e instanceof CacheFormatError || e instanceof SyntaxError || osError) return undefined;
+    throw e;
   } finally {
     await fh.close();
   }

@@ -300,6 +300,75 @@ describe('validation errors name the file, the byte and what was expected', () =
     expect(() => parseCache(b, 'f.cache')).toThrow(/f\.cache: byte \d+: expected section 4 "title": string offset 1 in 0\.\.\d+, found 16777215/);
   });
 
+  it('names the first string offset that breaks the rule: not 0, decreasing, or past the bytes', () => {
+    // title: 5 rows, offsets[0..5]; each case sets some of them.
+    const title = parseCache(good, 'x').sections.find((s) => s.name === 'title')!;
+    const at = title.parts.offsets.offset;
+    const end = title.param;
+    const offsets = [...new Uint32Array(good.buffer.slice(good.byteOffset + at, good.byteOffset + at + 24))];
+    const messageWith = (set: Record<number, number>) => {
+      const b = good.slice();
+      for (const [r, v] of Object.entries(set)) new DataView(b.buffer).setUint32(at + Number(r) * 4, v, true);
+      try {
+        parseCache(b, 'f');
+      } catch (e) {
+        return (e as Error).message.replace(/^f: byte \d+: expected section 4 "title": /, '');
+      }
+      return 'accepted';
+    };
+    expect(messageWith({ 0: 1 })).toBe('string offset 0 to be 0, found 1');
+    const below = offsets[1] - 1;
+    expect(messageWith({ 2: below })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${below}`);
+    // Past the end and then decreasing again: the row past the end is named, not the decrease after it.
+    expect(messageWith({ 2: end + 1 })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${end + 1}`);
+    expect(messageWith({ 1: end + 1, 2: end + 2, 3: end + 3 })).toBe(`string offset 1 in 0..${end}, found ${end + 1}`);
+    const rising = { 3: end + 5, 4: end + 6, 5: end + 7 };
+    expect(messageWith(rising)).toBe(`string offset 3 in ${offsets[2]}..${end}, found ${end + 5}`);
+    expect(messageWith({ 5: end - 1 })).toBe(`last string offset ${end}, found ${end - 1}`);
+    expect(messageWith({ 5: end })).toBe('accepted');
+  });
+
+  it('finds the failing row in large sections: past the first 8,192 entries and past 65,536 string rows', async () => {
+    // Min/max run over chunks of 8,192 and string tables of up to 65,536 rows are checked by sorting a copy:
+    // a bad entry deep in a large section must be found either way, and named.
+    const file2 = join(dir, 'large.cache');
+    const rows = 70_000;
+    await writeCache(file2, {
+      ids: Array.from({ length: rows }, (_, r) => r),
+      similar: { lists: Array.from({ length: rows }, (_, r) => [(r + 1) % rows]) },
+      title: Array.from({ length: rows }, (_, r) => `t${r}`),
+      category: Array.from({ length: 20_000 }, () => 'c').concat(Array.from({ length: rows - 20_000 }, () => '')),
+    });
+    const large = new Uint8Array(readFileSync(file2));
+    const parsed = parseCache(large, 'big');
+    const part = (name: string, p: string) => parsed.sections.find((x) => x.name === name)!.parts[p];
+    const edited = (name: string, p: string, index: number, value: number) => {
+      const b = large.slice();
+      new DataView(b.buffer).setUint32(part(name, p).offset + index * 4, value >>> 0, true);
+      try {
+        parseCache(b, 'big');
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(edited('ids', 'index', 15_000, rows)).toMatch(/"ids": row -1\.\.69999 for id 15000, found 70000$/);
+    expect(edited('ids', 'index', 15_000, -2)).toMatch(/"ids": row -1\.\.69999 for id 15000, found -2$/);
+    expect(edited('ids', 'index', 15_000, -1)).toBe('accepted');
+    expect(edited('similar', 'lengths', 17_000, 60_000))
+      .toMatch(/"similar": row 17000 list \(start 17000, length 60000\) inside 70000 values$/);
+    expect(edited('similar', 'lengths', 17_000, 2)).toBe('accepted'); // largest start + longest list > values, no row
+    const cat = part('category', 'offsets');
+    const catAt = (r: number) => new DataView(large.buffer).getUint32(cat.offset + r * 4, true);
+    expect(edited('category', 'offsets', 12_000, catAt(11_999) - 1))
+      .toMatch(/"category": string offset 12000 in 11999\.\.20000, found 11998$/);
+    const title = part('title', 'offsets');
+    const titleAt = (r: number) => new DataView(large.buffer).getUint32(title.offset + r * 4, true);
+    const below = titleAt(67_999) - 1;
+    expect(edited('title', 'offsets', 68_000, below))
+      .toMatch(new RegExp(`"title": string offset 68000 in ${below + 1}\\.\\.\\d+, found ${below}$`));
+  });
+
   it('ragged list outside its values', () => {
     const parsed = parseCache(good, 'x');
     const sim = parsed.sections.find((s) => s.name === 'similar')!;
