@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind } from '../cache/layout.ts';
+import { FORMAT_MINOR, H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind } from '../cache/layout.ts';
 import { openCache, openShm } from '../cache/reader.ts';
 import { CacheFormatError, parseCache } from '../cache/validate.ts';
 import { loadNative, NativeSystemError } from '../native/index.ts';
@@ -149,7 +149,7 @@ describe.skipIf(!native)('native mapFile', () => {
     ['an empty file', () => new Uint8Array(0), 'expected a 64-byte header, found a file of 0 bytes'],
     ['a truncated file', () => image.slice(0, image.length - 10), '(truncated or extended file?)'],
     ['a corrupted header checksum', () => { const b = image.slice(); b[H.headerChecksum] ^= 0xff; return b; }, 'expected header checksum'],
-    ['a newer major version', () => { const b = image.slice(); b[H.major] = 2; return reseal(b); }, 'found 2.0: written by a newer astro-poem-cache, upgrade this package to read it'],
+    ['a newer major version', () => { const b = image.slice(); b[H.major] = 2; return reseal(b); }, `found 2.${FORMAT_MINOR}: written by a newer astro-poem-cache, upgrade this package to read it`],
     ['a bad section table', () => { const b = image.slice(); b[HEADER_SIZE + SECTION_ENTRY_SIZE + 30] ^= 1; return b; }, 'expected section table checksum'],
   ];
   for (const [what, make, text] of formatCases) {
