@@ -10,7 +10,7 @@ export default defineConfig({
   publicDir: './example-site/public',
   outDir: './example-site/dist',
   // Keeps the example's poem cache (<cacheDir>/poem-cache/poems.cache) and Vite cache apart from other
-  // builds run from the repo root; it is also where defaultCacheFile('example-site') points.
+  // builds run from the repo root (integration/options.ts defaultCacheFile(cacheDir) is the rule).
   cacheDir: './example-site/node_modules/.astro',
   build: { inlineStylesheets: 'never' },
   integrations: [
@@ -19,6 +19,8 @@ export default defineConfig({
       embeddings: 'data/pipeline/embeddings.json',
       similarity: 'data/pipeline/similarity_rankings_cache.json',
       diversity: 'data/pipeline/diversity_cache.json',
+      // beyond the default fields (file path, content warning, golden mark, ...): what the pages show
+      fields: ['metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'],
       pageSize: 100,
     }),
   ],

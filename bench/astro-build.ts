@@ -83,7 +83,7 @@ interface Variant {
   name: string;
   kind: 'own' | 'workers' | 'json';
   workers: number;
-  /** <Reuse> fragments on, and the store (POEM_CACHE_FRAGMENT_STORE); off: every use rendered in place. */
+  /** <Reuse> fragments on, and the store (POEM_BENCH_FRAGMENT_STORE); off: every use rendered in place. */
   fragments?: 'thread' | 'shared' | 'strings';
   describe: string;
 }
@@ -190,7 +190,7 @@ function envFor(v: Variant, dir: string): Record<string, string> {
     POEM_BENCH_DATA: data,
     POEM_BENCH_VARIANT: v.kind === 'json' ? 'json' : 'cache',
     ...(v.kind === 'json' ? {} : { POEM_BENCH_CACHE_FILE: cacheFile, POEM_BENCH_WORKERS: String(v.workers), POEM_BENCH_FRAGMENTS: v.fragments ? '1' : '0' }),
-    ...(v.fragments ? { POEM_CACHE_FRAGMENT_STORE: v.fragments } : {}),
+    ...(v.fragments ? { POEM_BENCH_FRAGMENT_STORE: v.fragments } : {}),
     POEM_BENCH_PAGE_SIZE: String(pageSize),
     POEM_BENCH_MAX_PAGES: maxPages === Infinity ? 'inf' : String(maxPages),
   };
@@ -448,11 +448,13 @@ async function build(v: Variant, run: number): Promise<Build> {
   const astroRenderMs = completed ? parseTimeStat(completed[1].trim()) : undefined;
   const renderMs = tCompleted !== undefined && tGenerating !== undefined ? tCompleted - (tRearranging ?? tGenerating) : undefined;
   const pages = Number(/(\d+) page\(s\) built in/.exec(clean)?.[1]) || undefined;
-  const cpuLine = /CPU time while rendering: main thread ([\d.]+) s[^\n]*/.exec(clean);
-  const cpuMainMs = cpuLine ? Number(cpuLine[1]) * 1000 : undefined;
-  const cpuWorkersMs = cpuLine ? [...cpuLine[0].matchAll(/thread \d+ ([\d.]+) s/g)].reduce((a, m) => a + Number(m[1]) * 1000, 0) : undefined;
-  const mode = /rendering pages in (\d+) worker thread/.exec(clean)?.[0]
-    ?? (/cannot render in worker threads \(([^\n]*)\); falling back/.exec(clean) ? 'FELL BACK to Astro\'s prerenderer' : undefined);
+  // the integration's statistics, printed as one line by bench/astro-site/astro.config.mjs
+  const statsLine = /@@BUILD_STATS (\{[^\n]*\})/.exec(clean);
+  const stats = statsLine ? JSON.parse(statsLine[1]) as { mode: string; workers: number; fallbackReason?: string; mainCpuMs?: number; workerCpuMs?: Record<string, number> } : undefined;
+  const cpuMainMs = stats?.mainCpuMs;
+  const cpuWorkersMs = stats?.workerCpuMs ? Object.values(stats.workerCpuMs).reduce((a, ms) => a + ms, 0) : stats?.mainCpuMs !== undefined ? 0 : undefined;
+  const mode = stats?.mode === 'workers' ? `rendering pages in ${stats.workers} worker thread(s)`
+    : stats?.fallbackReason ? `FELL BACK to Astro's prerenderer (${stats.fallbackReason})` : undefined;
   const exit = killed ?? (signal ? `signal ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit ${code}`);
   const r: Build = { variant: v.name, run, ok: !killed && code === 0, wallMs, peakPss: mem.peak, exit, renderMs, astroRenderMs, cpuMainMs, cpuWorkersMs, pages, mode };
   if (r.ok && tCompleted !== undefined) r.heavyMs = heavyMs(firstSeen, tCompleted);
@@ -568,7 +570,7 @@ const table = [
   needsCache ? `Binary cache ${rel(cacheFile)}${meta ? ` (${fmtMB(meta.size)})` : ''}: ${conversion} before the timed builds (\`node ${convertArgs.map(rel).join(' ')}\`); every build found it fresh.` : 'No binary cache (json variant only).',
   'Build = the whole `astro build` (child process start to exit). Render = page generation, prerenderer setup included: from Astro\'s "Rearranging server assets" line to the "✓ Completed" after "generating static routes" (arrival times of the lines). '
     + 'Similar+different = that phase for those two routes only (from the arrival times of Astro\'s per-page log lines). vs own = Astro\'s own time / this time (render / similar+different). '
-    + 'Render CPU = the integration\'s "CPU time while rendering": main thread (+ all worker threads); unlike wall times it does not depend on other load on the machine. '
+    + 'Render CPU = the integration\'s CPU time while rendering (its build statistics): main thread (+ all worker threads); unlike wall times it does not depend on other load on the machine. '
     + `Peak PSS = peak of the sum over the build's process tree of /proc/<pid>/smaps_rollup Pss, read every ${PSS_EVERY_MS} ms and whenever RSS grew 5 %, `
     + `with RSS read every ${sampleMs} ms in between (minus RSS − PSS of the last reading); the bench spent ${sampling.n ? ((100 * sampling.ms) / sampling.n / sampleMs).toFixed(1) : '?'} % of one core on it. `
     + "Site = sha256 of every built file compared with Astro's own build of the same run.",

@@ -1,40 +1,47 @@
 // The tang benchmark data set: every poem of the Complete Tang Poems (全唐诗) in the npm package
-// chinese-poetry@2.0.1 (dist/quantangshi/poet.tang.*.json: 57,607 poems, real text), in the pipeline's four
-// JSON shapes with top-K = 100 lists. Called by `node bench/generate.ts --size tang --out DIR [--limit N]`.
+// chinese-poetry@2.0.1 (dist/quantangshi/poet.tang.*.json: 57,607 poems, real text), in the pipeline's real
+// file shapes (scripts/pipeline/) with top-K = 100 lists. Called by
+// `node bench/generate.ts --size tang --out DIR [--limit N]`.
 //
 // Source: fetched on demand with `npm pack chinese-poetry@2.0.1` into DIR/src (85 MB; MIT; deliberately not a
 // dependency of this package), checked against the integrity pinned below, the Tang files extracted with tar;
 // DIR/src/SOURCE.json records what was used. Offline, it fails saying where to put the tarball instead.
 //
 // What is written (same bytes on every run, whatever the number of threads):
-//   poems.json          id (1, 2, ... with ~1% gaps, as the pipeline's ids have), title, author, content (the
-//                       paragraphs joined with newlines), category = the author, line_count, metadata
-//                       (creation_date "618–907", the source's uuid, tags when present); UTF-8 as
-//                       json.dump(ensure_ascii=False) writes it.
-//   embeddings.json     768-d, model-free: signed-hashed TF-IDF of Han-character unigrams and bigrams of the text
-//                       (and, as separate features, of the title), projected to 768 dimensions by a sparse random
-//                       projection (16 signed entries per feature), L2-normalised, float32, printed as Python
-//                       prints float32.tolist(). With 57k poems the projection's noise (~1/sqrt(768) on a cosine)
-//                       is of the order of most poems' true TF-IDF similarities, so beyond the first few a list is
-//                       partly chance: benchmark data, not recommendations.
-//   similarity_rankings_cache.json  the 100 most similar poems per poem, EXACT over the embeddings as written
-//                       (all 1.66e9 pairs, float32 dot products in a WebAssembly SIMD kernel, bench/lib/dot-kernel.ts),
-//                       most similar first, ties by id.
-//   diversity_cache.json  per poem a 100-long sequence: the poem, then greedily (MMR-like, lambda 0.5) the candidate
-//                       least similar to the poem and to everything already chosen; candidates: 256 poems drawn per
-//                       poem from a fixed pool of 2,048, so the sequences link to those 2,048 poems only (a greedy
-//                       over all 57k poems per poem would take hours).
+//   poems.json          dkjson, three categories by form, each a block in file order: jueju (2 couplets),
+//                       lushi (4 couplets), gushi (the rest), source order within each; ids restart at 1 per
+//                       category with ~1% gaps, filepath "<category>/<id %04d>.txt"; title, content (the
+//                       couplets joined with newlines), metadata (author, the source's uuid, tags when present,
+//                       counts). A poem is its position (poem_index).
+//   embeddings.json     dkjson, by poem_index; 768-d, model-free: signed-hashed TF-IDF of Han-character unigrams
+//                       and bigrams of the text (and, as separate features, of the title), projected to 768
+//                       dimensions by a sparse random projection (16 signed entries per feature), L2-normalised,
+//                       float32, printed as the model server's shortest float32 text. With 57k poems the
+//                       projection's noise (~1/sqrt(768) on a cosine) is of the order of most poems' true TF-IDF
+//                       similarities, so beyond the first few a list is partly chance: benchmark data.
+//   similarity_rankings_cache.json  C layout, 1-based poem_index: the 100 most similar poems per poem, EXACT over
+//                       the embeddings as written (all 1.66e9 pairs, float32 dot products in a WebAssembly SIMD
+//                       kernel, scripts/pipeline/dot-kernel.ts), most similar first, ties by position.
+//   diversity_cache.json  compact dkjson, 0-based positions, keys in hash order: per poem a 100-long sequence:
+//                       the poem, then greedily (MMR-like, lambda 0.5) the candidate least similar to the poem and
+//                       to everything already chosen; candidates: 256 poems drawn per poem from a fixed pool of
+//                       2,048, so the sequences link to those 2,048 poems only (a greedy over all 57k poems per
+//                       poem would take hours).
 // Cost at 57,607 poems on 2 cores: ~3 minutes (2 of them the exact similarity), ~1 GB peak RSS (the embeddings
 // and the per-thread top-100 heaps live in memory; the output is streamed).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { FILES, Out, makeIds, prng, pyFloat, type GenerateResult } from './generate.ts';
-import { blocked, dotKernel, dotRef } from './lib/dot-kernel.ts';
+import { blocked, dotKernel, dotRef } from '../scripts/pipeline/dot-kernel.ts';
+import { FILES, RankingsFile, writeDiversityFile, writeEmbeddingsFile, writePoemsFile, type LuaObject } from '../scripts/pipeline/files.ts';
+import { LuaKeyOrder } from '../scripts/pipeline/format.ts';
+import { idsWithGaps, type GenerateResult } from '../scripts/pipeline/generate.ts';
+import { prng, subSeed } from '../scripts/pipeline/random.ts';
+import { byteLength, wordCount } from '../scripts/pipeline/text.ts';
 import {
   DIVERSITY_CHUNK, TEXT_CHUNK, type DiversityJob, type DiversityResult, type EmbeddingsJob, type Layout, type SimilarityJob, type SimilarityResult,
 } from './lib/tang-worker.ts';
@@ -58,6 +65,8 @@ export const TANG = {
 const TARBALL = `${TANG.package}-${TANG.version}.tgz`;
 const MODEL = `tfidf-hashed-${TANG.dim} (Han character unigrams + bigrams of text and title, sparse random projection)`;
 const SOURCE = `${TANG.package}@${TANG.version} dist/quantangshi (全唐诗)`;
+/** The files' timestamps: fixed, so every run writes the same bytes. */
+const GENERATED = '2025-12-14 20:03:26';
 
 export interface TangOptions { limit?: number; threads?: number; log?: (line: string) => void }
 
@@ -140,7 +149,7 @@ function addFeatures(text: string, uni: number, bi: number, tf: Map<number, numb
 }
 
 /** Fills `emb` (n x dim float32) with normalised TF-IDF projections of the poems. */
-function embed(poems: SourcePoem[], ids: Int32Array, dim: number, emb: Float32Array): void {
+function embed(poems: SourcePoem[], dim: number, emb: Float32Array): void {
   const n = poems.length;
   const keys: Uint32Array[] = new Array(n);
   const counts: Float64Array[] = new Array(n);
@@ -149,7 +158,7 @@ function embed(poems: SourcePoem[], ids: Int32Array, dim: number, emb: Float32Ar
     const tf = new Map<number, number>();
     addFeatures(poems[r].paragraphs.join('\n'), 1, 2, tf);
     addFeatures(poems[r].title, 3, 4, tf);
-    if (tf.size === 0) tf.set(featureHash(5, ids[r], 0), 1); // no Han character at all: a feature of its own
+    if (tf.size === 0) tf.set(featureHash(5, r + 1, 0), 1); // no Han character at all: a feature of its own
     const k = Uint32Array.from(tf.keys()).sort();
     keys[r] = k;
     counts[r] = Float64Array.from(k, (f) => tf.get(f)!);
@@ -182,39 +191,44 @@ function embed(poems: SourcePoem[], ids: Int32Array, dim: number, emb: Float32Ar
 
 // ---------------------------------------------------------------- writers
 
-async function writePoems(path: string, poems: SourcePoem[], ids: Int32Array, integrity: string): Promise<void> {
-  const out = new Out(path);
-  await out.put(`{"metadata": {"source": ${JSON.stringify(SOURCE)}, "integrity": "${integrity}", "license": "MIT", "total_poems": ${poems.length}}, "poems": [`);
-  for (let r = 0; r < poems.length; r++) {
-    const p = poems[r];
-    const author = JSON.stringify(p.author);
-    const tags = p.tags?.length ? `, "tags": [${p.tags.map((x) => JSON.stringify(x)).join(', ')}]` : '';
-    await out.put(
-      `${r ? ', ' : ''}{"id": ${ids[r]}, "title": ${JSON.stringify(p.title)}, "author": ${author}, "content": ${JSON.stringify(p.paragraphs.join('\n'))}, ` +
-      `"category": ${author}, "line_count": ${p.paragraphs.length}, ` +
-      `"metadata": {"creation_date": "618–907", "source_id": ${JSON.stringify(p.id)}, "language": "zh-Hant"${tags}}}`,
-    );
+const FORMS = ['jueju', 'lushi', 'gushi'] as const;
+/** The form of a poem by its number of couplets (the source's "paragraphs"): 2 jueju, 4 lushi, else gushi. */
+const formOf = (p: SourcePoem) => (p.paragraphs.length === 2 ? 'jueju' : p.paragraphs.length === 4 ? 'lushi' : 'gushi');
+
+/** The poems as poems.json holds them, in file order (category blocks, source order within each). */
+function tangPoems(source: SourcePoem[]): { poems: SourcePoem[]; entries: LuaObject[] } {
+  const poems: SourcePoem[] = [];
+  const entries: LuaObject[] = [];
+  for (const form of FORMS) {
+    const members = source.filter((p) => formOf(p) === form);
+    const ids = idsWithGaps(members.length, prng(subSeed(TANG.seed, form)));
+    members.forEach((p, i) => {
+      const content = p.paragraphs.join('\n');
+      poems.push(p);
+      entries.push({
+        title: p.title, content, category: form, id: ids[i], filepath: `${form}/${String(ids[i]).padStart(4, '0')}.txt`,
+        creation_date: '618–907', length: byteLength(content),
+        metadata: {
+          author: p.author, source_id: p.id, tags: p.tags?.length ? p.tags : undefined, has_content_warning: false,
+          character_count: byteLength(content), word_count: wordCount(content),
+        },
+      });
+    });
   }
-  await out.put(']}');
-  await out.close();
+  return { poems, entries };
 }
 
-/** embeddings.json: the rows are turned into text by the threads, chunk by chunk, and written here in order. */
-async function writeEmbeddings(path: string, ids: Int32Array, memory: WebAssembly.Memory, layout: Layout, threads: number): Promise<void> {
-  const ws = createWriteStream(path, { highWaterMark: 1 << 20 });
-  const write = async (b: Uint8Array | string) => {
-    if (!ws.write(b)) await once(ws, 'drain');
-  };
-  await write(`{"metadata": {"embedding_dimension": ${layout.dim}, "model": ${JSON.stringify(MODEL)}, "total_embeddings": ${ids.length}, "normalized": true}, "embeddings": [`);
-  const chunks = Math.ceil(ids.length / TEXT_CHUNK);
+/** embeddings.json's entries as text, chunk by chunk from the threads, in order. */
+async function* embeddingChunks(n: number, job: Omit<EmbeddingsJob, 'index' | 'threads' | 'written' | 'window'>, threads: number):
+  AsyncGenerator<{ text: Uint8Array; count: number }> {
+  const chunks = Math.ceil(n / TEXT_CHUNK);
   const written = new SharedArrayBuffer(4);
   const count = new Int32Array(written);
   const ready = new Map<number, Uint8Array>();
   let failed: Error | undefined;
   let wake: (() => void) | undefined;
   const pool = Array.from({ length: threads }, (_, index) => {
-    const job: EmbeddingsJob = { kind: 'embeddings', memory, layout, index, threads, ids, written, window: 2 * threads + 2 };
-    const w = new Worker(WORKER, { workerData: job });
+    const w = new Worker(WORKER, { workerData: { ...job, index, threads, written, window: 2 * threads + 2 } satisfies EmbeddingsJob });
     let done = false;
     w.on('message', (m: { chunk?: number; bytes?: Uint8Array; done?: boolean }) => {
       if (m.done) done = true;
@@ -234,31 +248,14 @@ async function writeEmbeddings(path: string, ids: Int32Array, memory: WebAssembl
         if (failed) throw failed;
         await new Promise<void>((r) => (wake = r));
       }
-      await write(ready.get(c)!);
+      yield { text: ready.get(c)!, count: Math.min(TEXT_CHUNK, n - c * TEXT_CHUNK) };
       ready.delete(c);
       Atomics.store(count, 0, c + 1);
       Atomics.notify(count, 0);
     }
-    await write(']}');
   } finally {
     await Promise.all(pool.map((w) => w.terminate()));
-    ws.end();
-    await once(ws, 'finish');
   }
-}
-
-async function writeLists(path: string, head: string, ids: Int32Array, rows: Int32Array, k: number, length: (r: number) => number): Promise<void> {
-  const out = new Out(path);
-  await out.put(head);
-  const idText = Array.from(ids, String);
-  const parts: string[] = [];
-  for (let r = 0; r < ids.length; r++) {
-    parts.length = 0;
-    for (let q = 0, len = length(r); q < len; q++) parts.push(idText[rows[r * k + q]]);
-    await out.put(`${r ? ', ' : ''}"${ids[r]}": [${parts.join(', ')}]`);
-  }
-  await out.put('}}');
-  await out.close();
 }
 
 // ---------------------------------------------------------------- threads
@@ -335,12 +332,15 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
     if (!(Number.isInteger(o.limit) && o.limit >= 2)) throw new Error(`--limit must be a whole number >= 2, got ${o.limit}`);
     poems = poems.slice(0, o.limit);
   }
+  const tang = tangPoems(poems);
+  poems = tang.poems;
   const n = poems.length;
-  const ids = makeIds(n, prng(TANG.seed));
+  const ids = Int32Array.from(tang.entries, (e) => e.id as number);
   const { dim } = TANG;
   const k = Math.min(TANG.k, n - 1);
   const kd = Math.min(TANG.k, n);
   const threads = Math.max(1, o.threads ?? availableParallelism());
+  const order = (file: string) => new LuaKeyOrder(subSeed(TANG.seed, file));
 
   // Each file is written under a temporary name and renamed when complete: an interrupted run leaves no file
   // that looks finished (bench/run.ts regenerates when one of the four is missing).
@@ -348,12 +348,14 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   const step = async (name: string, fn: (path: string) => Promise<void>) => {
     const t0 = performance.now();
     const path = join(abs, name);
-    await fn(`${path}.partial`);
-    renameSync(`${path}.partial`, path);
+    await fn(path);
     files.push({ file: path, bytes: statSync(path).size, seconds: (performance.now() - t0) / 1000 });
     lap(`wrote ${name}`);
   };
-  await step(FILES.poems, (p) => writePoems(p, poems, ids, TANG.integrity));
+  await step(FILES.poems, (p) => writePoemsFile(p, {
+    source_path: SOURCE, source_mode: 'json', extracted_at: GENERATED, extraction_version: '2.0', total_poems: n,
+    integrity: TANG.integrity, license: 'MIT',
+  }, n, (i) => tang.entries[i], order(FILES.poems)));
 
   // The shared memory: embeddings (padded with zero rows), the diversity pool, per-thread scratch.
   const block = 256;
@@ -370,10 +372,16 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   const layout: Layout = { ...lay, pages };
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const emb = new Float32Array(memory.buffer, 0, n * dim);
-  embed(poems, ids, dim, emb);
+  embed(poems, dim, emb);
   poems = [];
   lap(`embeddings computed (${n} x ${dim})`);
-  await step(FILES.embeddings, (p) => writeEmbeddings(p, ids, memory, layout, threads));
+  const contentLength = Int32Array.from(tang.entries, (e) => e.length as number);
+  await step(FILES.embeddings, (p) => writeEmbeddingsFile(p, {
+    total_poems: n, embedding_model: MODEL, embedding_dimension: dim, generated_at: GENERATED, endpoint: 'none (model-free)',
+    incremental_update: false,
+  }, order(FILES.embeddings), {
+    chunks: embeddingChunks(n, { kind: 'embeddings', memory, layout, ids, contentLength, generatedAt: GENERATED, orderRun: subSeed(TANG.seed, FILES.embeddings) }, threads),
+  }));
 
   // The kernel must agree with its JS twin (same bits) before its results are trusted.
   const kernel = dotKernel(memory, dim, pages);
@@ -391,9 +399,16 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   const top = mergeTop(sims, n, k);
   sims.length = 0;
   lap(`top-${k} similar per poem, exact over ${((n * (n - 1)) / 2 / 1e9).toFixed(2)} G pairs, ${threads} thread(s)`);
-  await step(FILES.similarity, (p) => writeLists(p,
-    `{"metadata": {"total_poems": ${n}, "method": "cosine", "model": ${JSON.stringify(MODEL)}, "top_k": ${k}, "exact": true}, "rankings": {`,
-    ids, top.rows, k, (r) => top.lengths[r]));
+  await step(FILES.similarity, async (p) => {
+    const file = RankingsFile.open(p, { total_poems: n, sort_threads: 8, top_k: k }); // fixed: the bytes must not depend on --threads
+    try {
+      for (let r = 0; r < n; r++) await file.line(r, top.rows.subarray(r * k, r * k + top.lengths[r]));
+      await file.close();
+    } catch (err) {
+      await file.abort();
+      throw err;
+    }
+  });
 
   // Diversity: a fixed pool of rows (seeded draw, in row order), its embeddings side by side, pool x pool scores.
   const rand = prng(TANG.seed + 1);
@@ -419,8 +434,10 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
     }
   });
   lap(`diversity sequences of ${kd} (candidates: ${Math.min(TANG.candidates, poolCount)} per poem from a pool of ${poolCount})`);
-  await step(FILES.diversity, (p) => writeLists(p,
-    `{"metadata": {"num_poems": ${n}, "top_k": ${kd}, "method": "mmr", "lambda": ${pyFloat(TANG.lambda)}, "candidates": ${Math.min(TANG.candidates, poolCount)}, "pool": ${poolCount}}, "sequences": {`,
-    ids, seq, kd, (r) => seqLen[r]));
+  await step(FILES.diversity, (p) => writeDiversityFile(p, {
+    model: MODEL, num_poems: n, embedding_dimension: dim, algorithm: 'mmr_pool', generated_at: GENERATED,
+    embeddings_file_size: statSync(join(abs, FILES.embeddings)).size, total_sequences: n, top_k: kd,
+    lambda: TANG.lambda, candidates: Math.min(TANG.candidates, poolCount), pool: poolCount,
+  }, n, (r) => seq.subarray(r * kd, r * kd + seqLen[r]), order(FILES.diversity)));
   return { dir: abs, files, seconds: (performance.now() - started) / 1000 };
 }

@@ -1,7 +1,7 @@
 // Per-call cost of the CacheReader accessors a page uses, over random rows (precomputed, seeded).
 //   node bench/lookup.ts --cache FILE [--batches 9] [--batch-ms 200] [--min-calls 2000000] [--warmup-ms 300] [--out FILE]
 // Operations: related(row, 10) = similar(row) + the titles of its first 10 rows; similar(row) alone (the view);
-// text(row); embedding(row) (the view); rowOf(id). Each backing (native mmap; the pure-JS fallback's in-memory
+// text(row); embedding(row) (the view); rowOfIndex(i) (the identity lookup), rowsOf(id) (ids repeat per category). Each backing (native mmap; the pure-JS fallback's in-memory
 // SharedArrayBuffer) runs in its own child process so the JIT sees one reader. Each operation: warm-up (0.3 s),
 // then `batches` timed batches of the same number of calls (at least min-calls in all); the table shows the
 // median ns/call over batches, and the min-max range.
@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { openCache, type CacheReader } from '../cache/reader.ts';
 import { loadNative } from '../native/index.ts';
 import { fmtMB, median } from './lib/pss.ts';
-import { prng } from './generate.ts';
+import { prng } from '../scripts/pipeline/random.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const K = 10;
@@ -52,9 +52,15 @@ const OPS: Record<string, Op> = {
     for (let i = from; i < from + calls; i++) sink += r.embedding(rows[i & MASK])[1];
     return sink;
   },
-  'rowOf(id)': (r, _rows, ids, from, calls) => {
+  // a poem is its position: rowOfIndex is the identity lookup; ids repeat per category, so rowsOf lists them
+  'rowOfIndex(i)': (r, rows, _ids, from, calls) => {
     let sink = 0;
-    for (let i = from; i < from + calls; i++) sink += r.rowOf(ids[i & MASK]);
+    for (let i = from; i < from + calls; i++) sink += r.rowOfIndex(rows[i & MASK] + 1);
+    return sink;
+  },
+  'rowsOf(id)': (r, _rows, ids, from, calls) => {
+    let sink = 0;
+    for (let i = from; i < from + calls; i++) sink += r.rowsOf(ids[i & MASK]).length;
     return sink;
   },
 };

@@ -46,7 +46,7 @@ const JSON_HEAP_MB = 16384;
 // resident, ~60 MB per worker of empty heap. These pages allocate short-lived strings only: 8 MB costs no
 // measurable speed here (tang, 20,000 pages, 1 and 2 workers: 1,773 / 3,282 pages/s vs 1,783 / 3,068 left
 // alone; +28 MB per extra worker instead of +85). The Astro prerenderer's threads use 32 MB (see
-// integration/prerenderer.ts): Astro's rendering promotes more, and 8 MB cost it CPU.
+// integration/render-pool.ts): Astro's rendering promotes more, and 8 MB cost it CPU.
 const YOUNG_GENERATION_MB = 8;
 
 /** Thrown (as a message) when a JSON file cannot be one JS string. */

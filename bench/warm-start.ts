@@ -59,7 +59,7 @@ async function makeCache(path: string, mb: number): Promise<number> {
   if (existsSync(path)) return statSync(path).size;
   const { CacheWriter, encodeIds, encodeStrings, encodeMatrix } = await import('../cache/writer.ts');
   const { SectionKind } = await import('../cache/layout.ts');
-  const { prng } = await import('./generate.ts');
+  const { prng } = await import('../scripts/pipeline/random.ts');
   const R = rowsFor(mb);
   const rand = prng(0x3a7e + R);
   mkdirSync(dirname(path), { recursive: true });

@@ -1,10 +1,10 @@
-// The byte layout of a poem cache file: the single definition used by the writer, the reader and
-// the TypeScript validator, and mirrored (tested against this file) by native/src/layout.h.
+// The byte layout of a poem cache file: the single definition, used by the writer, the reader and the
+// validator (cache/validate.ts, the only one: the native addon maps bytes and knows nothing of the format).
 // docs/FORMAT.md describes the same bytes in prose.
 
 export const MAGIC = 'POEMCACH'; // 8 ASCII bytes at offset 0
 export const FORMAT_MAJOR = 1; // readers refuse a newer major
-export const FORMAT_MINOR = 0; // readers accept any minor of their major
+export const FORMAT_MINOR = 1; // readers accept any minor of their major (1: ids may repeat; field sections)
 export const BYTE_ORDER_MARK = 0x0a0b0c0d; // written little-endian; read back as 0x0d0c0b0a on the wrong order
 export const ALIGN = 64; // every section and every array inside one starts on this boundary
 export const HEADER_SIZE = 64;
@@ -70,6 +70,7 @@ export const KIND_ELEMENT_TYPE: Record<SectionKind, ElementType> = {
 // Kind-specific flags.
 export const RAGGED_HAS_SCORES = 1; // ragged: a float32 score array parallel to the values
 export const IDS_DENSE_INDEX = 1; // ids: index is a dense id -> row table (else rows sorted by id)
+export const IDS_REPEATED = 2; // ids: some id names several rows (then the index is sorted: by id, then row)
 
 // Names of the sections this package writes and reads. Readers skip names and kinds they do not know.
 export const SectionName = {
@@ -82,6 +83,17 @@ export const SectionName = {
   category: 'category',
   date: 'date',
   meta: 'meta',
+} as const;
+
+/** Field columns are strings sections named FIELD_PREFIX + n; the meta section maps field paths to them. */
+export const FIELD_PREFIX = 'field.';
+
+/** Field rows (strings kind): empty = null or absent, else a tag byte and the value. */
+export const FieldTag = {
+  string: 0x73, // 's' + the UTF-8 string
+  number: 0x6e, // 'n' + the number's shortest round-trip decimal (ASCII)
+  true: 0x74, // 't'
+  false: 0x66, // 'f'
 } as const;
 
 export const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
@@ -111,8 +123,8 @@ export interface ShapeInput {
 /**
  * The arrays of a known section kind, laid out one after another, each starting ALIGN-aligned.
  * Returns undefined for unknown kinds (readers skip them). For a matrix, count * param * 4 can exceed 2^53
- * (JS rounds it) and even 2^64 (the C++ mirror saturates); either way the result is far beyond any real
- * file, so the byte-length check rejects it: no size computed here can make a view leave the file.
+ * (JS rounds it); the result is then far beyond any real file, so the byte-length check rejects it: no size
+ * computed here can make a view leave the file.
  *   matrix:  values f32[count * param]
  *   ragged:  starts u32[count], lengths u32[count], values i32[param], scores f32[param] if RAGGED_HAS_SCORES
  *   strings: offsets u32[count + 1], bytes u8[param]

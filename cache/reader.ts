@@ -5,8 +5,12 @@ import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worker_threads';
 import { loadNative } from '../native/index.ts';
-import { IDS_DENSE_INDEX, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
+import { FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
 import { CacheFormatError, parseCache, type ParsedCache, type SectionInfo } from './validate.ts';
+
+// What opening can throw: a damaged or foreign file (every path), an OS call of the addon that failed.
+export { CacheFormatError } from './validate.ts';
+export { NativeSystemError } from '../native/index.ts';
 
 export type CacheSource = 'mmap' | 'shm' | 'memory';
 
@@ -24,6 +28,23 @@ interface Strings {
 
 const EMPTY_I32 = new Int32Array(0);
 
+/** A poem field's value: what the JSON held (absent = null). */
+export type FieldValue = string | number | boolean | null;
+
+/** rowOf(id) for an id that several poems have (the pipeline numbers poems per category). */
+export class AmbiguousIdError extends Error {
+  readonly id: number;
+  readonly rows: number[];
+  constructor(source: string, id: number, rows: number[], describe: (row: number) => string) {
+    const shown = rows.slice(0, 5).map(describe).join(', ');
+    super(`${source}: poem id ${id} is not unique: ${rows.length} poems have it (${shown}${rows.length > 5 ? ', …' : ''}); ` +
+      'use rowsOf(id), or rowOfIndex(poem_index): a poem is its position in poems.json');
+    this.name = 'AmbiguousIdError';
+    this.id = id;
+    this.rows = rows;
+  }
+}
+
 export class CacheReader {
   /** Where the image came from: a file path or `shm:<name>`. */
   readonly source: string;
@@ -40,6 +61,9 @@ export class CacheReader {
   private readonly denseBase: number;
   private readonly denseIndex?: Int32Array;
   private readonly sortedIndex?: Uint32Array;
+  /** Some id names several rows. */
+  readonly idsRepeat: boolean;
+  private fieldColumns?: Map<string, Strings>;
   private readonly embeddings?: Float32Array;
   private readonly ragged = new Map<string, Ragged>();
   private readonly strings = new Map<string, Strings>();
@@ -75,6 +99,7 @@ export class CacheReader {
     this.denseBase = ids.param;
     if (ids.flags & IDS_DENSE_INDEX) this.denseIndex = new Int32Array(buf, at(ids, 'index'), len(ids, 'index'));
     else this.sortedIndex = new Uint32Array(buf, at(ids, 'index'), len(ids, 'index'));
+    this.idsRepeat = (ids.flags & IDS_REPEATED) !== 0 && !this.denseIndex;
 
     const rowsOf = (s: SectionInfo) => {
       if (s.count !== this.count) {
@@ -135,14 +160,51 @@ export class CacheReader {
     return this.metadataValue as Record<string, unknown>;
   }
 
-  /** The poem id of a row. */
+  /** The poem_index of a row: its 1-based position in poems.json, the number the pipeline's files use. */
+  index(row: number): number {
+    this.checkRow(row);
+    return row + 1;
+  }
+
+  /** The row of a poem_index (1-based position in poems.json), or -1 when out of range. */
+  rowOfIndex(poemIndex: number): number {
+    return Number.isInteger(poemIndex) && poemIndex >= 1 && poemIndex <= this.count ? poemIndex - 1 : -1;
+  }
+
+  /** The poem id of a row (ids may repeat across categories: a poem is its row). */
   idOf(row: number): number {
     this.checkRow(row);
     return this.ids[row];
   }
 
-  /** The row of a poem id, or -1 when the cache has no such poem. */
+  /**
+   * The row of a poem id, or -1 when no poem has it. Throws AmbiguousIdError when several poems have it (the
+   * pipeline numbers poems per category): use rowsOf(id) or rowOfIndex() there.
+   */
   rowOf(id: number): number {
+    const k = this.firstSorted(id);
+    if (k < 0) return -1;
+    if (this.denseIndex) return k;
+    const perm = this.sortedIndex!;
+    if (this.idsRepeat && k + 1 < perm.length && this.ids[perm[k + 1]] === id) {
+      throw new AmbiguousIdError(this.source, id, this.rowsOf(id), (r) => this.describe(r));
+    }
+    return perm[k];
+  }
+
+  /** Every row with this poem id, in poems.json order (empty when none). */
+  rowsOf(id: number): number[] {
+    const k = this.firstSorted(id);
+    if (k < 0) return [];
+    if (this.denseIndex) return [k];
+    const perm = this.sortedIndex!;
+    const rows: number[] = [];
+    for (let j = k; j < perm.length && this.ids[perm[j]] === id; j++) rows.push(perm[j]);
+    return rows;
+  }
+
+  /** Dense index: the row of `id`; sorted index: the first position of `id` in it; -1 when absent. */
+  private firstSorted(id: number): number {
     if (!Number.isInteger(id)) return -1;
     if (this.denseIndex) {
       const k = id - this.denseBase;
@@ -150,15 +212,58 @@ export class CacheReader {
     }
     const perm = this.sortedIndex!;
     let lo = 0;
-    let hi = perm.length - 1;
-    while (lo <= hi) {
+    let hi = perm.length;
+    while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const v = this.ids[perm[mid]];
-      if (v === id) return perm[mid];
-      if (v < id) lo = mid + 1;
-      else hi = mid - 1;
+      if (this.ids[perm[mid]] < id) lo = mid + 1;
+      else hi = mid;
     }
-    return -1;
+    return lo < perm.length && this.ids[perm[lo]] === id ? lo : -1;
+  }
+
+  /** "poem_index 57 (fediverse/0058.txt)" for messages. */
+  describe(row: number): string {
+    const path = this.fieldNames.includes('filepath') ? this.field('filepath', row) : null;
+    const cat = this.has(SectionName.category) ? this.category(row) : '';
+    return `poem_index ${row + 1} (${typeof path === 'string' && path ? path : `${cat ? `${cat} ` : ''}id ${this.ids[row]}`})`;
+  }
+
+  /** The poem fields this cache holds (dotted paths, as given to the converter's `fields`). */
+  get fieldNames(): readonly string[] {
+    return [...this.fieldMap().keys()];
+  }
+
+  /** A poem field: the JSON scalar at that path of the poem object (null when absent or null). */
+  field(name: string, row: number): FieldValue {
+    this.checkRow(row);
+    const s = this.fieldMap().get(name);
+    if (!s) {
+      const known = this.fieldNames;
+      throw new Error(`${this.source}: no field "${name}" in this cache (its fields: ${known.length ? known.join(', ') : 'none'}); ` +
+        'add it to the fields option (converter --fields) and convert again');
+    }
+    const a = s.offsets[row];
+    const b = s.offsets[row + 1];
+    if (a === b) return null;
+    const tag = s.bytes[a];
+    if (tag === FieldTag.string) return s.bytes.toString('utf8', a + 1, b);
+    if (tag === FieldTag.true) return true;
+    if (tag === FieldTag.false) return false;
+    if (tag === FieldTag.number) return Number(s.bytes.toString('latin1', a + 1, b));
+    throw new CacheFormatError(this.source, a, `a field tag (s, n, t or f) in row ${row} of field "${name}"`, `byte ${tag}`);
+  }
+
+  private fieldMap(): Map<string, Strings> {
+    if (this.fieldColumns) return this.fieldColumns;
+    const map = new Map<string, Strings>();
+    const list = (this.metadata as { fields?: unknown }).fields;
+    if (Array.isArray(list)) {
+      for (const f of list as { path?: unknown; section?: unknown }[]) {
+        const s = typeof f?.section === 'string' ? this.strings.get(f.section) : undefined;
+        if (typeof f?.path === 'string' && s) map.set(f.path, s);
+      }
+    }
+    return (this.fieldColumns = map);
   }
 
   /** The embedding of a row: a view into the cache, not a copy. */
@@ -256,8 +361,9 @@ const opened = new Map<string, { key: string; reader: CacheReader }>();
 const ENV_PREFIX = 'astro-poem-cache:image:';
 
 /**
- * Opens a cache file: idempotent per thread (keyed by path, inode, size and mtime), O(1) with the native
- * addon (mmap), one read per process without it (later threads reuse that memory).
+ * Opens a cache file: idempotent per thread (keyed by path, inode, size and mtime). Maps it with the native
+ * addon, reads it once per process without it (later threads reuse that memory); either way parseCache then
+ * checks header, table and per-row indexes (O(rows), no section data is read) before any view is made.
  */
 export function openCache(path: string, options: OpenOptions = {}): CacheReader {
   const abs = resolve(path);
@@ -267,15 +373,9 @@ export function openCache(path: string, options: OpenOptions = {}): CacheReader 
   if (hit && hit.key === key) return hit.reader;
   if (hit) releaseSharedImage(hit.key); // an older version of this file: let its memory go
   const native = options.fallback ? undefined : loadNative();
-  let reader: CacheReader;
-  if (native) {
-    const bytes = new Uint8Array(native.mapFile(abs));
-    // The addon validated header, bounds and indexes in C++; parse the table without redoing row checks.
-    reader = new CacheReader(bytes, parseCache(bytes, abs, { indexes: false }), abs, 'mmap');
-  } else {
-    const bytes = sharedImage(abs, key);
-    reader = new CacheReader(bytes, parseCache(bytes, abs), abs, 'memory');
-  }
+  // Either way the image is validated here, in full, before the reader makes any view of it.
+  const bytes = native ? new Uint8Array(native.mapFile(abs)) : sharedImage(abs, key);
+  const reader = new CacheReader(bytes, parseCache(bytes, abs), abs, native ? 'mmap' : 'memory');
   opened.set(abs, { key, reader });
   return reader;
 }
@@ -288,7 +388,7 @@ export function openShm(name: string): CacheReader {
   const native = loadNative();
   if (!native) throw new Error(`${label}: opening shared memory needs the native addon, which is not available`);
   const bytes = new Uint8Array(native.shmOpen(name));
-  const reader = new CacheReader(bytes, parseCache(bytes, label, { indexes: false }), label, 'shm');
+  const reader = new CacheReader(bytes, parseCache(bytes, label), label, 'shm');
   opened.set(label, { key: label, reader });
   return reader;
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import {
   ALIGN, BYTE_ORDER_MARK, DENSE_INDEX_FACTOR, DENSE_INDEX_SLACK, E, FORMAT_MAJOR, FORMAT_MINOR, H, HEADER_SIZE,
-  IDS_DENSE_INDEX, KIND_ELEMENT_TYPE, MAGIC, RAGGED_HAS_SCORES, SECTION_ENTRY_SIZE, SECTION_NAME_BYTES, SectionKind,
+  FIELD_PREFIX, FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, KIND_ELEMENT_TYPE, MAGIC, RAGGED_HAS_SCORES, SECTION_ENTRY_SIZE, SECTION_NAME_BYTES, SectionKind,
   SectionName, align, sectionShape,
 } from './layout.ts';
 
@@ -241,7 +241,10 @@ export function encodeStrings(name: string, strings: string[]): EncodedSection {
   return { name, kind: SectionKind.strings, count: strings.length, param: total, parts: [offsets, Buffer.concat(encoded)] };
 }
 
-/** Row -> id, plus a dense id -> row table when ids are compact enough, else rows sorted by id. */
+/**
+ * Row -> id, plus an id -> row index: a dense table when ids are unique and compact enough, else the rows sorted
+ * by id (then by row). Ids may repeat (the pipeline numbers poems per category): IDS_REPEATED says so.
+ */
 export function encodeIds(ids: ArrayLike<number>, name: string = SectionName.ids): EncodedSection {
   const rows = ids.length;
   const idArray = Int32Array.from(ids);
@@ -256,17 +259,29 @@ export function encodeIds(ids: ArrayLike<number>, name: string = SectionName.ids
   const span = rows === 0 ? 0 : max - min + 1;
   if (span <= DENSE_INDEX_FACTOR * rows + DENSE_INDEX_SLACK) {
     const table = new Int32Array(span).fill(-1);
-    for (let r = 0; r < rows; r++) {
-      if (table[ids[r] - min] !== -1) throw new Error(`ids: duplicate id ${ids[r]} at rows ${table[ids[r] - min]} and ${r}`);
-      table[ids[r] - min] = r;
+    let unique = true;
+    for (let r = 0; r < rows && unique; r++) {
+      if (table[ids[r] - min] !== -1) unique = false;
+      else table[ids[r] - min] = r;
     }
-    return { name, kind: SectionKind.ids, flags: IDS_DENSE_INDEX, count: rows, param: rows ? min : 0, param2: span, parts: [idArray, table] };
+    if (unique) {
+      return { name, kind: SectionKind.ids, flags: IDS_DENSE_INDEX, count: rows, param: rows ? min : 0, param2: span, parts: [idArray, table] };
+    }
   }
-  const sorted = Uint32Array.from({ length: rows }, (_, r) => r).sort((a, b) => idArray[a] - idArray[b]);
-  for (let k = 1; k < rows; k++) {
-    if (idArray[sorted[k]] === idArray[sorted[k - 1]]) throw new Error(`ids: duplicate id ${idArray[sorted[k]]} at rows ${sorted[k - 1]} and ${sorted[k]}`);
-  }
-  return { name, kind: SectionKind.ids, count: rows, parts: [idArray, sorted] };
+  const sorted = Uint32Array.from({ length: rows }, (_, r) => r).sort((a, b) => idArray[a] - idArray[b] || a - b);
+  let repeated = false;
+  for (let k = 1; k < rows && !repeated; k++) repeated = idArray[sorted[k]] === idArray[sorted[k - 1]];
+  return { name, kind: SectionKind.ids, flags: repeated ? IDS_REPEATED : 0, count: rows, parts: [idArray, sorted] };
+}
+
+/** A field column: per row null (empty), or a tag byte and the value (FieldTag). */
+export function encodeField(name: string, values: readonly (string | number | boolean | null | undefined)[]): EncodedSection {
+  return encodeStrings(name, values.map((v) => {
+    if (v === null || v === undefined) return '';
+    if (typeof v === 'string') return String.fromCharCode(FieldTag.string) + v;
+    if (typeof v === 'number') return String.fromCharCode(FieldTag.number) + String(v);
+    return String.fromCharCode(v ? FieldTag.true : FieldTag.false);
+  }));
 }
 
 export function encodeJson(name: string, value: unknown): EncodedSection {
@@ -284,6 +299,8 @@ export interface CacheData {
   text?: string[];
   category?: string[];
   date?: string[];
+  /** Poem fields by path ("metadata.author"): one value per row; the meta section maps them to sections. */
+  fields?: Record<string, readonly (string | number | boolean | null | undefined)[]>;
   meta?: unknown;
 }
 
@@ -312,7 +329,13 @@ export function encodeCacheData(data: CacheData): EncodedSection[] {
       out.push(encodeStrings(SectionName[key], d));
     }
   }
-  if (data.meta !== undefined) out.push(encodeJson(SectionName.meta, data.meta));
+  const fields = Object.entries(data.fields ?? {}).map(([path, values], i) => {
+    check(`field ${path}`, values.length);
+    out.push(encodeField(`${FIELD_PREFIX}${i}`, values));
+    return { path, section: `${FIELD_PREFIX}${i}` };
+  });
+  if (fields.length) out.push(encodeJson(SectionName.meta, { ...(data.meta ?? {}) as Record<string, unknown>, fields }));
+  else if (data.meta !== undefined) out.push(encodeJson(SectionName.meta, data.meta));
   return out;
 }
 

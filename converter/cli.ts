@@ -5,9 +5,12 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { crc32 } from 'node:zlib';
-import { IDS_DENSE_INDEX, RAGGED_HAS_SCORES, SectionKind, SectionName } from '../cache/layout.ts';
+import { FIELD_PREFIX, FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, RAGGED_HAS_SCORES, SectionKind, SectionName } from '../cache/layout.ts';
 import { CacheFormatError, parseCache, sectionChecksumOk, type ParsedCache, type SectionInfo } from '../cache/validate.ts';
-import type { ConvertOptions, ConvertResult, InputRole } from './index.ts';
+import type { ConvertOptions, ConvertResult } from './index.ts';
+import { DEFAULT_FIELDS, fieldPathProblem } from './fields.ts';
+import { KEY_MODES, type KeyMode } from './identity.ts';
+import { KEYED_ROLES, type InputRole, type KeyedRole } from './roles.ts';
 
 // The converter library is loaded on demand: inspect, verify and query never load it (nor its workers).
 type Progress = Parameters<NonNullable<ConvertOptions['onProgress']>>[0];
@@ -59,11 +62,18 @@ Converts poems.json plus any of embeddings.json, similarity_rankings_cache.json 
 into one binary cache. Skips the work ("up to date") when the output was built from the same inputs.
 
 Options:
-  --poems FILE        poems.json: {"poems":[{"id","title","content","category","metadata":{"creation_date"}}]} (required)
-  --embeddings FILE   embeddings.json: {"metadata":{"embedding_dimension"},"embeddings":[{"poem_index","embedding"}]}
-  --similarity FILE   similarity_rankings_cache.json: {"rankings":{"<id>":[ids, most similar first]}}
-  --diversity FILE    diversity_cache.json: {"sequences":{"<id>":[ids, the poem itself first]}}
+  --poems FILE        poems.json: {"poems":[{"id","content","category","filepath","metadata":{...}}]} (required);
+                      a poem is its position: poem_index 1, 2, ... (ids may repeat across categories)
+  --embeddings FILE   embeddings.json: {"metadata":{"embedding_dimension"},"embeddings":[{"poem_index","id","embedding"}]}
+  --similarity FILE   similarity_rankings_cache.json: {"rankings":{"<poem_index>":[poem_index, most similar first]}}
+  --diversity FILE    diversity_cache.json: {"sequences":{"<position>":[positions, the poem itself first]}}
   --out FILE          the cache file to write (required)
+  --embeddings-keys R, --similarity-keys R, --diversity-keys R
+                      how that file names poems: auto (default: read from the data, and said), id (the poems'
+                      "id"), index (1-based poem_index) or index0 (0-based position); config key "keys":
+                      {"similarity": "index", ...}
+  --fields A,B        poem fields to store besides the defaults (${DEFAULT_FIELDS.join(', ')}): dotted
+                      paths to scalars, e.g. metadata.author,raw_content; config key "fields": ["..."]
   --force             rebuild even when the output is up to date
   --workers N         parser worker threads (0: parse on the main thread; default: the converter's choice)
   --parser NAME       auto (default) or stream-json
@@ -101,13 +111,14 @@ Prints OK, or each problem (to stderr) and exits 1.
 Options:
   -h, --help   this help
 `,
-  query: `Usage: ${PROG} query FILE --id N [--k 10] [--json]
+  query: `Usage: ${PROG} query FILE (--index N | --id N) [--k 10] [--json]
 
-Prints poem N's title, its top-k most similar poems (ids, titles, scores when the cache has them) and
-the first k poems of its diversity sequence.
+Prints a poem (its poem_index, id, file path, title), its top-k most similar poems (scores when the cache
+has them) and the first k poems of its diversity sequence.
 
 Options:
-  --id N       the poem id (required)
+  --index N    the poem_index: the poem's 1-based position in poems.json
+  --id N       the poem id (refused when several poems have it: ids restart per category)
   --k K        how many neighbours to show (default 10)
   --json       machine-readable output
   -h, --help   this help
@@ -208,8 +219,8 @@ function readImage(path: string): Uint8Array {
 }
 
 /**
- * For inspect: maps the file with the native addon when it is available (the C++ validator checks header,
- * bounds and indexes; only the pages inspect reads are touched), else reads it and validates in TypeScript.
+ * For inspect: maps the file with the native addon when it is available (only the pages that validation and
+ * inspect read are touched), else reads it; parseCache validates either way.
  */
 async function parseImage(path: string): Promise<{ bytes: Uint8Array; parsed: ParsedCache }> {
   let st;
@@ -222,18 +233,10 @@ async function parseImage(path: string): Promise<{ bytes: Uint8Array; parsed: Pa
   const { loadNative } = await import('../native/index.ts');
   const native = process.env.POEM_CACHE_NO_NATIVE === '1' ? undefined : loadNative();
   try {
-    if (native) {
-      const bytes = new Uint8Array(native.mapFile(resolve(path)));
-      return { bytes, parsed: parseCache(bytes, path, { indexes: false }) };
-    }
-    const bytes = readImage(path);
+    const bytes = native ? new Uint8Array(native.mapFile(resolve(path))) : readImage(path);
     return { bytes, parsed: parseCache(bytes, path) };
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (e instanceof CacheFormatError || code === 'POEM_CACHE_FORMAT') {
-      // The addon names the absolute path; say it the way the user typed it.
-      throw new Failure(oneLine(e).replace(resolve(path), path));
-    }
+    if (e instanceof CacheFormatError) throw new Failure(oneLine(e));
     if (e instanceof Failure) throw e;
     throw fileError(path, e);
   }
@@ -271,6 +274,7 @@ const kindName = (k: number) => KIND_NAMES[k] ?? `unknown(${k})`;
 const CONFIG_KEYS = {
   poems: 'string', embeddings: 'string', similarity: 'string', diversity: 'string', out: 'string',
   force: 'boolean', quiet: 'boolean', workers: 'number', parser: 'string', limits: 'object', onMismatch: 'string',
+  keys: 'object', fields: 'object',
 } as const;
 const LIMIT_FLAGS = { 'max-file-bytes': 'maxFileBytes', 'max-poems': 'maxPoems', 'max-dimension': 'maxDimension', 'max-list-length': 'maxListLength' } as const;
 type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -294,7 +298,10 @@ function readConfig(path: string): Partial<Record<ConfigKey, string | number | b
   for (const [key, v] of Object.entries(value)) {
     if (!(key in CONFIG_KEYS)) throw new UsageError(`${path}: unknown key "${key}" (allowed: ${Object.keys(CONFIG_KEYS).join(', ')})`, 'convert');
     const type = CONFIG_KEYS[key as ConfigKey];
-    if (typeof v !== type || v === null || Array.isArray(v)) throw new UsageError(`${path}: "${key}" must be a ${type}, got ${JSON.stringify(v)}`, 'convert');
+    const isArray = Array.isArray(v);
+    if (typeof v !== type || v === null || isArray !== (key === 'fields')) {
+      throw new UsageError(`${path}: "${key}" must be ${key === 'fields' ? 'an array' : `a ${type}`}, got ${JSON.stringify(v)}`, 'convert');
+    }
     config[key as ConfigKey] = (PATH_KEYS as readonly string[]).includes(key) ? resolve(dirname(path), v as string) : v as string | number | boolean;
   }
   return config;
@@ -304,7 +311,8 @@ async function convert(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parse('convert', args, {
     poems: { type: 'string' }, embeddings: { type: 'string' }, similarity: { type: 'string' }, diversity: { type: 'string' },
     out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' }, config: { type: 'string' },
-    workers: { type: 'string' }, parser: { type: 'string' }, 'on-mismatch': { type: 'string' },
+    workers: { type: 'string' }, parser: { type: 'string' }, 'on-mismatch': { type: 'string' }, fields: { type: 'string' },
+    ...Object.fromEntries(KEYED_ROLES.map((r) => [`${r}-keys`, { type: 'string' as const }])),
     ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((f) => [f, { type: 'string' as const }])),
   }, true);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (inputs are given with --poems, --embeddings, ...)`, 'convert');
@@ -342,6 +350,28 @@ async function convert(args: string[], io: CliIO): Promise<number> {
     if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${flag} must be a whole number >= 1, got "${v}"`, 'convert');
     limits[key] = n;
   }
+  const keys: Partial<Record<KeyedRole, KeyMode>> = {};
+  for (const [k, v] of Object.entries((config.keys ?? {}) as Record<string, unknown>)) {
+    if (!(KEYED_ROLES as readonly string[]).includes(k)) throw new UsageError(`${values.config}: unknown input "${k}" in "keys" (allowed: ${KEYED_ROLES.join(', ')})`, 'convert');
+    if (!(KEY_MODES as readonly unknown[]).includes(v)) throw new UsageError(`${values.config}: "keys.${k}" must be one of ${KEY_MODES.join(', ')}, got ${JSON.stringify(v)}`, 'convert');
+    keys[k as KeyedRole] = v as KeyMode;
+  }
+  for (const role of KEYED_ROLES) {
+    const v = (values as Record<string, unknown>)[`${role}-keys`] as string | undefined;
+    if (v === undefined) continue;
+    if (!(KEY_MODES as readonly string[]).includes(v)) throw new UsageError(`--${role}-keys must be one of ${KEY_MODES.join(', ')}, got "${v}"`, 'convert');
+    keys[role] = v as KeyMode;
+  }
+  let fields: string[] | undefined;
+  if (config.fields !== undefined) {
+    if (!Array.isArray(config.fields)) throw new UsageError(`${values.config}: "fields" must be an array of dotted paths`, 'convert');
+    fields = config.fields as string[];
+  }
+  if (values.fields !== undefined) fields = values.fields.split(',').map((f) => f.trim()).filter(Boolean);
+  for (const f of fields ?? []) {
+    const problem = fieldPathProblem(f);
+    if (problem) throw new UsageError(`--fields: ${problem}`, 'convert');
+  }
   const inputs: [InputRole, string | undefined][] = [
     ['poems', poems], ['embeddings', pick('embeddings') as string | undefined],
     ['similarity', pick('similarity') as string | undefined], ['diversity', pick('diversity') as string | undefined],
@@ -376,7 +406,7 @@ async function convert(args: string[], io: CliIO): Promise<number> {
       poems, embeddings: inputs[1][1], similarity: inputs[2][1], diversity: inputs[3][1], out: outPath,
       force: Boolean(pick('force')), parser: parser as ConvertOptions['parser'], workers,
       onProgress: progress?.update, signal: controller.signal,
-      limits, onMismatch: onMismatch as ConvertOptions['onMismatch'],
+      limits, onMismatch: onMismatch as ConvertOptions['onMismatch'], keys, fields,
       onWarning: (m) => io.stderr.write(`${PROG}: warning: ${m}\n`),
       lock: quiet ? {} : { onWait: (h, file) => io.stderr.write(`${PROG}: waiting for ${file} (another conversion: pid ${h.pid} on ${h.host} since ${h.started})\n`) },
     });
@@ -399,9 +429,10 @@ async function convert(args: string[], io: CliIO): Promise<number> {
   io.stdout.write(`wrote ${result.out}: ${fmtInt(result.rows)} rows, ${fmtBytes(result.size)} in ${result.seconds.toFixed(1)} s\n`);
   io.stdout.write(`sections: ${result.sections.join(', ')}\n`);
   io.stdout.write(table([
-    ['input', 'file', 'MB', 'seconds', 'MB/s'],
-    ...result.inputs.map((i) => [i.role, i.file, fmtMB(i.bytes), i.seconds.toFixed(2), i.mbPerSecond.toFixed(1)]),
-  ], [false, false, true, true, true]));
+    ['input', 'file', 'MB', 'seconds', 'MB/s', 'names poems by'],
+    ...result.inputs.map((i) => [i.role, i.file, fmtMB(i.bytes), i.seconds.toFixed(2), i.mbPerSecond.toFixed(1),
+      i.reading ? `${i.reading}${keys[i.role as KeyedRole] ? '' : ' (auto)'}` : '']),
+  ], [false, false, true, true, true, false]));
   return 0;
 }
 
@@ -584,9 +615,14 @@ export function verifyImage(path: string, bytes: Uint8Array): string[] {
         }
         if (mapped !== s.count) p.add(`the id index maps ${fmtInt(mapped)} ids, expected ${fmtInt(s.count)}`);
       } else {
+        // by id, then by row; equal ids only where the section says ids repeat
         const perm = u32(s, 'index');
+        const repeats = (s.flags & IDS_REPEATED) !== 0;
         for (let k = 1; k < perm.length; k++) {
-          if (!(idv[perm[k - 1]] < idv[perm[k]])) p.add(`sorted id index entry ${k}: id ${idv[perm[k]]} does not follow ${idv[perm[k - 1]]} (unsorted or duplicate)`);
+          const a = idv[perm[k - 1]];
+          const b = idv[perm[k]];
+          if (a < b || (repeats && a === b && perm[k - 1] < perm[k])) continue;
+          p.add(`sorted id index entry ${k}: id ${b} (row ${perm[k]}) does not follow id ${a} (row ${perm[k - 1]})${a === b && !repeats ? ' (a repeated id, but the section does not say ids repeat)' : ''}`);
         }
       }
     } else if (s.kind === SectionKind.ragged) {
@@ -610,12 +646,21 @@ export function verifyImage(path: string, bytes: Uint8Array): string[] {
     } else if (s.kind === SectionKind.strings) {
       const offsets = u32(s, 'offsets');
       const base = s.parts.bytes.offset;
+      const isField = s.name.startsWith(FIELD_PREFIX);
+      const tags: number[] = Object.values(FieldTag);
       for (let r = 0; r < s.count; r++) {
+        const a = base + offsets[r];
+        const b = base + offsets[r + 1];
         try {
-          decoder.decode(bytes.subarray(base + offsets[r], base + offsets[r + 1]));
+          decoder.decode(bytes.subarray(a, b));
         } catch {
           p.add(`row ${r}: not valid UTF-8`);
         }
+        if (!isField || a === b) continue;
+        const tag = bytes[a];
+        if (!tags.includes(tag)) p.add(`row ${r}: field tag ${tag}, expected one of s, n, t, f`);
+        else if (tag === FieldTag.number && !Number.isFinite(Number(Buffer.from(bytes.subarray(a + 1, b)).toString('latin1')))) p.add(`row ${r}: not a number`);
+        else if ((tag === FieldTag.true || tag === FieldTag.false) && b - a !== 1) p.add(`row ${r}: a boolean field row of ${b - a} bytes`);
       }
     } else if (s.kind === SectionKind.matrix) {
       const v = f32(s, 'values');
@@ -654,11 +699,14 @@ async function verify(args: string[], io: CliIO): Promise<number> {
 // ---- query ----
 
 async function query(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse('query', args, { id: { type: 'string' }, k: { type: 'string' }, json: { type: 'boolean' } }, true);
+  const { values, positionals } = parse('query', args, { id: { type: 'string' }, index: { type: 'string' }, k: { type: 'string' }, json: { type: 'boolean' } }, true);
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `expected one FILE, got ${positionals.length}` : 'missing FILE', 'query');
-  if (values.id === undefined) throw new UsageError('missing --id N', 'query');
-  const id = Number(values.id);
-  if (!Number.isInteger(id)) throw new UsageError(`--id must be a whole number, got "${values.id}"`, 'query');
+  if ((values.id === undefined) === (values.index === undefined)) {
+    throw new UsageError(values.id === undefined ? 'missing --index N (or --id N)' : 'give --index N or --id N, not both', 'query');
+  }
+  const flag = values.index !== undefined ? 'index' : 'id';
+  const n = Number(values[flag]);
+  if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be a whole number, got "${values[flag]}"`, 'query');
   const k = values.k === undefined ? 10 : Number(values.k);
   if (!Number.isInteger(k) || k < 0) throw new UsageError(`--k must be a whole number >= 0, got "${values.k}"`, 'query');
   const path = positionals[0];
@@ -667,32 +715,46 @@ async function query(args: string[], io: CliIO): Promise<number> {
   } catch (e) {
     throw fileError(path, e);
   }
-  const { openCache } = await import('../cache/reader.ts');
+  const { openCache, AmbiguousIdError } = await import('../cache/reader.ts');
   let reader;
   try {
     reader = openCache(path);
   } catch (e) {
-    if (e instanceof CacheFormatError || (e as { code?: string }).code === 'POEM_CACHE_FORMAT') throw new Failure(oneLine(e));
+    if (e instanceof CacheFormatError) throw new Failure(oneLine(e));
     throw fileError(path, e);
   }
-  const row = reader.rowOf(id);
-  if (row < 0) throw new Failure(`${path}: no poem with id ${id} (${fmtInt(reader.count)} poems)`);
+  let row: number;
+  if (flag === 'index') {
+    row = reader.rowOfIndex(n);
+    if (row < 0) throw new Failure(`${path}: no poem_index ${n} (poem_index runs 1..${fmtInt(reader.count)})`);
+  } else {
+    try {
+      row = reader.rowOf(n);
+    } catch (e) {
+      if (!(e instanceof AmbiguousIdError)) throw e;
+      const where = e.rows.map((r) => `${reader.describe(r)}${reader.has(SectionName.category) && reader.category(r) ? ` in ${reader.category(r)}` : ''}`);
+      throw new Failure(`${path}: poem id ${n} is not unique: ${e.rows.length} poems have it (${where.join(', ')}); ask with --index N`);
+    }
+    if (row < 0) throw new Failure(`${path}: no poem with id ${n} (${fmtInt(reader.count)} poems)`);
+  }
   const has = (name: string) => reader.has(name);
   const titleOf = (r: number) => (has(SectionName.title) ? reader.title(r) : '');
+  const pathOf = (r: number) => {
+    const v = reader.fieldNames.includes('filepath') ? reader.field('filepath', r) : null;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const poem = (r: number) => ({ index: reader.index(r), id: reader.idOf(r), filepath: pathOf(r), title: titleOf(r) });
   const neighbours = (name: string, withScores: boolean) => {
     if (!has(name)) return null;
     const list = reader.list(name, row);
     const scores = withScores ? reader.listScores(name, row) : undefined;
-    const items = Array.from(list.subarray(0, k), (r, j) => ({
-      id: reader.idOf(r), title: titleOf(r), ...(scores ? { score: scores[j] } : {}),
-    }));
+    const items = Array.from(list.subarray(0, k), (r, j) => ({ ...poem(r), ...(scores ? { score: scores[j] } : {}) }));
     return { total: list.length, items };
   };
   const result = {
     file: resolve(path),
-    id,
+    ...poem(row),
     row,
-    title: titleOf(row),
     category: has(SectionName.category) ? reader.category(row) : undefined,
     date: has(SectionName.date) ? reader.date(row) : undefined,
     similar: neighbours(SectionName.similar, true),
@@ -702,20 +764,21 @@ async function query(args: string[], io: CliIO): Promise<number> {
     io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
   }
+  const label = (p: { filepath?: string; title: string; id: number }) => [p.filepath, p.title ? JSON.stringify(p.title) : ''].filter(Boolean).join(' ') || `id ${p.id}`;
   const o: string[] = [];
   const extra = [result.category, result.date].filter(Boolean).join(', ');
-  o.push(`#${id} ${JSON.stringify(result.title)}${extra ? ` (${extra})` : ''}, row ${row}\n`);
-  const list = (label: string, l: typeof result.similar) => {
+  o.push(`poem_index ${result.index} (id ${result.id}) ${label(result)}${extra ? ` (${extra})` : ''}, row ${row}\n`);
+  const list = (heading: string, l: typeof result.similar) => {
     if (!l) {
-      o.push(`\n${label}: not in this cache\n`);
+      o.push(`\n${heading}: not in this cache\n`);
       return;
     }
-    o.push(`\n${label} (${l.items.length} of ${fmtInt(l.total)}):\n`);
+    o.push(`\n${heading} (${l.items.length} of ${fmtInt(l.total)}):\n`);
     if (l.items.length) {
       const scored = l.items.some((it) => 'score' in it);
       o.push(table(l.items.map((it, j) => [
-        `${j + 1}.`, `#${it.id}`, ...(scored ? [(it as { score: number }).score.toFixed(4)] : []), it.title,
-      ]), scored ? [true, true, true, false] : [true, true, false]).replace(/^(?=.)/gm, '  '));
+        `${j + 1}.`, `#${it.index}`, `id ${it.id}`, ...(scored ? [(it as { score: number }).score.toFixed(4)] : []), label(it),
+      ]), scored ? [true, true, true, true, false] : [true, true, true, false]).replace(/^(?=.)/gm, '  '));
     }
   };
   list('most similar', result.similar);

@@ -1,4 +1,4 @@
-// ConvertError: every input problem the converter reports, with file, position and poem id when known.
+// ConvertError: every input problem the converter reports, with file, position and poem when known.
 
 export interface ErrorPosition {
   line?: number;
@@ -7,28 +7,32 @@ export interface ErrorPosition {
 }
 
 /**
- * Message format: `${file}:${line}:${column}: ${what}, expected ${expected}` plus ` (poem id N)` when known.
- * Without a line (stream-json path, or problems found after parsing) the position part is left out, or
- * given as `byte N` when only an approximate byte offset is known.
+ * Message format: `${file}:${line}:${column}: ${what}, expected ${expected}` plus ` (poem id N)` or ` (<poem>)`
+ * when known. Without a line (stream-json path, or problems found after parsing) the position part is left
+ * out, or given as `byte N` when only an approximate byte offset is known.
  */
 export class ConvertError extends Error {
   file: string;
   line?: number;
   column?: number;
   offset?: number;
-  poemId?: number;
+  /** The poem concerned: its id (poems.json) or a description such as "poem_index 57 (fediverse/0058.txt)". */
+  poem?: number | string;
   what: string;
   expected?: string;
+  /** The input disagrees with poems.json (unknown or missing poems, counts): what onMismatch: 'warn' reconciles. */
+  mismatch = false;
 
-  constructor(file: string, what: string, expected?: string, pos: ErrorPosition = {}, poemId?: number) {
+  constructor(file: string, what: string, expected?: string, pos: ErrorPosition = {}, poem?: number | string) {
     const where = pos.line !== undefined ? `${file}:${pos.line}:${pos.column}` : pos.offset !== undefined ? `${file}: byte ${pos.offset}` : file;
-    super(`${where}: ${what}${expected !== undefined ? `, expected ${expected}` : ''}${poemId !== undefined ? ` (poem id ${poemId})` : ''}`);
+    const about = poem === undefined ? '' : typeof poem === 'number' ? ` (poem id ${poem})` : ` (${poem})`;
+    super(`${where}: ${what}${expected !== undefined ? `, expected ${expected}` : ''}${about}`);
     this.name = 'ConvertError';
     this.file = file;
     this.line = pos.line;
     this.column = pos.column;
     this.offset = pos.offset;
-    this.poemId = poemId;
+    this.poem = poem;
     this.what = what;
     this.expected = expected;
   }
@@ -39,13 +43,15 @@ export class ElementError extends Error {
   index: number;
   what: string;
   expected?: string;
-  poemId?: number;
-  constructor(index: number, what: string, expected?: string, poemId?: number) {
+  poem?: number | string;
+  mismatch: boolean;
+  constructor(index: number, what: string, expected?: string, poem?: number | string, mismatch = false) {
     super(what);
     this.index = index;
     this.what = what;
     this.expected = expected;
-    this.poemId = poemId;
+    this.poem = poem;
+    this.mismatch = mismatch;
   }
 }
 

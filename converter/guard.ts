@@ -9,7 +9,9 @@ import { removeDeadLeftovers } from './cleanup.ts';
 import { ConvertError } from './errors.ts';
 import { checkFileSizes, resolveLimits, type Limits } from './limits.ts';
 import { withLock, type LockOptions } from './lock.ts';
-import { isMismatch, nameBothFiles, readPoemIds, reconcile, type MismatchMode } from './mismatch.ts';
+import type { KeyMode } from './identity.ts';
+import { isMismatch, nameBothFiles, readPoemList, reconcile, type MismatchMode } from './mismatch.ts';
+import { KEYED_ROLES, type KeyedRole } from './roles.ts';
 
 export interface ReliabilityOptions {
   /** Maxima for the inputs (defaults in converter/limits.ts). */
@@ -22,10 +24,12 @@ export interface ReliabilityOptions {
   lock?: LockOptions | false;
 }
 
-type Opts = ReliabilityOptions & { poems: string; embeddings?: string; similarity?: string; diversity?: string; out: string; signal?: AbortSignal; force?: boolean };
+type Opts = ReliabilityOptions & {
+  poems: string; embeddings?: string; similarity?: string; diversity?: string; out: string; signal?: AbortSignal; force?: boolean;
+  keys?: Partial<Record<KeyedRole, KeyMode>>;
+};
 type Result = { out: string; inputs: { role: string; file: string }[] };
 
-const ROLES = ['embeddings', 'similarity', 'diversity'] as const;
 
 export async function runGuarded<O extends Opts, R extends Result>(o: O, convert: (o: O) => Promise<R>): Promise<R> {
   if (!o.poems || !o.out) return convert(o); // the converter's own "required" errors
@@ -62,29 +66,31 @@ export async function runGuarded<O extends Opts, R extends Result>(o: O, convert
 async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: string, out: string, convert: (o: O) => Promise<R>, first: ConvertError): Promise<R> {
   // the converter read poems.json fine; an input that JSON.parse cannot read gets the converter's error
   const unreadable = () => nameBothFiles(first, poems);
-  const ids = await readPoemIds(poems).catch(() => Promise.reject(unreadable()));
+  const list = await readPoemList(poems).catch(() => Promise.reject(unreadable()));
   const prefix = `${basename(out)}.spool-${process.pid}-${randomBytes(6).toString('hex')}-reconciled-`;
   const copies = new Map<string, string>(); // copy -> original
-  const changed: Partial<Record<(typeof ROLES)[number], string>> = {};
+  const changed: Partial<Record<KeyedRole, string>> = {};
+  const keys: Partial<Record<KeyedRole, KeyMode>> = { ...o.keys };
   const warnings: string[] = [];
   try {
-    for (const role of ROLES) {
+    for (const role of KEYED_ROLES) {
       if (!o[role]) continue;
       const file = resolve(o[role]!);
       const copy = join(dirname(out), `${prefix}${role}.json`);
-      const r = await reconcile(role, file, poems, ids, copy).catch(() => Promise.reject(unreadable()));
+      const r = await reconcile(role, file, poems, list, o.keys?.[role] ?? 'auto', copy).catch(() => Promise.reject(unreadable()));
       if (!r.changed) continue;
       changed[role] = copy;
+      keys[role] = r.reading; // the copy is written in this reading
       copies.set(copy, file);
       warnings.push(r.warning);
     }
     let result: R;
     try {
-      result = await convert({ ...o, ...changed, force: true });
+      result = await convert({ ...o, ...changed, keys, force: true });
     } catch (err) {
       if (err instanceof ConvertError && copies.has(err.file)) {
         const original = copies.get(err.file)!;
-        throw new ConvertError(original, `${err.what} (in its copy reconciled with ${poems})`, err.expected, {}, err.poemId);
+        throw new ConvertError(original, `${err.what} (in its copy reconciled with ${poems})`, err.expected, {}, err.poem);
       }
       throw err;
     }

@@ -64,7 +64,7 @@ export function checkInputResult(
   r: { role: string; matrix?: { dim: number }; ragged?: { lengths: Uint32Array } },
   file: string,
   limits: Required<Limits>,
-  ids?: ArrayLike<number>,
+  poems?: { describe(row: number): string },
 ): void {
   if (r.matrix && r.matrix.dim > limits.maxDimension) throw limitError(file, `the embedding dimension ${fmt(r.matrix.dim)}`, 'maxDimension', limits.maxDimension);
   if (r.ragged) {
@@ -72,8 +72,7 @@ export function checkInputResult(
     for (let i = 0; i < lengths.length; i++) {
       if (lengths[i] > limits.maxListLength) {
         const noun = r.role === 'diversity' ? 'sequence' : 'ranking';
-        const err = limitError(file, `the ${noun} of poem id ${ids ? ids[i] : `row ${i}`} (${fmt(lengths[i])} entries)`, 'maxListLength', limits.maxListLength);
-        throw err;
+        throw limitError(file, `the ${noun} of ${poems ? poems.describe(i) : `row ${i}`} (${fmt(lengths[i])} entries)`, 'maxListLength', limits.maxListLength);
       }
     }
   }

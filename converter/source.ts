@@ -67,7 +67,9 @@ export interface JsonSource {
   /** Only whitespace may follow the top-level value. */
   end(): void;
   /** Throws a ConvertError at the start of the last token read or peeked. */
-  fail(what: string, expected?: string, poemId?: number): never;
+  fail(what: string, expected?: string, poem?: number | string, mismatch?: boolean): never;
+  /** File offset of the start of the last token read or peeked (undefined where positions are not known). */
+  offset(): number | undefined;
   close(): void;
 }
 
@@ -223,13 +225,19 @@ export class ByteSource implements JsonSource {
     return n;
   }
 
-  fail(what: string, expected?: string, poemId?: number): never {
-    throw new ConvertError(this.file, what, expected, this.where(this.tok), poemId);
+  fail(what: string, expected?: string, poem?: number | string, mismatch = false): never {
+    const err = new ConvertError(this.file, what, expected, this.where(this.tok), poem);
+    err.mismatch = mismatch;
+    throw err;
   }
 
-  private failAt(p: number, what: string, expected?: string, poemId?: number): never {
+  offset(): number {
+    return this.base + this.tok;
+  }
+
+  private failAt(p: number, what: string, expected?: string, poem?: number | string, mismatch = false): never {
     this.tok = p;
-    this.fail(what, expected, poemId);
+    this.fail(what, expected, poem, mismatch);
   }
 
   /** Skips whitespace; returns the next byte (or -1 at end of file) and marks it as the token start. */
@@ -317,11 +325,22 @@ export class ByteSource implements JsonSource {
       b = this.ws();
     } else this.first[top] = false;
     if (b !== 0x22) this.unexpected(wasFirst ? `a string key or '}'` : 'a string key');
-    const keyAt = this.pos;
     const key = this.readString('a string key');
-    if (this.ws() !== 0x3a) this.unexpected(`':'`);
-    this.pos++;
-    this.tok = keyAt;
+    // to the ':' with tok left on the key, so a refill keeps the key in the buffer (its position is the token's)
+    let p = this.pos;
+    for (;;) {
+      while (p < this.end_ && WS[this.buf[p]]) p++;
+      if (p < this.end_) break;
+      this.pos = p;
+      const more = this.fill();
+      p = this.pos;
+      if (!more) break;
+    }
+    if (p >= this.end_ || this.buf[p] !== 0x3a) {
+      this.pos = this.tok = p;
+      this.unexpected(`':'`);
+    }
+    this.pos = p + 1;
     return key;
   }
 
@@ -528,7 +547,7 @@ export class ByteSource implements JsonSource {
     let q = p;
     while (q < this.end_ && NUMCH[this.buf[q]]) q++;
     const lexeme = this.buf.toString('latin1', p, q);
-    this.failAt(p, err.what.replace('$lexeme', lexeme), err.expected, err.poemId);
+    this.failAt(p, err.what.replace('$lexeme', lexeme), err.expected, err.poem, err.mismatch);
   }
 
   /** Element by element with exact positions: used when the fast path cannot parse a slice. */
@@ -542,7 +561,7 @@ export class ByteSource implements JsonSource {
       try {
         onBatch(one, count);
       } catch (err) {
-        if (err instanceof ElementError) this.elementFail(at, new ElementError(0, err.what, err.expected, err.poemId));
+        if (err instanceof ElementError) this.elementFail(at, new ElementError(0, err.what, err.expected, err.poem, err.mismatch));
         throw err;
       }
       count++;

@@ -97,8 +97,14 @@ export class StreamJsonSource implements JsonSource {
     return t;
   }
 
-  fail(what: string, expected?: string, poemId?: number): never {
-    throw new ConvertError(this.file, what, expected, {}, poemId);
+  fail(what: string, expected?: string, poem?: number | string, mismatch = false): never {
+    const err = new ConvertError(this.file, what, expected, {}, poem);
+    err.mismatch = mismatch;
+    throw err;
+  }
+
+  offset(): undefined {
+    return undefined;
   }
 
   private unexpected(t: Token | undefined, expected: string): never {
@@ -210,7 +216,7 @@ export class StreamJsonSource implements JsonSource {
       } catch (err) {
         if (err instanceof ElementError) {
           const lexeme = String(batch[err.index]);
-          this.fail(err.what.replace('$lexeme', lexeme), err.expected, err.poemId);
+          this.fail(err.what.replace('$lexeme', lexeme), err.expected, err.poem, err.mismatch);
         }
         throw err;
       }

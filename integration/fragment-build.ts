@@ -4,22 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { createSharedFragments } from './fragment-table.ts';
 import { installFragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentHost, type FragmentStoreKind } from './fragments.ts';
-import { PageResponse } from './prerenderer.ts';
+import { PageResponse } from './page-response.ts';
 
 export interface FragmentSummary extends FragmentCounts {
   store: FragmentStoreKind;
   /** The counts of each thread (0 = main thread); the totals above are their sums. */
   byThread: Record<number, FragmentCounts>;
-}
-
-/**
- * The store: 'shared' (one copy of every fragment, rendered once by whichever thread needs it first). For
- * benchmarks, POEM_CACHE_FRAGMENT_STORE=thread (each thread its own bytes) or strings (each thread its own JS
- * strings, no splicing) selects the designs it was measured against (BENCHMARKS.md).
- */
-export function fragmentStoreKind(): FragmentStoreKind {
-  const v = process.env.POEM_CACHE_FRAGMENT_STORE;
-  return v === 'thread' || v === 'strings' ? v : 'shared';
 }
 
 type Rendered = Response | { response: Response };
@@ -32,9 +22,11 @@ export class BuildFragments {
   private readonly log: (message: string) => void;
   /**
    * identity: the cache this build renders from (cacheIdentity(file) or shm:<name>); rows: its poem count
-   * (sizes the shared table).
+   * (sizes the shared table); kind: 'shared' (one copy of every fragment, rendered once by whichever thread
+   * needs it first) — 'thread' (each thread its own bytes) and 'strings' (each thread its own JS strings, no
+   * splicing) are the designs it was measured against (BENCHMARKS.md), selected by an internal argument.
    */
-  constructor(identity: string, rows: number, log: (message: string) => void, kind = fragmentStoreKind()) {
+  constructor(identity: string, rows: number, log: (message: string) => void, kind: FragmentStoreKind = 'shared') {
     this.log = log;
     this.config = {
       kind,

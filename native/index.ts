@@ -4,71 +4,54 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-/** A cache image the C++ validator rejected: same message as CacheFormatError from cache/validate.ts. */
-export interface NativeFormatError extends Error {
-  code: 'POEM_CACHE_FORMAT';
-  offset: number;
+/**
+ * An OS call of the addon that failed (open, fstat, mmap, shm_open, ftruncate, shm_unlink), shaped like Node's
+ * own system errors: message `${path}: ${syscall} failed: ${strerror}` (shm calls name `shm:<name>`), code = the
+ * errno name (ENOENT, ...), errno negative as in Node, syscall, path. Constructed in C++ from this class,
+ * which the loader hands to the addon (setErrorConstructor), as better-sqlite3 does with SqliteError.
+ */
+class SystemError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly path: string;
+  constructor(message: string, code: string, errno: number, syscall: string, path: string) {
+    super(message);
+    this.name = 'NativeSystemError';
+    this.code = code;
+    this.errno = errno;
+    this.syscall = syscall;
+    this.path = path;
+  }
 }
+// One class per thread even when a bundler or test runner evaluates this module twice (the addon, loaded
+// once per thread, builds its errors from one class: `instanceof` must hold for every copy of this module).
+const ERROR_CLASS = Symbol.for('astro-poem-cache.NativeSystemError');
+const perThread = globalThis as Record<symbol, typeof SystemError>;
+export const NativeSystemError: typeof SystemError = (perThread[ERROR_CLASS] ??= SystemError);
+export type NativeSystemError = SystemError;
 
-/** An OS call that failed: `${path}: ${call} failed: ${strerror}`, code = errno name (ENOENT, ...). */
-export interface NativeOsError extends Error {
-  code: string;
-  errno: number;
-}
-
-export interface NativeShapePart {
-  name: string;
-  offset: number;
-  length: number;
-  bytes: number;
-}
-
-/** The constants of native/src/layout.h, named as in cache/layout.ts. */
-export interface NativeLayout {
-  MAGIC: string;
-  FORMAT_MAJOR: number;
-  FORMAT_MINOR: number;
-  BYTE_ORDER_MARK: number;
-  ALIGN: number;
-  HEADER_SIZE: number;
-  SECTION_ENTRY_SIZE: number;
-  SECTION_NAME_BYTES: number;
-  MAX_SECTIONS: number;
-  H: Record<string, number>;
-  E: Record<string, number>;
-  SectionKind: Record<string, number>;
-  ElementType: Record<string, number>;
-  KIND_ELEMENT_TYPE: Record<string, number>;
-  RAGGED_HAS_SCORES: number;
-  IDS_DENSE_INDEX: number;
-  DENSE_INDEX_FACTOR: number;
-  DENSE_INDEX_SLACK: number;
-  /** sectionShape() of layout.h; undefined for unknown kinds. */
-  shape(kind: number, flags: number, count: number, param: number, param2: number):
-    { parts: NativeShapePart[]; byteLength: number } | undefined;
-}
-
+/** The addon: mappings and shared memory only; cache/validate.ts checks every image before any view is made. */
 export interface NativeBinding {
-  /** Maps a cache file read-only and validates it; the ArrayBuffer is a view onto the mapping. */
+  /** Maps a file read-only; the ArrayBuffer is a view onto the mapping (empty, unmapped, for an empty file). */
   mapFile(path: string): ArrayBuffer;
   /** As mapFile, as a SharedArrayBuffer that worker threads can receive; only on Node >= 24.16. */
   mapFileShared?: (path: string) => SharedArrayBuffer;
   /** Creates POSIX shared memory (mode 0600, fails with EEXIST if it exists), mapped read-write. */
   shmCreate(name: string, size: number): ArrayBuffer;
-  /** Maps POSIX shared memory read-only and validates it as a cache (label `shm:${name}`). */
+  /** Maps POSIX shared memory read-only. */
   shmOpen(name: string): ArrayBuffer;
   shmUnlink(name: string): void;
-  /** Runs the C++ validator over bytes in memory; throws NativeFormatError. */
-  validate(bytes: ArrayBuffer | ArrayBufferView, label: string): void;
-  /** zlib-compatible CRC-32 (the validator's own). */
-  crc32(bytes: ArrayBufferView): number;
-  layout(): NativeLayout;
   /**
    * The converter's float fast path: bytes[from, to), the inside of a JSON array of numbers, into
    * out[at, at + max) as float32 (each the float32 of the double JSON.parse gives). Returns the count, or -1
    * when anything is unusual (the caller reads it the precise way).
    */
   parseFloats(bytes: Uint8Array, from: number, to: number, out: Float32Array, at: number, max: number): number;
+}
+
+interface Addon extends NativeBinding {
+  setErrorConstructor(errorClass: typeof NativeSystemError): void;
 }
 
 // native/index.ts in this repository; dist/native/index.js in the installed package, which builds the addon
@@ -94,7 +77,9 @@ export function loadNative(): NativeBinding | undefined {
     return undefined;
   }
   try {
-    binding = createRequire(import.meta.url)(ADDON_PATH) as NativeBinding;
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+    addon.setErrorConstructor(NativeSystemError); // per thread: each thread's require runs the addon's Init
+    binding = addon;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     nativeLoadError = e.code === 'MODULE_NOT_FOUND'

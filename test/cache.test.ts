@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { E, FORMAT_MAJOR, H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind } from '../cache/layout.ts';
+import { E, FORMAT_MAJOR, H, HEADER_SIZE, IDS_REPEATED, SECTION_ENTRY_SIZE, SectionKind } from '../cache/layout.ts';
 import { CacheWriter, encodeJson, encodeStrings, writeCache, type CacheData } from '../cache/writer.ts';
-import { forgetCache, openCache, readerFromBytes } from '../cache/reader.ts';
+import { AmbiguousIdError, forgetCache, openCache, readerFromBytes } from '../cache/reader.ts';
 import { CacheFormatError, parseCache } from '../cache/validate.ts';
 
 let dir: string;
@@ -190,8 +190,46 @@ describe('writer', () => {
     expect(statSync(file).ino).not.toBe(before.ino);
   });
 
-  it('rejects duplicate ids', async () => {
-    await expect(writeCache(join(dir, 'dup.cache'), { ids: [1, 2, 1] })).rejects.toThrow('ids: duplicate id 1 at rows 0 and 2');
+  it('repeated ids (per-category numbering): a sorted index by id then row; rowOf refuses them, rowsOf lists them', async () => {
+    const p = join(dir, 'dup.cache');
+    await writeCache(p, { ids: [1, 2, 1, 3, 1], fields: { filepath: ['a/0001.txt', 'a/0002.txt', 'b/0001.txt', null, 'c/0001.txt'] } });
+    for (const fallback of [true, false]) {
+      const c = openCache(p, { fallback });
+      expect(c.idsRepeat).toBe(true);
+      expect(c.sections.find((s) => s.name === 'ids')!.flags).toBe(IDS_REPEATED);
+      expect(c.rowsOf(1)).toEqual([0, 2, 4]);
+      expect(c.rowsOf(2)).toEqual([1]);
+      expect(c.rowsOf(4)).toEqual([]);
+      expect(c.rowOf(2)).toBe(1);
+      expect(c.rowOf(3)).toBe(3);
+      expect(c.rowOf(0)).toBe(-1);
+      expect(c.rowOf(4)).toBe(-1);
+      expect(() => c.rowOf(1)).toThrow(AmbiguousIdError);
+      expect(() => c.rowOf(1)).toThrow(`${p}: poem id 1 is not unique: 3 poems have it (poem_index 1 (a/0001.txt), poem_index 3 (b/0001.txt), ` +
+        'poem_index 5 (c/0001.txt)); use rowsOf(id), or rowOfIndex(poem_index): a poem is its position in poems.json');
+      expect([c.index(0), c.index(4), c.rowOfIndex(1), c.rowOfIndex(5), c.rowOfIndex(0), c.rowOfIndex(6), c.rowOfIndex(2.5)]).toEqual([1, 5, 0, 4, -1, -1, -1]);
+      forgetCache(p);
+    }
+    // unique ids keep the dense index
+    await writeCache(join(dir, 'uniq.cache'), { ids: [1, 2, 3] });
+    expect(openCache(join(dir, 'uniq.cache')).idsRepeat).toBe(false);
+  });
+
+  it('fields: strings, numbers, booleans and null read back as written; unknown names are an error naming the fields', async () => {
+    const p = join(dir, 'fields.cache');
+    const values = ['x', '', 'ü 🌙', null, 'n'];
+    await writeCache(p, {
+      ids: [1, 2, 3, 4, 5],
+      fields: { content_warning: values, 'metadata.is_golden_poem': [true, false, null, true, false], 'metadata.word_count': [0, -1.5, 1e21, null, 42] },
+    });
+    const c = openCache(p);
+    expect(c.fieldNames).toEqual(['content_warning', 'metadata.is_golden_poem', 'metadata.word_count']);
+    expect(values.map((_, r) => c.field('content_warning', r))).toEqual(values);
+    expect([0, 1, 2, 3, 4].map((r) => c.field('metadata.is_golden_poem', r))).toEqual([true, false, null, true, false]);
+    expect([0, 1, 2, 3, 4].map((r) => c.field('metadata.word_count', r))).toEqual([0, -1.5, 1e21, null, 42]);
+    expect(() => c.field('metadata.author', 0)).toThrow(`${p}: no field "metadata.author" in this cache (its fields: content_warning, ` +
+      'metadata.is_golden_poem, metadata.word_count); add it to the fields option (converter --fields) and convert again');
+    expect(() => c.field('content_warning', 5)).toThrow(RangeError);
   });
 });
 
@@ -241,7 +279,7 @@ describe('validation errors name the file, the byte and what was expected', () =
     });
     it(`newer major version (${tag})`, () => {
       const b = fixChecksums(mutate((v) => v.setUint16(H.major, FORMAT_MAJOR + 1, true)));
-      expect(openBytes(b, `major-${tag}.cache`, fallback)).toThrow(/byte 8: expected format major version 1, found 2\.0: written by a newer astro-poem-cache, upgrade this package to read it/);
+      expect(openBytes(b, `major-${tag}.cache`, fallback)).toThrow(/byte 8: expected format major version 1, found 2\.1: written by a newer astro-poem-cache, upgrade this package to read it/);
     });
     it(`section past the end of the file (${tag})`, () => {
       const b = fixChecksums(mutate((v) => v.setBigUint64(entry(1) + E.byteLength, BigInt(good.length), true)));
@@ -260,6 +298,75 @@ describe('validation errors name the file, the byte and what was expected', () =
     new DataView(b.buffer).setUint32(title.parts.offsets.offset + 4, 0xffffff, true);
     expect(() => parseCache(b, 'f.cache')).toThrow(CacheFormatError);
     expect(() => parseCache(b, 'f.cache')).toThrow(/f\.cache: byte \d+: expected section 4 "title": string offset 1 in 0\.\.\d+, found 16777215/);
+  });
+
+  it('names the first string offset that breaks the rule: not 0, decreasing, or past the bytes', () => {
+    // title: 5 rows, offsets[0..5]; each case sets some of them.
+    const title = parseCache(good, 'x').sections.find((s) => s.name === 'title')!;
+    const at = title.parts.offsets.offset;
+    const end = title.param;
+    const offsets = [...new Uint32Array(good.buffer.slice(good.byteOffset + at, good.byteOffset + at + 24))];
+    const messageWith = (set: Record<number, number>) => {
+      const b = good.slice();
+      for (const [r, v] of Object.entries(set)) new DataView(b.buffer).setUint32(at + Number(r) * 4, v, true);
+      try {
+        parseCache(b, 'f');
+      } catch (e) {
+        return (e as Error).message.replace(/^f: byte \d+: expected section 4 "title": /, '');
+      }
+      return 'accepted';
+    };
+    expect(messageWith({ 0: 1 })).toBe('string offset 0 to be 0, found 1');
+    const below = offsets[1] - 1;
+    expect(messageWith({ 2: below })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${below}`);
+    // Past the end and then decreasing again: the row past the end is named, not the decrease after it.
+    expect(messageWith({ 2: end + 1 })).toBe(`string offset 2 in ${offsets[1]}..${end}, found ${end + 1}`);
+    expect(messageWith({ 1: end + 1, 2: end + 2, 3: end + 3 })).toBe(`string offset 1 in 0..${end}, found ${end + 1}`);
+    const rising = { 3: end + 5, 4: end + 6, 5: end + 7 };
+    expect(messageWith(rising)).toBe(`string offset 3 in ${offsets[2]}..${end}, found ${end + 5}`);
+    expect(messageWith({ 5: end - 1 })).toBe(`last string offset ${end}, found ${end - 1}`);
+    expect(messageWith({ 5: end })).toBe('accepted');
+  });
+
+  it('finds the failing row in large sections: past the first 8,192 entries and past 65,536 string rows', async () => {
+    // Min/max run over chunks of 8,192 and string tables of up to 65,536 rows are checked by sorting a copy:
+    // a bad entry deep in a large section must be found either way, and named.
+    const file2 = join(dir, 'large.cache');
+    const rows = 70_000;
+    await writeCache(file2, {
+      ids: Array.from({ length: rows }, (_, r) => r),
+      similar: { lists: Array.from({ length: rows }, (_, r) => [(r + 1) % rows]) },
+      title: Array.from({ length: rows }, (_, r) => `t${r}`),
+      category: Array.from({ length: 20_000 }, () => 'c').concat(Array.from({ length: rows - 20_000 }, () => '')),
+    });
+    const large = new Uint8Array(readFileSync(file2));
+    const parsed = parseCache(large, 'big');
+    const part = (name: string, p: string) => parsed.sections.find((x) => x.name === name)!.parts[p];
+    const edited = (name: string, p: string, index: number, value: number) => {
+      const b = large.slice();
+      new DataView(b.buffer).setUint32(part(name, p).offset + index * 4, value >>> 0, true);
+      try {
+        parseCache(b, 'big');
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(edited('ids', 'index', 15_000, rows)).toMatch(/"ids": row -1\.\.69999 for id 15000, found 70000$/);
+    expect(edited('ids', 'index', 15_000, -2)).toMatch(/"ids": row -1\.\.69999 for id 15000, found -2$/);
+    expect(edited('ids', 'index', 15_000, -1)).toBe('accepted');
+    expect(edited('similar', 'lengths', 17_000, 60_000))
+      .toMatch(/"similar": row 17000 list \(start 17000, length 60000\) inside 70000 values$/);
+    expect(edited('similar', 'lengths', 17_000, 2)).toBe('accepted'); // largest start + longest list > values, no row
+    const cat = part('category', 'offsets');
+    const catAt = (r: number) => new DataView(large.buffer).getUint32(cat.offset + r * 4, true);
+    expect(edited('category', 'offsets', 12_000, catAt(11_999) - 1))
+      .toMatch(/"category": string offset 12000 in 11999\.\.20000, found 11998$/);
+    const title = part('title', 'offsets');
+    const titleAt = (r: number) => new DataView(large.buffer).getUint32(title.offset + r * 4, true);
+    const below = titleAt(67_999) - 1;
+    expect(edited('title', 'offsets', 68_000, below))
+      .toMatch(new RegExp(`"title": string offset 68000 in ${below + 1}\\.\\.\\d+, found ${below}$`));
   });
 
   it('ragged list outside its values', () => {

@@ -10,7 +10,7 @@ import { main } from '../converter/cli.ts';
 import { writeCache, type CacheData } from '../cache/writer.ts';
 import { parseCache } from '../cache/validate.ts';
 import { E, H, HEADER_SIZE, SECTION_ENTRY_SIZE } from '../cache/layout.ts';
-import { generate, FILES, pyFloat } from '../bench/generate.ts';
+import { FILES, SIZES, writePipeline } from '../scripts/pipeline/generate.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'poem-cache.mjs');
@@ -147,7 +147,11 @@ describe('help and usage errors', () => {
     expect((await run(['verify', cachePath, cachePath])).code).toBe(2);
     const noId = await run(['query', cachePath]);
     expect(noId.code).toBe(2);
-    expect(noId.stderr).toMatch(/missing --id/);
+    expect(noId.stderr).toMatch(/missing --index N \(or --id N\)/);
+    const both = await run(['query', cachePath, '--id', '10', '--index', '1']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/give --index N or --id N, not both/);
+    expect((await run(['query', cachePath, '--index', '1.5'])).code).toBe(2);
     expect((await run(['query', cachePath, '--id', 'abc'])).code).toBe(2);
     expect((await run(['query', cachePath, '--id', '10', '--k', '-1'])).code).toBe(2);
     expect((await run(['convert', '--poems', 'p', '--out', 'o', '--workers', 'two'])).code).toBe(2);
@@ -202,7 +206,7 @@ describe('inspect', () => {
   it('prints a human table', async () => {
     const r = await run(['inspect', cachePath]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/format 1\.0/);
+    expect(r.stdout).toMatch(/format 1\.1/);
     for (const name of ['ids', 'embeddings', 'similar', 'diversity', 'title', 'text', 'category', 'date', 'meta']) expect(r.stdout).toMatch(new RegExp(`^${name}\\s`, 'm'));
     expect(r.stdout).toMatch(/rows: 4/);
     expect(r.stdout).toMatch(/embedding dimension: 3/);
@@ -215,7 +219,7 @@ describe('inspect', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.size).toBe(statSync(cachePath).size);
-    expect(j.format).toEqual({ major: 1, minor: 0 });
+    expect(j.format).toEqual({ major: 1, minor: 1 });
     expect(j.header.sectionCount).toBe(9);
     expect(j.sections.map((s: { name: string }) => s.name)).toEqual(['ids', 'embeddings', 'similar', 'diversity', 'title', 'text', 'category', 'date', 'meta']);
     for (const s of j.sections) {
@@ -311,25 +315,46 @@ describe('verify', () => {
 });
 
 describe('query', () => {
-  it('prints title, similar with scores and the diversity sequence', async () => {
+  it('prints the poem, similar with scores and the diversity sequence', async () => {
     const r = await run(['query', cachePath, '--id', '10', '--k', '2']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^#10 "Moon" \(night, 2020-01-01\), row 0/);
-    expect(r.stdout).toMatch(/most similar \(2 of 3\):\n\s+1\.\s+#11\s+0\.9000\s+River\n\s+2\.\s+#13\s+0\.5000\s+Café ☕/);
-    expect(r.stdout).toMatch(/diversity sequence \(2 of 4\):\n\s+1\.\s+#10\s+Moon\n\s+2\.\s+#20\s+Stone/);
+    expect(r.stdout).toMatch(/^poem_index 1 \(id 10\) "Moon" \(night, 2020-01-01\), row 0/);
+    expect(r.stdout).toMatch(/most similar \(2 of 3\):\n\s+1\.\s+#2\s+id 11\s+0\.9000\s+"River"\n\s+2\.\s+#3\s+id 13\s+0\.5000\s+"Café ☕"/);
+    expect(r.stdout).toMatch(/diversity sequence \(2 of 4\):\n\s+1\.\s+#1\s+id 10\s+"Moon"\n\s+2\.\s+#4\s+id 20\s+"Stone"/);
+    // --index names the same poem by its position
+    expect((await run(['query', cachePath, '--index', '1', '--k', '2'])).stdout).toBe(r.stdout);
   });
 
-  it('--json has the poem, its neighbours and scores', async () => {
+  it('--json has the poem, its neighbours and scores, each with its index and id', async () => {
     const r = await run(['query', cachePath, '--id', '13', '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ id: 13, row: 2, title: 'Café ☕', category: 'city', date: '2021-03-03' });
+    expect(j).toMatchObject({ index: 3, id: 13, row: 2, title: 'Café ☕', category: 'city', date: '2021-03-03' });
     expect(j.similar.total).toBe(3);
-    expect(j.similar.items.map((x: { id: number }) => x.id)).toEqual([20, 10, 11]);
+    expect(j.similar.items.map((x: { id: number; index: number }) => [x.index, x.id])).toEqual([[4, 20], [1, 10], [2, 11]]);
     expect(j.similar.items[0].score).toBeCloseTo(0.8, 6);
     expect(j.similar.items[0].title).toBe('Stone');
     expect(j.diversity.items.map((x: { id: number }) => x.id)).toEqual([13, 11, 20, 10]);
     expect(j.diversity.items[0]).not.toHaveProperty('score');
+  });
+
+  it('--id refuses an id several poems have, naming them and their categories; --index finds each', async () => {
+    const path = join(dir, 'repeat.pcache');
+    await writeCache(path, {
+      ids: [1, 2, 1, 1], title: ['', '', '', ''], category: ['fediverse', 'fediverse', 'messages', 'notes'],
+      fields: { filepath: ['fediverse/0001.txt', 'fediverse/0002.txt', 'messages/0001.txt', 'notes/0001.txt'] },
+    });
+    const r = await run(['query', path, '--id', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`poem-cache: ${path}: poem id 1 is not unique: 3 poems have it (poem_index 1 (fediverse/0001.txt) in fediverse, ` +
+      'poem_index 3 (messages/0001.txt) in messages, poem_index 4 (notes/0001.txt) in notes); ask with --index N\n');
+    const q = await run(['query', path, '--index', '3']);
+    expect(q.code).toBe(0);
+    expect(q.stdout).toMatch(/^poem_index 3 \(id 1\) messages\/0001\.txt \(messages\), row 2/);
+    expect(JSON.parse((await run(['query', path, '--id', '2', '--json'])).stdout)).toMatchObject({ index: 2, id: 2, filepath: 'fediverse/0002.txt' });
+    const none = await run(['query', path, '--index', '5']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe(`poem-cache: ${path}: no poem_index 5 (poem_index runs 1..4)\n`);
   });
 
   it('exits 1 for an unknown id, naming the file', async () => {
@@ -394,14 +419,14 @@ describe('the real bin', () => {
   });
 });
 
-describe('convert (bench/generate.ts --size small)', () => {
+describe('convert (the generator\'s small size)', () => {
   let data: string;
   let inputs: string[];
   let ids: number[];
 
   beforeAll(async () => {
     data = join(dir, 'small');
-    await generate('small', data);
+    await writePipeline(data, SIZES.small);
     inputs = ['--poems', join(data, FILES.poems), '--embeddings', join(data, FILES.embeddings),
       '--similarity', join(data, FILES.similarity), '--diversity', join(data, FILES.diversity)];
     ids = JSON.parse(readFileSync(join(data, FILES.poems), 'utf8')).poems.map((p: { id: number }) => p.id);
@@ -413,19 +438,28 @@ describe('convert (bench/generate.ts --size small)', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^wrote .*small\.pcache: 300 rows/);
     expect(r.stdout).toMatch(/sections: .*ids/);
-    for (const role of ['poems', 'embeddings', 'similarity', 'diversity']) expect(r.stdout).toMatch(new RegExp(`^${role}\\s.*\\d+\\.\\d\\s*$`, 'm'));
+    // each input's row: MB/s, then how it names poems (read from the data: the pipeline's shapes)
+    expect(r.stdout).toMatch(/^poems\s.*\d+\.\d\s*$/m);
+    expect(r.stdout).toMatch(/^embeddings\s.*\d+\.\d\s+index \(auto\)\s*$/m);
+    expect(r.stdout).toMatch(/^similarity\s.*\d+\.\d\s+index \(auto\)\s*$/m);
+    expect(r.stdout).toMatch(/^diversity\s.*\d+\.\d\s+index0 \(auto\)\s*$/m);
     expect((await run(['verify', out])).code).toBe(0);
     const j = JSON.parse((await run(['inspect', out, '--json'])).stdout);
     expect(j.counts.rows).toBe(300);
     expect(j.counts.dim).toBe(768);
     expect(j.counts.lists.similar).toMatchObject({ lists: 300, minLength: 299, maxLength: 299 });
     expect(j.counts.lists.diversity).toMatchObject({ lists: 300, minLength: 300, maxLength: 300 });
-    const q = JSON.parse((await run(['query', out, '--id', String(ids[5]), '--json', '--k', '3'])).stdout);
+    // poem 6 by its position: its rankings are the file's (1-based poem_index), its sequence the diversity
+    // cache's (0-based), whatever the ids (they repeat per category)
+    const q = JSON.parse((await run(['query', out, '--index', '6', '--json', '--k', '3'])).stdout);
     const poems = JSON.parse(readFileSync(join(data, FILES.poems), 'utf8')).poems;
-    const sim = JSON.parse(readFileSync(join(data, FILES.similarity), 'utf8')).rankings[String(ids[5])];
-    expect(q.title).toBe(poems[5].title);
-    expect(q.similar.items.map((x: { id: number }) => x.id)).toEqual(sim.slice(0, 3));
-    expect(q.diversity.items[0].id).toBe(ids[5]);
+    const sim = JSON.parse(readFileSync(join(data, FILES.similarity), 'utf8')).rankings['6'];
+    const seq = JSON.parse(readFileSync(join(data, FILES.diversity), 'utf8')).sequences['5'];
+    expect(q).toMatchObject({ index: 6, id: ids[5], filepath: poems[5].filepath, title: '' });
+    expect(q.similar.items.map((x: { index: number }) => x.index)).toEqual(sim.slice(0, 3));
+    expect(q.similar.items.map((x: { id: number }) => x.id)).toEqual(sim.slice(0, 3).map((i: number) => ids[i - 1]));
+    expect(q.diversity.items.map((x: { index: number }) => x.index - 1)).toEqual(seq.slice(0, 3));
+    expect(new Set(ids).size).toBeLessThan(ids.length); // the small set's ids do repeat
   });
 
   it('skips an up-to-date output, rebuilds with --force', async () => {
@@ -499,47 +533,5 @@ describe('convert (bench/generate.ts --size small)', () => {
     const copy = join(dir, 'bin-copy.pcache');
     copyFileSync(out, copy);
     expect(runBin(['convert', ...inputs, '--out', out, '--quiet'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
-  });
-});
-
-describe('bench/generate.ts', () => {
-  it('prints floats the way Python\'s repr does', () => {
-    const cases: [number, string][] = [[1.2e-5, '1.2e-05'], [0.0001, '0.0001'], [1e16, '1e+16'], [5, '5.0'], [-0.5, '-0.5'],
-      [0.1, '0.1'], [123.456, '123.456'], [3.0517578125e-5, '3.0517578125e-05'], [1e-7, '1e-07'], [Math.fround(0.1), '0.10000000149011612']];
-    for (const [x, py] of cases) expect(pyFloat(x)).toBe(py);
-  });
-
-  it('writes the same bytes every run, in the pipeline\'s shapes', async () => {
-    const a = join(dir, 'gen-a');
-    const b = join(dir, 'gen-b');
-    await generate('small', a);
-    await generate('small', b);
-    for (const f of Object.values(FILES)) expect(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f).toBe(true);
-    const poems = JSON.parse(readFileSync(join(a, FILES.poems), 'utf8')).poems as { id: number; title: string; content: string; category: string; metadata: { creation_date: string } }[];
-    const ids = poems.map((p) => p.id);
-    expect(ids).toHaveLength(300);
-    expect(ids.at(-1)!).toBeGreaterThan(300); // gaps
-    for (const p of poems) {
-      expect(typeof p.title).toBe('string');
-      expect(p.content.length).toBeGreaterThan(20);
-      expect(p.metadata.creation_date).toMatch(/^\d{4}-\d\d-\d\d$/);
-    }
-    const emb = JSON.parse(readFileSync(join(a, FILES.embeddings), 'utf8'));
-    expect(emb.metadata.embedding_dimension).toBe(768);
-    expect(emb.embeddings.map((e: { poem_index: number }) => e.poem_index)).toEqual(ids);
-    for (const e of emb.embeddings) expect(e.embedding).toHaveLength(768);
-    const sorted = [...ids].sort((x, y) => x - y);
-    const sim = JSON.parse(readFileSync(join(a, FILES.similarity), 'utf8'));
-    expect(sim.metadata.total_poems).toBe(300);
-    const div = JSON.parse(readFileSync(join(a, FILES.diversity), 'utf8'));
-    expect(div.metadata).toMatchObject({ num_poems: 300, top_k: 300 });
-    for (const id of ids) {
-      const s: number[] = sim.rankings[String(id)];
-      expect(s).not.toContain(id);
-      expect([...s, id].sort((x, y) => x - y)).toEqual(sorted);
-      const d: number[] = div.sequences[String(id)];
-      expect(d[0]).toBe(id);
-      expect([...d].sort((x, y) => x - y)).toEqual(sorted);
-    }
   });
 });

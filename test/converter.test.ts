@@ -9,31 +9,37 @@ import * as g from './fixtures/converter/gen.ts';
 
 interface Expect {
   poems: g.Poem[];
-  emb?: Map<number, number[]>;
-  rank?: Map<number, { id: number; similarity: number }[]>;
+  emb?: number[][];
+  rank?: { row: number; similarity: number }[][];
   objects?: boolean;
-  seq?: Map<number, number[]>;
+  seq?: number[][];
 }
 
 function check(out: string, e: Expect) {
   const c = openCache(out, { fallback: true });
   expect(c.count).toBe(e.poems.length);
   e.poems.forEach((p, row) => {
+    expect(c.index(row)).toBe(row + 1);
+    expect(c.rowOfIndex(row + 1)).toBe(row);
     expect(c.idOf(row)).toBe(p.id);
-    expect(c.rowOf(p.id)).toBe(row);
+    expect(c.rowsOf(p.id)).toContain(row);
+    if (c.rowsOf(p.id).length === 1) expect(c.rowOf(p.id)).toBe(row);
+    else expect(() => c.rowOf(p.id)).toThrow(/is not unique/);
     expect(c.title(row)).toBe(p.title ?? '');
     expect(c.text(row)).toBe(p.content);
     expect(c.category(row)).toBe(p.category ?? '');
     expect(c.date(row)).toBe(p.date ?? '');
-    if (e.emb) expect([...c.embedding(row)]).toEqual(e.emb.get(p.id)!.map(Math.fround));
+    expect(c.field('filepath', row)).toBe(p.filepath ?? null);
+    expect(c.field('content_warning', row)).toBe(p.contentWarning ?? null);
+    expect(c.field('metadata.is_golden_poem', row)).toBe(p.golden ?? null);
+    if (e.emb) expect([...c.embedding(row)]).toEqual(e.emb[row].map(Math.fround));
     if (e.rank) {
-      const list = e.rank.get(p.id)!;
-      expect([...c.similar(row)].map((r) => c.idOf(r))).toEqual(list.map((x) => x.id));
+      expect([...c.similar(row)]).toEqual(e.rank[row].map((x) => x.row));
       const scores = c.similarScores(row);
-      if (e.objects) expect([...scores!]).toEqual(list.map((x) => Math.fround(x.similarity)));
+      if (e.objects) expect([...scores!]).toEqual(e.rank[row].map((x) => Math.fround(x.similarity)));
       else expect(scores).toBeUndefined();
     }
-    if (e.seq) expect([...c.diversity(row)].map((r) => c.idOf(r))).toEqual(e.seq.get(p.id));
+    if (e.seq) expect([...c.diversity(row)]).toEqual(e.seq[row]);
   });
   expect(c.has('embeddings')).toBe(!!e.emb);
   expect(c.has('similar')).toBe(!!e.rank);
@@ -70,86 +76,132 @@ async function convertAllWays(dir: string, files: Omit<ConvertOptions, 'out'>, e
 }
 
 describe('convertCaches round trips', () => {
-  it('all inputs: poem_index, plain id lists, full rankings, metadata first', async () => {
+  it("the pipeline's shapes: ids repeat per category, poem_index embeddings and rankings, 0-based sequences", async () => {
     const dir = g.tmp();
-    const ids = [3, 4, 9, 10, 11, 40, 41, 42];
+    const ids = [1, 2, 4, 5, 1, 2, 3, 1, 2];
     const poems = g.makePoems(ids);
-    const emb = g.makeEmbeddings(ids, 7);
-    const rank = g.makeRankings(ids);
-    const seq = g.makeSequences(ids, 5);
+    const emb = g.makeEmbeddings(ids.length, 7);
+    const rank = g.makeRankings(ids.length);
+    const seq = g.makeSequences(ids.length, 5);
     const files = {
       poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
-      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb)),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank)),
-      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq)),
+      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems)),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, g.refOf(poems, 'index'))),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, g.refOf(poems, 'index0'), { shuffle: true })),
     };
     const out = await convertAllWays(dir, files, { poems, emb, rank, seq });
     const r = await convertCaches({ ...files, out: join(dir, 'x.bin'), workers: 0 });
-    expect(r.sections).toEqual(['ids', 'title', 'text', 'category', 'date', 'embeddings', 'similar', 'diversity', 'meta']);
-    expect(r.inputs.map((i) => i.role)).toEqual(['poems', 'embeddings', 'similarity', 'diversity']);
-    const meta = openCache(out, { fallback: true }).metadata as any;
+    expect(r.sections).toEqual(['ids', 'title', 'text', 'category', 'date', 'field.0', 'field.1', 'field.2', 'field.3',
+      'field.4', 'field.5', 'embeddings', 'similar', 'diversity', 'meta']);
+    expect(r.inputs.map((i) => [i.role, i.reading])).toEqual([['poems', undefined], ['embeddings', 'index'], ['similarity', 'index'], ['diversity', 'index0']]);
+    const c = openCache(out, { fallback: true });
+    const meta = c.metadata as any;
     expect(meta.converter.version).toBeTypeOf('string');
-    expect(meta.sources.embeddings).toEqual({ embedding_dimension: 7, model: 'test-model', num_embeddings: 8 });
-    expect(meta.sources.similarity).toEqual({ total_poems: 8, method: 'cosine' });
-    expect(meta.sources.diversity).toEqual({ num_poems: 8, top_k: 5 });
+    expect(meta.readings).toEqual({ embeddings: 'index', similarity: 'index', diversity: 'index0' });
+    expect(meta.sources.embeddings).toEqual({ embedding_dimension: 7, embedding_model: 'test-model', total_poems: 9 });
+    expect(meta.sources.similarity).toEqual({ total_poems: 9, algorithm: 'test' });
+    expect(meta.sources.diversity).toEqual({ num_poems: 9, top_k: 5 });
     expect(Object.keys(meta.inputs)).toEqual(['poems', 'embeddings', 'similarity', 'diversity']);
     expect(meta.inputs.poems.size).toBe(statSync(files.poems).size);
+    expect(c.idsRepeat).toBe(true);
+    expect(c.rowsOf(1)).toEqual([0, 4, 7]);
+    expect(c.rowsOf(99)).toEqual([]);
+    expect(c.rowOf(99)).toBe(-1);
+    expect(c.rowOf(4)).toBe(2);
+    expect(c.fieldNames).toEqual(['filepath', 'content_warning', 'metadata.is_golden_poem', 'metadata.is_boost', 'metadata.original_uri', 'metadata.source_file']);
   });
 
-  it('old "id" form, {id, similarity} objects, top-K, metadata last, shuffled keys, pretty-printed, gapped ids', async () => {
+  it('legacy shapes read as ids: id-only embeddings, {id, similarity} objects, top-K, metadata last, shuffled, pretty-printed, gapped ids', async () => {
     const dir = g.tmp();
     const ids = [1000, 7, 52, 8, 13, 2_000_000_000, 0, 44];
     const poems = g.makePoems(ids);
-    const emb = g.makeEmbeddings(ids, 5, 9);
-    const rank = g.makeRankings(ids, 3, 8);
-    const seq = g.makeSequences(ids, 3, 7);
+    const emb = g.makeEmbeddings(ids.length, 5, 9);
+    const rank = g.makeRankings(ids.length, 3, 8);
+    const seq = g.makeSequences(ids.length, 3, 7);
+    const byId = g.refOf(poems, 'id');
     const files = {
       poems: g.write(dir, 'poems.json', g.poemsJson(poems, 2)),
-      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, { idKey: 'id', metaLast: true, shuffle: true, indent: 2 })),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, { objects: true, metaLast: true, shuffle: true, indent: 2 })),
-      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, { metaLast: true, shuffle: true, indent: 4 })),
+      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems, { reading: 'id', metaLast: true, shuffle: true, indent: 2 })),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, byId, { objects: true, metaLast: true, shuffle: true, indent: 2 })),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, byId, { metaLast: true, shuffle: true, indent: 4 })),
     };
     await convertAllWays(dir, files, { poems, emb, rank, objects: true, seq });
+    const r = await convertCaches({ ...files, out: join(dir, 'y.bin'), workers: 0 });
+    expect(r.inputs.slice(1).map((i) => i.reading)).toEqual(['id', 'id', 'id']);
   });
 
-  it('plain top-K lists, absent optional inputs', async () => {
+  it('plain top-K lists, absent optional inputs, each reading forced', async () => {
     const dir = g.tmp();
     const ids = [5, 6, 7, 100, 101];
     const poems = g.makePoems(ids);
-    const rank = g.makeRankings(ids, 2);
+    const rank = g.makeRankings(ids.length, 2);
     const onlyPoems = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)) };
     await convertAllWays(dir, onlyPoems, { poems });
-    const dir2 = g.tmp();
-    await convertAllWays(dir2, { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), similarity: g.write(dir2, 'similarity.json', g.rankingsJson(rank)) }, { poems, rank });
+    for (const reading of ['index', 'index0', 'id'] as const) {
+      const d = g.tmp();
+      const files = { poems: g.write(d, 'poems.json', g.poemsJson(poems)), similarity: g.write(d, 'similarity.json', g.rankingsJson(rank, g.refOf(poems, reading))) };
+      await convertAllWays(d, { ...files, keys: { similarity: reading } }, { poems, rank });
+    }
   });
 
   it('accepts and skips a UTF-8 byte-order mark on every input', async () => {
     const dir = g.tmp();
     const ids = [1, 2, 3];
     const poems = g.makePoems(ids);
-    const emb = g.makeEmbeddings(ids, 3);
-    const seq = g.makeSequences(ids, 2);
+    const emb = g.makeEmbeddings(ids.length, 3);
+    const seq = g.makeSequences(ids.length, 2);
     const bom = (s: string) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(s)]);
     const files = {
       poems: g.write(dir, 'poems.json', bom(g.poemsJson(poems))),
-      embeddings: g.write(dir, 'embeddings.json', bom(g.embeddingsJson(emb))),
-      diversity: g.write(dir, 'diversity.json', bom(g.sequencesJson(seq))),
+      embeddings: g.write(dir, 'embeddings.json', bom(g.embeddingsJson(emb, poems))),
+      diversity: g.write(dir, 'diversity.json', bom(g.sequencesJson(seq, g.refOf(poems, 'index0')))),
     };
     await convertAllWays(dir, files, { poems, emb, seq });
   });
 
+  it("embeddings as the pipeline's Lua writes them: null holes, the object form keyed by poem_index, is_random entries", async () => {
+    const dir = g.tmp();
+    const poems = g.makePoems([1, 2, 1]);
+    const emb = g.makeEmbeddings(3, 4);
+    const entry = (row: number) => ({ embedding: emb[row], poem_index: row + 1, id: poems[row].id, content_length: 0, is_random: row === 2 });
+    const meta = { embedding_dimension: 4, total_poems: 3, embedding_model: 'm' };
+    // an array with a hole (dkjson writes null for a missing integer key) and an entry at the end
+    const holes = JSON.stringify({ metadata: meta, embeddings: [entry(0), null, entry(1), entry(2)] });
+    const asArray = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir, 'a.json', holes) };
+    await convertAllWays(dir, asArray, { poems, emb });
+    // the object form: {"<poem_index>": entry}, in any order, an entry's own poem_index agreeing with its key
+    const dir2 = g.tmp();
+    const object = JSON.stringify({ embeddings: { 3: entry(2), 1: entry(0), 2: entry(1) }, metadata: meta });
+    await convertAllWays(dir2, { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir2, 'o.json', object) }, { poems, emb });
+    const dir3 = g.tmp();
+    const wrongKey = JSON.stringify({ embeddings: { 1: entry(0), 2: entry(2), 3: entry(1) }, metadata: meta });
+    const files3 = { poems: g.write(dir3, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir3, 'o.json', wrongKey), out: join(dir3, 'c.bin'), workers: 0 };
+    await expect(convertCaches(files3)).rejects.toThrow(/poem_index 3 differs from its key "2", expected the key of the entry/);
+  });
+
+  it('a repeated key: the last one wins whole, on every path (as JSON.parse keeps it)', async () => {
+    const dir = g.tmp();
+    const text = JSON.stringify({ poems: [{ id: 1, content: 'a' }, { id: 2, content: 'b' }] })
+      .replace('"content":"a"', '"content":"x","metadata":{"creation_date":"1999","is_golden_poem":true},"content":"a","metadata":{"author":"z"}')
+      .replace('"content":"b"', '"filepath":"p/1.txt","content":"b","metadata":{"creation_date":"2001"},"metadata":"none","filepath":null');
+    const poems: g.Poem[] = [{ id: 1, content: 'a' }, { id: 2, content: 'b' }];
+    const out = await convertAllWays(dir, { poems: g.write(dir, 'poems.json', text) }, { poems: poems.map((p) => ({ ...p, golden: undefined })) });
+    const c = openCache(out, { fallback: true });
+    expect([c.date(0), c.date(1), c.field('metadata.is_golden_poem', 0), c.field('filepath', 1)]).toEqual(['', '', null, null]);
+  });
+
   it('a larger set: long numeric arrays cut into many fast-path slices', async () => {
     const dir = g.tmp();
-    const ids = Array.from({ length: 120 }, (_, i) => i * 3 + (i % 7));
+    const ids = Array.from({ length: 120 }, (_, i) => (i % 50) + 1);
     const poems = g.makePoems(ids);
-    const emb = g.makeEmbeddings(ids, 64);
-    const rank = g.makeRankings(ids);
-    const seq = g.makeSequences(ids, 30);
+    const emb = g.makeEmbeddings(ids.length, 64);
+    const rank = g.makeRankings(ids.length);
+    const seq = g.makeSequences(ids.length, 30);
     const files = {
       poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
-      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, { shuffle: true })),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, { indent: 1 })),
-      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq)),
+      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems, { shuffle: true })),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, g.refOf(poems, 'index'), { indent: 1 })),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, g.refOf(poems, 'index0'))),
     };
     await convertAllWays(dir, files, { poems, emb, rank, seq });
   });
@@ -158,19 +210,14 @@ describe('convertCaches round trips', () => {
     const dir = g.tmp();
     const ids = [9, 3, 4, 20, 21];
     const poems = g.makePoems(ids);
-    const emb = g.makeEmbeddings(ids, 6);
-    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, { shuffle: true })) };
+    const emb = g.makeEmbeddings(ids.length, 6);
+    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems, { shuffle: true })) };
     const inMemory = join(dir, 'cache-0.bin');
     await convertCaches({ ...files, out: inMemory, workers: 0 });
-    process.env.POEM_CONVERTER_MATRIX_IN_MEMORY = '16';
-    try {
-      for (const workers of [0, 1]) {
-        const out = join(dir, `cache-${workers + 1}.bin`);
-        await convertCaches({ ...files, out, workers });
-        expect(readFileSync(out).equals(readFileSync(inMemory))).toBe(true);
-      }
-    } finally {
-      delete process.env.POEM_CONVERTER_MATRIX_IN_MEMORY;
+    for (const workers of [0, 1]) {
+      const out = join(dir, `cache-${workers + 1}.bin`);
+      await convertCaches({ ...files, out, workers, matrixInMemory: 16 });
+      expect(readFileSync(out).equals(readFileSync(inMemory))).toBe(true);
     }
     check(inMemory, { poems, emb });
     expect(readdirSync(dir).filter((n) => n.includes('spool') || n.includes('.tmp-'))).toEqual([]);
@@ -179,7 +226,8 @@ describe('convertCaches round trips', () => {
   it('reports progress at most ~4 times a second, ending at the full size', async () => {
     const dir = g.tmp();
     const ids = [1, 2, 3];
-    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(g.makePoems(ids))), similarity: g.write(dir, 's.json', g.rankingsJson(g.makeRankings(ids))) };
+    const poems = g.makePoems(ids);
+    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), similarity: g.write(dir, 's.json', g.rankingsJson(g.makeRankings(ids.length), g.refOf(poems, 'index'))) };
     const seen: { file: string; bytesRead: number; totalBytes: number }[] = [];
     await convertCaches({ ...files, out: join(dir, 'c.bin'), workers: 0, onProgress: (p) => seen.push(p) });
     for (const f of Object.values(files)) {
@@ -194,9 +242,10 @@ describe('freshness', () => {
   it('skips unchanged inputs, converts on change, always with force', async () => {
     const dir = g.tmp();
     const ids = [1, 2, 3, 4];
+    const poems = g.makePoems(ids);
     const files = {
-      poems: g.write(dir, 'poems.json', g.poemsJson(g.makePoems(ids))),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(g.makeRankings(ids))),
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(g.makeRankings(ids.length), g.refOf(poems, 'index'))),
     };
     const out = join(dir, 'cache.bin');
     expect(await isFresh({ ...files, out })).toBe(false);
@@ -212,11 +261,15 @@ describe('freshness', () => {
     expect((await convertCaches({ ...files, out, workers: 0, force: true })).skipped).toBe(false);
     // same size, different content
     const text = readFileSync(files.similarity, 'utf8');
-    writeFileSync(files.similarity, text.replace('"method":"cosine"', '"method":"cosinX"'));
+    writeFileSync(files.similarity, text.replace('"algorithm":"test"', '"algorithm":"tesX"'));
     expect(await isFresh({ ...files, out })).toBe(false);
     expect((await convertCaches({ ...files, out, workers: 0 })).skipped).toBe(false);
     // a different set of inputs is stale too
     expect(await isFresh({ poems: files.poems, out })).toBe(false);
+    // other settings are stale: more fields, or a reading given where 'auto' was
+    expect(await isFresh({ ...files, out, fields: ['metadata.author'] })).toBe(false);
+    expect(await isFresh({ ...files, out, keys: { similarity: 'index' } })).toBe(false);
+    expect(await isFresh({ ...files, out, fields: [] })).toBe(true);
     expect(await isFresh({ ...files, out: join(dir, 'missing.bin') })).toBe(false);
   });
 });
@@ -225,10 +278,11 @@ describe('abort', () => {
   function bigSet() {
     const dir = g.tmp();
     const ids = Array.from({ length: 500 }, (_, i) => i * 2);
+    const poems = g.makePoems(ids);
     const files = {
-      poems: g.write(dir, 'poems.json', g.poemsJson(g.makePoems(ids))),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(g.makeRankings(ids), { indent: 1 })),
-      diversity: g.write(dir, 'diversity.json', g.sequencesJson(g.makeSequences(ids, 200))),
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+      similarity: g.write(dir, 'similarity.json', g.rankingsJson(g.makeRankings(ids.length), g.refOf(poems, 'index'), { indent: 1 })),
+      diversity: g.write(dir, 'diversity.json', g.sequencesJson(g.makeSequences(ids.length, 200), g.refOf(poems, 'index0'))),
     };
     return { dir, files, out: join(dir, 'cache.bin') };
   }

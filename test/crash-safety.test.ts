@@ -32,9 +32,11 @@ beforeAll(async () => {
   expect(gen.status, gen.stderr).toBe(0);
   const d = join(dir, 'data');
   data = { poems: join(d, 'poems.json'), embeddings: join(d, 'embeddings.json'), similarity: join(d, 'similarity_rankings_cache.json'), diversity: join(d, 'diversity_cache.json') };
-  // the previous cache: the same ids, other titles
+  // the previous cache: the same poems, other texts
   oldPoems = join(d, 'poems-old.json');
-  writeFileSync(oldPoems, readFileSync(data.poems, 'utf8').replaceAll('"title": "', '"title": "OLD '));
+  const poemsText = readFileSync(data.poems, 'utf8');
+  writeFileSync(oldPoems, poemsText.replaceAll('"content":"', '"content":"OLD '));
+  expect(readFileSync(oldPoems, 'utf8')).not.toBe(poemsText);
   await convertCaches({ ...data, poems: oldPoems, out: join(dir, 'old.cache'), workers: 0 });
   await convertCaches({ ...data, out: join(dir, 'new.cache'), workers: 0 });
   oldBytes = readFileSync(join(dir, 'old.cache'));

@@ -6,7 +6,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'astro';
-import poemCache, { lastBuildStats, type RenderStats } from 'astro-poem-cache';
+import poemCache from 'astro-poem-cache';
+import { lastBuildStats, type RenderStats } from '../integration/build-stats.ts';
 import { writeFixtureData, type FixtureData } from './fixtures/site/make-data.ts';
 
 const root = fileURLToPath(new URL('./fixtures/site/', import.meta.url));

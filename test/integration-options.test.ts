@@ -30,6 +30,14 @@ describe('poemCache options', () => {
     expect(o.workers).toBe(Math.max(1, availableParallelism()));
     expect(o.pageSize).toBe(100);
     expect(o.maxPagesPerPoem).toBe(Infinity);
+    expect(o.keys).toBeUndefined(); // every input: 'auto'
+    expect(o.fields).toEqual([]); // the defaults only (converter/fields.ts)
+  });
+
+  it('keys and fields reach the converter as given', () => {
+    const o = checkOptions({ poems: 'p.json', keys: { similarity: 'index', diversity: 'index0' }, fields: ['metadata.author', 'raw_content'] });
+    expect(o.keys).toEqual({ similarity: 'index', diversity: 'index0' });
+    expect(o.fields).toEqual(['metadata.author', 'raw_content']);
   });
 
   it.each([
@@ -47,7 +55,14 @@ describe('poemCache options', () => {
     [{ poems: 'p.json', cacheFile: null }, 'poemCache: option "cacheFile" must be a non-empty path string, got null'],
     [{ poems: 'p.json', share: 'memory' }, 'poemCache: option "share" must be "file" or "shm", got "memory"'],
     [{ poems: 'p.json', share: true }, 'poemCache: option "share" must be "file" or "shm", got boolean true'],
-    [{ poems: 'p.json', worker: 2 }, 'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, workers, pageSize, maxPagesPerPoem, limits, onMismatch, allowOutsideRoot, share)'],
+    [{ poems: 'p.json', fragments: 'yes' }, 'poemCache: option "fragments" must be true or false, got "yes"'],
+    [{ poems: 'p.json', keys: { similarity: 'pos' } }, 'poemCache: option "keys.similarity" must be "auto", "id", "index", "index0", got "pos"'],
+    [{ poems: 'p.json', keys: { poems: 'id' } }, 'poemCache: option "keys": unknown input "poems" (known inputs: embeddings, similarity, diversity)'],
+    [{ poems: 'p.json', keys: 'index' }, 'poemCache: option "keys" must be an object like { similarity: "index" }, got "index"'],
+    [{ poems: 'p.json', fields: 'metadata.author' }, 'poemCache: option "fields" must be an array of dotted path strings, got "metadata.author"'],
+    [{ poems: 'p.json', fields: ['ok', 3] }, 'poemCache: option "fields.1" must be a dotted path string such as "metadata.author", got 3'],
+    [{ poems: 'p.json', fields: ['metadata.'] }, 'poemCache: option "fields.0": "metadata." has an empty segment (expected e.g. "metadata.author")'],
+    [{ poems: 'p.json', worker: 2 }, 'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, workers, pageSize, maxPagesPerPoem, keys, fields, limits, onMismatch, allowOutsideRoot, share, fragments)'],
   ])('rejects %j', (input, message) => {
     expect(() => poemCache(input as never)).toThrow(PoemCacheOptionError);
     expect(() => poemCache(input as never)).toThrow(message);
@@ -65,6 +80,11 @@ describe('poemCache options', () => {
 
   it('rejects a non-object', () => {
     expect(() => poemCache('data/poems.json' as never)).toThrow('poemCache: expected an options object like { poems: "data/poems.json" }, got "data/poems.json"');
+  });
+
+  it('fragments: default true, false accepted', () => {
+    expect(checkOptions({ poems: 'x' }).fragments).toBe(true);
+    expect(checkOptions({ poems: 'x', fragments: false }).fragments).toBe(false);
   });
 
   it('accepts maxPagesPerPoem: Infinity and workers: 0', () => {

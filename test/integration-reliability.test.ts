@@ -49,15 +49,21 @@ describe('limits and onMismatch options', () => {
     await expect(ensureCache(limited, logger)).rejects.toThrow(
       `${join(root, 'data', 'poems.json')}: the poem count 3 exceeds the limit maxPoems = 2 (set limits.maxPoems to raise it)`,
     );
-    writeFileSync(join(root, 'data', 'stale-similarity.json'), GOOD.similarity.replace('"2":[2,1,5]', '"2":[2,9,5]'));
+    // a ranking that names a fourth poem (made from a poems.json with more poems)
+    writeFileSync(join(root, 'data', 'stale-similarity.json'), GOOD.similarity.replace('"2":[1,3]', '"2":[1,4]'));
     const stale = { similarity: 'data/stale-similarity.json', cacheFile: 'cache/b.cache' };
+    const file = join(root, 'data', 'stale-similarity.json');
+    const poems = join(root, 'data', 'poems.json');
     await expect(ensureCache(resolveWith(stale), logger)).rejects.toThrow(
-      `${join(root, 'data', 'stale-similarity.json')}:1:62: unknown id 9, expected an id from ${join(root, 'data', 'poems.json')} (poem id 2) (set onMismatch: "warn" to convert anyway)`,
+      `${file}:1:60: 4 names no poem in any reading: as 1-based poem_index, 4 is outside 1..3; as poem ids, id 1 names 2 poems ` +
+        `(x/0001.txt, y/0001.txt); as 0-based positions, 3 is outside 0..2 (at 1:50), expected numbers that all name poems of ${poems} ` +
+        'one way (set keys.similarity (--similarity-keys) to id, index or index0 to choose) (set onMismatch: "warn" to convert anyway)',
     );
     const r = await ensureCache(resolveWith({ ...stale, onMismatch: 'warn' }), logger);
     expect(r.rows).toBe(3);
     expect(warnings).toEqual([
-      `${join(root, 'data', 'stale-similarity.json')} disagrees with ${join(root, 'data', 'poems.json')}: 1 unknown id(s) dropped from lists (first: 9 (in the list of poem id 2)) (onMismatch: "warn")`,
+      `${file} disagrees with ${poems} (read as 1-based poem_index): 1 number(s) that name no poem dropped from lists ` +
+        '(first: 4 in the ranking of "2") (onMismatch: "warn")',
     ]);
   });
 });

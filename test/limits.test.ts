@@ -69,18 +69,18 @@ describe('limits', () => {
   });
 
   it('maxListLength: rankings and sequences', async () => {
-    const { dir, files, out } = setup({ similarity: GOOD.similarity.replace('"2":[2,1,5]', '"2":[2,1,5,1]') });
-    let err = await failure({ ...files, out, force: true, workers: 0, limits: { maxListLength: 3 } });
-    expect(err.message).toBe(`${files.similarity}: the ranking of poem id 2 (4 entries) exceeds the limit maxListLength = 3 (set limits.maxListLength to raise it)`);
+    const { dir, files, out } = setup({ similarity: GOOD.similarity.replace('"2":[1,3]', '"2":[1,3,1]') });
+    let err = await failure({ ...files, out, force: true, workers: 0, limits: { maxListLength: 2 } });
+    expect(err.message).toBe(`${files.similarity}: the ranking of poem_index 2 (x/0002.txt) (3 entries) exceeds the limit maxListLength = 2 (set limits.maxListLength to raise it)`);
     untouched(dir, out);
     err = await failure({ poems: files.poems, diversity: files.diversity, out, force: true, workers: 0, limits: { maxListLength: 1 } });
-    expect(err.message).toBe(`${files.diversity}: the sequence of poem id 1 (2 entries) exceeds the limit maxListLength = 1 (set limits.maxListLength to raise it)`);
+    expect(err.message).toBe(`${files.diversity}: the sequence of poem_index 1 (x/0001.txt) (2 entries) exceeds the limit maxListLength = 1 (set limits.maxListLength to raise it)`);
     untouched(dir, out);
   });
 
   it('limits at the exact values pass', async () => {
     const { files, out } = setup();
-    const r = await convertCaches({ ...files, out, workers: 0, limits: { maxFileBytes: Math.max(...Object.values(files).map((f) => statSync(f).size)), maxPoems: 3, maxDimension: 2, maxListLength: 3 } });
+    const r = await convertCaches({ ...files, out, workers: 0, limits: { maxFileBytes: Math.max(...Object.values(files).map((f) => statSync(f).size)), maxPoems: 3, maxDimension: 2, maxListLength: 2 } });
     expect(r.rows).toBe(3);
   });
 

@@ -1,5 +1,5 @@
-// Hand-built cache images for the native tests, straight from cache/layout.ts (independent of any writer):
-// header + section table + one section of every kind, with zlib CRC-32 checksums.
+// Hand-built cache images for test/native.test.ts and the corpus of test/open-paths.test.ts, straight from
+// cache/layout.ts (independent of any writer): header + section table + one section of every kind, CRC-32 sealed.
 import { crc32 } from 'node:zlib';
 import {
   align, BYTE_ORDER_MARK, E, ElementType, FORMAT_MAJOR, FORMAT_MINOR, H, HEADER_SIZE, IDS_DENSE_INDEX,
@@ -76,10 +76,24 @@ const u32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i)
 const i32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i) => v.setInt32(at + i * 4, x, true));
 const f32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i) => v.setFloat32(at + i * 4, x, true));
 
-const titles = ['Ode', 'Élégie', '', 'Sonnet 18'];
-const titleBytes = new TextEncoder().encode(titles.join(''));
+/** A strings section of these rows. */
+function strings(name: string, rows: string[]): SectionSpec {
+  const encoded = rows.map((r) => new TextEncoder().encode(r));
+  const offsets = [0];
+  for (const e of encoded) offsets.push(offsets[offsets.length - 1] + e.length);
+  return {
+    name, kind: SectionKind.strings, count: rows.length, param: offsets[rows.length],
+    fill: (s, v, p) => {
+      u32(v, p.offsets.offset, offsets);
+      encoded.forEach((e, i) => s.set(e, p.bytes.offset + offsets[i]));
+    },
+  };
+}
 
-/** One valid section of every kind (two variants of ragged and ids), plus one of an unknown kind. */
+/**
+ * One valid section of every kind (two variants of ragged and ids), plus one of an unknown kind: a cache of 4
+ * rows that the reader opens.
+ */
 export const SAMPLE_SECTIONS: SectionSpec[] = [
   {
     name: 'ids', kind: SectionKind.ids, flags: IDS_DENSE_INDEX, count: 4, param: 100, param2: 8,
@@ -116,17 +130,8 @@ export const SAMPLE_SECTIONS: SectionSpec[] = [
       i32(v, p.values.offset, [3, 2, 1]);
     },
   },
-  {
-    name: 'title', kind: SectionKind.strings, count: 4, param: titleBytes.length,
-    fill: (s, v, p) => {
-      let at = 0;
-      const offsets = [0];
-      for (const t of titles) offsets.push((at += new TextEncoder().encode(t).length));
-      u32(v, p.offsets.offset, offsets);
-      s.set(titleBytes, p.bytes.offset);
-    },
-  },
-  { name: 'category', kind: SectionKind.strings, count: 0, param: 0, fill: (_, v, p) => u32(v, p.offsets.offset, [0]) },
+  strings('title', ['Ode', 'Élégie', '', 'Sonnet 18']),
+  strings('category', ['', 'ode', 'ode', '五言']),
   {
     name: 'meta', kind: SectionKind.json, count: 17,
     fill: (s, _, p) => s.set(new TextEncoder().encode('{"poems":4,"v":1}'), p.bytes.offset),

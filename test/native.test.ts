@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind } from '../cache/layout.ts';
-import { parseCache } from '../cache/validate.ts';
-import { loadNative } from '../native/index.ts';
+import { FORMAT_MINOR, H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind } from '../cache/layout.ts';
+import { openCache, openShm } from '../cache/reader.ts';
+import { CacheFormatError, parseCache } from '../cache/validate.ts';
+import { loadNative, NativeSystemError } from '../native/index.ts';
 import { buildImage, reseal, sampleImage } from './native-cache-image.ts';
 
 const native = loadNative();
@@ -105,43 +106,71 @@ describe.skipIf(!native)('native mapFile', () => {
     expect(readFileSync(path).equals(Buffer.from(image))).toBe(true);
   });
 
-  it('reports a missing file with the OS error', () => {
+  it('reports a missing file as a NativeSystemError shaped like Node\'s own', () => {
     const missing = join(dir, 'nope.bin');
-    expect(() => native!.mapFile(missing)).toThrow(`${missing}: open failed: No such file or directory`);
+    let thrown: unknown;
     try {
       native!.mapFile(missing);
     } catch (error) {
-      expect(error).toMatchObject({ code: 'ENOENT', errno: 2 });
+      thrown = error;
     }
+    expect(thrown).toBeInstanceOf(NativeSystemError);
+    expect(thrown).toBeInstanceOf(Error);
+    expect(thrown).toMatchObject({
+      name: 'NativeSystemError', message: `${missing}: open failed: No such file or directory`,
+      code: 'ENOENT', errno: -2, syscall: 'open', path: missing,
+    });
+    // The same code, errno and syscall as Node's own error for the same call.
+    let nodeError: NodeJS.ErrnoException | undefined;
+    try {
+      openSync(missing, 'r');
+    } catch (error) {
+      nodeError = error as NodeJS.ErrnoException;
+    }
+    const { code, errno, syscall, path } = nodeError!;
+    expect(thrown).toMatchObject({ code, errno, syscall, path });
   });
 
   it('reports a directory as an mmap failure with its errno name', () => {
-    expect(() => native!.mapFile(dir)).toThrow(expect.objectContaining({ code: 'ENODEV', message: expect.stringContaining(`${dir}: mmap failed: `) }));
+    expect(() => native!.mapFile(dir)).toThrow(expect.objectContaining({
+      name: 'NativeSystemError', code: 'ENODEV', errno: -19, syscall: 'mmap', path: dir,
+      message: expect.stringContaining(`${dir}: mmap failed: `),
+    }));
+  });
+
+  it('maps without checking anything: an empty file is an empty ArrayBuffer, a damaged one its bytes', () => {
+    expect(native!.mapFile(file(new Uint8Array(0))).byteLength).toBe(0);
+    const damaged = image.slice();
+    damaged[0] ^= 0xff;
+    expect(Buffer.from(native!.mapFile(file(damaged))).equals(damaged)).toBe(true);
   });
 
   const formatCases: [string, () => Uint8Array, string][] = [
     ['an empty file', () => new Uint8Array(0), 'expected a 64-byte header, found a file of 0 bytes'],
     ['a truncated file', () => image.slice(0, image.length - 10), '(truncated or extended file?)'],
     ['a corrupted header checksum', () => { const b = image.slice(); b[H.headerChecksum] ^= 0xff; return b; }, 'expected header checksum'],
-    ['a newer major version', () => { const b = image.slice(); b[H.major] = 2; return reseal(b); }, 'found 2.0: written by a newer astro-poem-cache, upgrade this package to read it'],
+    ['a newer major version', () => { const b = image.slice(); b[H.major] = 2; return reseal(b); }, `found 2.${FORMAT_MINOR}: written by a newer astro-poem-cache, upgrade this package to read it`],
     ['a bad section table', () => { const b = image.slice(); b[HEADER_SIZE + SECTION_ENTRY_SIZE + 30] ^= 1; return b; }, 'expected section table checksum'],
   ];
   for (const [what, make, text] of formatCases) {
-    it(`rejects ${what} with the TypeScript validator's message, code and offset`, () => {
+    it(`openCache through the addon rejects ${what} with the fallback's CacheFormatError`, () => {
       const bytes = make();
       const p = file(bytes);
-      const expected = messageOf(() => parseCache(bytes, p));
-      expect(expected).toContain(text);
-      let thrown: (Error & { code?: string; offset?: number }) | undefined;
-      try {
-        native!.mapFile(p);
-      } catch (error) {
-        thrown = error as Error & { code?: string; offset?: number };
-      }
-      expect(thrown?.message).toBe(expected);
-      expect(thrown?.code).toBe('POEM_CACHE_FORMAT');
-      expect(typeof thrown?.offset).toBe('number');
-      expect(expected).toContain(`: byte ${thrown?.offset}: `);
+      const thrown = (fallback: boolean) => {
+        try {
+          openCache(p, { fallback });
+        } catch (error) {
+          return error;
+        }
+        return undefined;
+      };
+      const mapped = thrown(false);
+      const read = thrown(true);
+      expect(mapped).toBeInstanceOf(CacheFormatError);
+      expect(read).toBeInstanceOf(CacheFormatError);
+      expect((mapped as CacheFormatError).message).toBe((read as CacheFormatError).message);
+      expect((mapped as CacheFormatError).message).toContain(text);
+      expect((mapped as CacheFormatError).message).toContain(`${p}: byte ${(mapped as CacheFormatError).offset}: `);
     });
   }
 
@@ -193,16 +222,22 @@ describe.skipIf(!native || noShared)('native mapFileShared', () => {
 });
 
 describe.skipIf(!native)('native shared memory', () => {
-  it('creates (0600), fills, opens read-only validated, refuses a second create, and unlinks', () => {
+  it('creates (0600), fills, opens read-only, refuses a second create, and unlinks; openShm validates', () => {
     const name = `poem-cache-test-${process.pid}-${Date.now()}`;
     const image = sampleImage();
     const writable = native!.shmCreate(name, image.length);
     try {
       expect(writable.byteLength).toBe(image.length);
       expect(statSync(`/dev/shm/${name}`).mode & 0o777).toBe(0o600);
-      expect(() => native!.shmCreate(name, 64)).toThrow(expect.objectContaining({ code: 'EEXIST', message: `shm:${name}: shm_open failed: File exists` }));
-      // Not a cache yet: shmOpen validates like mapFile.
-      expect(() => native!.shmOpen(name)).toThrow(expect.objectContaining({ code: 'POEM_CACHE_FORMAT', message: `shm:${name}: byte 0: expected magic "POEMCACH" (not a poem cache file?), found "\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000"` }));
+      expect(() => native!.shmCreate(name, 64)).toThrow(expect.objectContaining({
+        name: 'NativeSystemError', code: 'EEXIST', errno: -17, syscall: 'shm_open', path: `/${name}`,
+        message: `shm:${name}: shm_open failed: File exists`,
+      }));
+      // Not a cache yet: the addon maps it, openShm's parseCache refuses it.
+      expect(native!.shmOpen(name).byteLength).toBe(image.length);
+      expect(() => openShm(name)).toThrow(CacheFormatError);
+      const nuls = JSON.stringify('\0'.repeat(8));
+      expect(() => openShm(name)).toThrow(`shm:${name}: byte 0: expected magic "POEMCACH" (not a poem cache file?), found ${nuls}`);
       new Uint8Array(writable).set(image);
       const readable = native!.shmOpen(name);
       expect(Buffer.from(readable).equals(Buffer.from(image))).toBe(true);
@@ -211,7 +246,9 @@ describe.skipIf(!native)('native shared memory', () => {
     }
     expect(existsSync(`/dev/shm/${name}`)).toBe(false);
     expect(() => native!.shmOpen(name)).toThrow(expect.objectContaining({ code: 'ENOENT', message: `shm:${name}: shm_open failed: No such file or directory` }));
-    expect(() => native!.shmUnlink(name)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => native!.shmUnlink(name)).toThrow(expect.objectContaining({
+      name: 'NativeSystemError', code: 'ENOENT', syscall: 'shm_unlink',
+    }));
   });
 });
 
@@ -246,5 +283,25 @@ describe('native loader', () => {
 
   it.skipIf(!native)('loads the addon once and reuses it', () => {
     expect(loadNative()).toBe(native);
+  });
+
+  it.skipIf(!native)('hands the addon one NativeSystemError class per thread, however often it is loaded', async () => {
+    const loader = fileURLToPath(new URL('../native/index.ts', import.meta.url));
+    const again = await import(`${loader}?again`);
+    expect(again.NativeSystemError).toBe(NativeSystemError);
+    expect(() => again.loadNative().mapFile(join(dir, 'nope'))).toThrow(NativeSystemError);
+    // A worker thread loads the addon for itself and gets its errors as its own NativeSystemError.
+    const result = await new Promise((resolve, reject) => {
+      const worker = new Worker(`
+        const { parentPort } = require('node:worker_threads');
+        import(${JSON.stringify(loader)}).then((m) => {
+          try { m.loadNative().shmOpen('poem-cache-test-missing-${process.pid}'); parentPort.postMessage('mapped'); }
+          catch (e) { parentPort.postMessage([e instanceof m.NativeSystemError, e.code, e.syscall]); }
+        });
+      `, { eval: true });
+      worker.once('message', (m) => { resolve(m); void worker.terminate(); });
+      worker.once('error', reject);
+    });
+    expect(result).toEqual([true, 'ENOENT', 'shm_open']);
   });
 });

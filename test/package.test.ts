@@ -56,14 +56,18 @@ describe('the packed and installed package', () => {
     };
     walk(installed);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
-    for (const f of ['dist/integration/index.js', 'dist/integration/index.d.ts', 'dist/integration/reuse.js', 'dist/cache/reader.js', 'dist/converter/cli.js', 'bin/poem-cache.mjs', 'native/src/addon.cc']) {
+    const shipped = ['dist/integration/index.js', 'dist/integration/render-worker.js', 'dist/integration/reuse.js',
+      'dist/integration/index.d.ts', 'dist/cache/reader.js', 'dist/converter/cli.js', 'bin/poem-cache.mjs', 'native/src/addon.cc'];
+    for (const f of shipped) {
       expect(files).toContain(f);
     }
   });
 
   it('built its native addon at install and loads it from dist/', () => {
     expect(existsSync(join(installed, 'native', 'build', 'Release', 'poem_cache.node'))).toBe(true);
-    const r = run('node', ['--input-type=module', '-e', "const m = await import('astro-poem-cache/native'); console.log(typeof m.loadNative()?.mapFile)"], project);
+    // The raw addon is not a package export: load it through the installed files, as the reader does.
+    const loader = join(installed, 'dist', 'native', 'index.js');
+    const r = run('node', ['--input-type=module', '-e', `const m = await import(${JSON.stringify(loader)}); console.log(typeof m.loadNative()?.mapFile)`], project);
     expect(r.stdout.trim()).toBe('function');
   });
 
@@ -87,6 +91,8 @@ describe('the packed and installed package', () => {
     const b = run('node', [join(project, 'node_modules', 'astro', 'bin', 'astro.mjs'), 'build'], project);
     expect(b.status, b.out).toBe(0);
     expect(b.out).toMatch(/with 2 worker thread\(s\)/);
+    // The fixture's similar pages reuse a card per poem through the installed astro-poem-cache/reuse.
+    expect(b.out).toMatch(/fragments \(<Reuse>\): 12 rendered once/);
     // The fixture's similar pages reuse a card per poem through the installed astro-poem-cache/reuse.
     expect(b.out).toMatch(/fragments \(<Reuse>\): 12 rendered once/);
     const id = data.ids[5];

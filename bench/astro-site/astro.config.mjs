@@ -9,11 +9,14 @@
 //   POEM_BENCH_CACHE_FILE ('cache') the binary cache; converted before the timed builds, so every build finds it fresh
 //   POEM_BENCH_WORKERS    ('cache') poemCache's `workers`; 0 = Astro's own prerenderer
 //   POEM_BENCH_FRAGMENTS  ('cache') poemCache's `fragments`: '1' on, '0' (default) off
+//   POEM_BENCH_FRAGMENT_STORE  ('cache', fragments on) 'shared' (default), or 'thread' / 'strings': the designs it
+//                         was measured against (poemCache's internal second argument)
 //   POEM_BENCH_PAGE_SIZE, POEM_BENCH_MAX_PAGES  pageSize and maxPagesPerPoem ('inf' = no limit); json-cache.ts
 //                         reads the same two variables at build time
 import { defineConfig } from 'astro/config';
 import { fileURLToPath } from 'node:url';
 import poemCache from '../../integration/index.ts';
+import { lastBuildStats } from '../../integration/build-stats.ts';
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -27,6 +30,17 @@ const count = (name, fallback) => {
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 
 const work = env('POEM_BENCH_WORK');
+
+// The integration's statistics (debug output in a build) as one line bench/astro-build.ts reads.
+const printStats = {
+  name: 'bench:build-stats',
+  hooks: {
+    'astro:build:done': () => {
+      const s = lastBuildStats();
+      if (s) console.log(`@@BUILD_STATS ${JSON.stringify({ mode: s.mode, workers: s.workers, fallbackReason: s.fallbackReason, mainCpuMs: s.mainCpuMs, workerCpuMs: s.workerCpuMs, pages: s.pages, fragments: s.fragments && { store: s.fragments.store, rendered: s.fragments.rendered, reused: s.fragments.reused, inline: s.fragments.inline, bytes: s.fragments.bytes } })}`);
+    },
+  },
+};
 const data = env('POEM_BENCH_DATA');
 const variant = env('POEM_BENCH_VARIANT', 'cache');
 
@@ -42,6 +56,7 @@ export default defineConfig({
   integrations: variant === 'json'
     ? []
     : [
+        printStats,
         poemCache({
           poems: `${data}/poems.json`,
           embeddings: `${data}/embeddings.json`,
@@ -52,8 +67,10 @@ export default defineConfig({
           fragments: env('POEM_BENCH_FRAGMENTS', '0') === '1',
           pageSize: count('POEM_BENCH_PAGE_SIZE', '100'),
           maxPagesPerPoem: count('POEM_BENCH_MAX_PAGES', 'inf'),
+          // what the example pages read besides the default fields (as astro.config.mjs at the repo root)
+          fields: ['metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'],
           allowOutsideRoot: true, // the data lives in bench/data, the cache in bench/out: outside this root
-        }),
+        }, { fragmentStore: env('POEM_BENCH_FRAGMENT_STORE', 'shared') }),
       ],
   vite: {
     cacheDir: `${work}/vite`, // Vite's own default is <root>/node_modules/.vite

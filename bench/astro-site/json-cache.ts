@@ -8,29 +8,47 @@ import embeddingsFile from '@poem-data/embeddings.json';
 import similarityFile from '@poem-data/similarity_rankings_cache.json';
 import diversityFile from '@poem-data/diversity_cache.json';
 
-interface Poem { id: number; title?: string; content: string; category?: string; metadata?: { creation_date?: string } }
-type Entry = number | { id: number };
+interface Poem {
+  id: number; title?: string; content: string; category?: string; creation_date?: string;
+  metadata?: Record<string, unknown> & { creation_date?: string };
+  [key: string]: unknown;
+}
 
+// The fields the pages read, as the cache's field(path, row): any scalar at a dotted path (absent = null).
+const FIELDS = ['filepath', 'content_warning', 'metadata.is_golden_poem', 'metadata.is_boost', 'metadata.original_uri',
+  'metadata.source_file', 'metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'];
+const at = (o: unknown, path: string): string | number | boolean | null => {
+  let v = o;
+  for (const k of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return v === undefined || (v !== null && typeof v === 'object') ? null : (v as string | number | boolean | null);
+};
+
+// A poem is its position: rankings name it by 1-based poem_index, diversity by 0-based position, embeddings
+// are an array by poem_index.
 const poems = (poemsFile as { poems: Poem[] }).poems;
-const rowById = new Map(poems.map((p, row) => [p.id, row]));
-const rankings = (similarityFile as { rankings: Record<string, Entry[]> }).rankings;
-const sequences = (diversityFile as { sequences: Record<string, Entry[]> }).sequences;
-const embeddingById = new Map((embeddingsFile as { embeddings: { poem_index: number; embedding: number[] }[] }).embeddings.map((e) => [e.poem_index, e.embedding]));
-const toRows = (list: Entry[] | undefined): Int32Array =>
-  Int32Array.from(list ?? [], (e) => rowById.get(typeof e === 'number' ? e : e.id) ?? -1);
+const rowById = new Map<number, number>();
+poems.forEach((p, row) => { if (!rowById.has(p.id)) rowById.set(p.id, row); });
+const rankings = (similarityFile as { rankings: Record<string, number[]> }).rankings;
+const sequences = (diversityFile as { sequences: Record<string, number[]> }).sequences;
+const embeddings = (embeddingsFile as { embeddings: { embedding?: number[] }[] }).embeddings;
+const toRows = (list: number[] | undefined, base: number): Int32Array => Int32Array.from(list ?? [], (v) => v - base);
 
 const reader = {
   count: poems.length,
   has: (section: string): boolean => section === 'similar' || section === 'diversity' || section === 'embeddings',
   idOf: (row: number): number => poems[row].id,
   rowOf: (id: number): number => rowById.get(id) ?? -1,
+  index: (row: number): number => row + 1,
+  rowOfIndex: (i: number): number => (Number.isInteger(i) && i >= 1 && i <= poems.length ? i - 1 : -1),
+  fieldNames: FIELDS,
+  field: (path: string, row: number) => at(poems[row], path),
   title: (row: number): string => poems[row].title ?? '',
   text: (row: number): string => poems[row].content,
   category: (row: number): string => poems[row].category ?? '',
-  date: (row: number): string => poems[row].metadata?.creation_date ?? '',
-  embedding: (row: number): Float32Array => Float32Array.from(embeddingById.get(poems[row].id) ?? []),
-  similar: (row: number): Int32Array => toRows(rankings[String(poems[row].id)]),
-  diversity: (row: number): Int32Array => toRows(sequences[String(poems[row].id)]),
+  date: (row: number): string => poems[row].creation_date ?? poems[row].metadata?.creation_date ?? '',
+  embedding: (row: number): Float32Array => Float32Array.from(embeddings[row]?.embedding ?? []),
+  similar: (row: number): Int32Array => toRows(rankings[String(row + 1)], 1),
+  diversity: (row: number): Int32Array => toRows(sequences[String(row)], 0),
 };
 
 export const getCache = () => reader;

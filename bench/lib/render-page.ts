@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 /** What a page needs, by row (0..count-1, in poems.json order). */
 export interface PageData {
   readonly count: number;
-  idOf(row: number): number;
+  /** The poem_index of a row (its 1-based position in poems.json): URLs use it, as the pipeline's pages do. */
+  index(row: number): number;
   title(row: number): string;
   text(row: number): string;
   /** Rows most similar to `row`, most similar first. */
@@ -35,7 +36,7 @@ export function firstLine(text: string): string {
 }
 
 function item(d: PageData, r: number): string {
-  return `<li><a href="/poem/${d.idOf(r)}/">${escapeHtml(d.title(r))}</a><span>${escapeHtml(firstLine(d.text(r)))}</span></li>`;
+  return `<li><a href="/poem/${d.index(r)}/">${escapeHtml(d.title(r))}</a><span>${escapeHtml(firstLine(d.text(r)))}</span></li>`;
 }
 
 /** The HTML of the "similar" page of `row`. */
@@ -76,38 +77,36 @@ export function pageRows(count: number, n: number): Int32Array {
 
 // ---- PageData over the pipeline's JSON ----
 
-/** The four parsed JSON caches, as the pipeline writes them. */
+/** The four parsed JSON caches, as the pipeline writes them (scripts/pipeline/files.ts). */
 export interface PipelineJson {
   poems: { poems: { id: number; title?: string; content: string }[] };
   embeddings?: unknown;
-  similarity: { rankings: Record<string, (number | [number, number])[]> };
-  diversity: { sequences: Record<string, (number | [number, number])[]> };
+  /** Keyed by 1-based poem_index, values 1-based poem_index. */
+  similarity: { rankings: Record<string, number[]> };
+  /** Keyed by 0-based position, values 0-based positions. */
+  diversity: { sequences: Record<string, number[]> };
 }
 
 /**
- * PageData over parsed pipeline JSON: lists hold poem ids (or [id, score] pairs); only the first `k`
- * entries a page asks for are mapped to rows, as the pipeline's own templates would look them up.
+ * PageData over parsed pipeline JSON: a poem is its position in poems.json (rankings name it by poem_index =
+ * position + 1, diversity by position); only the first `k` entries a page asks for are mapped to rows, as the
+ * pipeline's own templates would look them up.
  */
 export function jsonPageData(j: PipelineJson, k = 100): PageData {
   const poems = j.poems.poems;
-  const rowById = new Map<number, number>();
-  poems.forEach((p, r) => rowById.set(p.id, r));
-  const toRows = (list: (number | [number, number])[] | undefined): Int32Array => {
+  const toRows = (list: number[] | undefined, base: number): Int32Array => {
     if (!list) return new Int32Array(0);
     const n = Math.min(k, list.length);
     const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = list[i];
-      out[i] = rowById.get(typeof v === 'number' ? v : v[0]) ?? -1;
-    }
+    for (let i = 0; i < n; i++) out[i] = list[i] - base;
     return out;
   };
   return {
     count: poems.length,
-    idOf: (r) => poems[r].id,
+    index: (r) => r + 1,
     title: (r) => poems[r].title ?? '',
     text: (r) => poems[r].content,
-    similar: (r) => toRows(j.similarity.rankings[String(poems[r].id)]),
-    diversity: (r) => toRows(j.diversity.sequences[String(poems[r].id)]),
+    similar: (r) => toRows(j.similarity.rankings[String(r + 1)], 1),
+    diversity: (r) => toRows(j.diversity.sequences[String(r)], 0),
   };
 }

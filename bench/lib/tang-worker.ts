@@ -1,12 +1,12 @@
 // Worker thread of bench/generate-tang.ts: the heavy jobs over the embeddings in shared wasm memory.
-//   embeddings: embeddings.json's rows as text (Python's float repr is ~0.4 us a value: 44 M values)
+//   embeddings: embeddings.json's entries as dkjson text (a float32's shortest text is ~0.4 us: 44 M values)
 //   similarity: exact top-K most similar rows per row (every pair once, blocks of rows through the SIMD kernel)
 //   diversity:  an MMR-like greedy sequence per row over candidates drawn from a fixed pool of rows
 // Every result depends only on the data, never on how rows or blocks are split among threads: scores are the
-// kernel's (the same bits whoever computes them), and ties are broken by row (= poem id order).
+// kernel's (the same bits whoever computes them), and ties are broken by row (= position in poems.json).
 import { parentPort, workerData } from 'node:worker_threads';
-import { pyFloat } from '../generate.ts';
-import { blocked, dotKernel } from './dot-kernel.ts';
+import { blocked, dotKernel } from '../../scripts/pipeline/dot-kernel.ts';
+import { LuaKeyOrder, RawJson, dkNumbers, dkjson, f32Text } from '../../scripts/pipeline/format.ts';
 
 /** Where things live in the shared memory (byte offsets, all multiples of 16). */
 export interface Layout {
@@ -28,7 +28,9 @@ export interface Layout {
 }
 
 export interface EmbeddingsJob {
-  kind: 'embeddings'; memory: WebAssembly.Memory; layout: Layout; index: number; threads: number; ids: Int32Array;
+  kind: 'embeddings'; memory: WebAssembly.Memory; layout: Layout; index: number; threads: number;
+  /** Per row: the poem's id and content bytes; every entry's generated_at; the Lua key-order run of the file. */
+  ids: Int32Array; contentLength: Int32Array; generatedAt: string; orderRun: number;
   /** Int32 [0]: chunks written by the main thread; a thread stays at most `window` chunks ahead of it. */
   written: SharedArrayBuffer; window: number;
 }
@@ -46,21 +48,21 @@ export interface DiversityResult { rows: Int32Array<ArrayBuffer>; lengths: Int32
 export const DIVERSITY_CHUNK = 256;
 export const TEXT_CHUNK = 256;
 
-/** Chunk c of embeddings.json's array: its rows, each `{"poem_index": id, "embedding": [...]}`, comma-separated. */
+/** Chunk c of embeddings.json's array: its entries as dkjson writes them (array elements, level 2), comma-separated. */
 function embeddings(job: EmbeddingsJob): void {
-  const { memory, layout: L, index, threads, ids, window } = job;
+  const { memory, layout: L, index, threads, ids, contentLength, generatedAt, window } = job;
   const written = new Int32Array(job.written);
   const emb = new Float32Array(memory.buffer, 0, L.n * L.dim);
-  const parts: string[] = new Array(L.dim);
+  const o = { indent: true, order: new LuaKeyOrder(job.orderRun) };
   const enc = new TextEncoder();
   for (let c = index, r0 = c * TEXT_CHUNK; r0 < L.n; c += threads, r0 = c * TEXT_CHUNK) {
     for (let w = Atomics.load(written, 0); c - w >= window; w = Atomics.load(written, 0)) Atomics.wait(written, 0, w, 1000);
     const rows: string[] = [];
     for (let r = r0, end = Math.min(L.n, r0 + TEXT_CHUNK); r < end; r++) {
-      for (let d = 0; d < L.dim; d++) parts[d] = pyFloat(emb[r * L.dim + d]);
-      rows.push(`${r ? ', ' : ''}{"poem_index": ${ids[r]}, "embedding": [${parts.join(', ')}]}`);
+      const embedding = new RawJson(dkNumbers(emb.subarray(r * L.dim, (r + 1) * L.dim), f32Text));
+      rows.push(dkjson({ poem_index: r + 1, id: ids[r], embedding, content_length: contentLength[r], generated_at: generatedAt }, o, 2));
     }
-    const bytes = enc.encode(rows.join(''));
+    const bytes = enc.encode(rows.join(','));
     parentPort!.postMessage({ chunk: c, bytes }, [bytes.buffer]);
   }
   parentPort!.postMessage({ done: true });

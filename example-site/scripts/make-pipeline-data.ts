@@ -1,57 +1,106 @@
 // Deterministic generator of the example site's pipeline caches.
 //
-// Reads the committed real poems in example-site/data/sources/ and writes the four JSON
-// files an ML poem pipeline produces, in exactly its shapes:
-//   poems.json, embeddings.json, similarity_rankings_cache.json, diversity_cache.json
-// Embeddings are honest but model-free: signed-hashed TF-IDF (Chinese: character
-// unigrams + bigrams; English: lowercase words minus stopwords + word bigrams), embedded
-// exactly into 768 dimensions (see "embedding" below), L2-normalised, rounded to 7
-// significant digits. Same input → same bytes.
+// Reads the committed real poems in example-site/data/sources/ and writes the four files the poetry
+// pipeline (issue #10: gabrilend/ai-stuff neocities-modernization) writes, in its real shapes, through the
+// same writers as the benchmark data (scripts/pipeline/):
+//   poems.json                      dkjson: two categories (tang300, psalms), ids per category, filepath, title,
+//                                   metadata; a poem is its position (poem_index)
+//   embeddings.json                 dkjson: by poem_index, 768 float32 values each
+//   similarity_rankings_cache.json  C layout: keys and values 1-based poem_index, all N - 1 others
+//   diversity_cache.json            compact dkjson: keys and values 0-based positions, full walks
+// Embeddings are honest but model-free: signed-hashed TF-IDF (Chinese: character unigrams + bigrams;
+// English: lowercase words minus stopwords + word bigrams), embedded exactly into 768 dimensions (see
+// "embedding" below), L2-normalised, rounded to float32. Same input → same bytes.
 //
 // Usage (repo root): node example-site/scripts/make-pipeline-data.ts [--out DIR]
 // Default DIR: example-site/data/pipeline/
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LuaKeyOrder, RawJson, dkNumbers, f32Text } from '../../scripts/pipeline/format.ts';
+import {
+  FILES as FILE_NAMES, RankingsFile, writeDiversityFile, writeEmbeddingsFile, writePoemsFile, type LuaObject,
+} from '../../scripts/pipeline/files.ts';
+import { subSeed } from '../../scripts/pipeline/random.ts';
+import { Neighbours, matrixScores } from '../../scripts/pipeline/rank.ts';
 
 export interface SourcePoem { title: string; author: string; text: string; category: string }
+export type Collection = 'tang300' | 'psalms';
 export interface Poem {
-  id: number;
   title: string;
   content: string;
-  category: string;
-  metadata: { creation_date: string; author: string; collection: 'tang300' | 'psalms'; lang: 'zh' | 'en' };
+  content_warning?: string;
+  creation_date: string;
+  filepath: string;
+  length: number;
+  category: Collection;
+  id: number;
+  metadata: {
+    creation_date: string; author: string; collection: Collection; form?: string; section?: string; lang: 'zh' | 'en';
+    has_content_warning: boolean; is_golden_poem: boolean; word_count: number; character_count: number;
+  };
 }
 
 export const DIM = 768;
 export const MODEL = 'tfidf-hashed-768';
-export const FILES = ['poems.json', 'embeddings.json', 'similarity_rankings_cache.json', 'diversity_cache.json'] as const;
+export const FILES = [FILE_NAMES.poems, FILE_NAMES.embeddings, FILE_NAMES.similarity, FILE_NAMES.diversity] as const;
+/** Seed of the files' key order (Lua's pairs() order in the real pipeline). */
+const RUN = 0x470;
+/** Fixed timestamps: the same bytes on every run. */
+const EXTRACTED = '2025-12-14 20:03:26';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const SOURCES_DIR = join(here, '..', 'data', 'sources');
 export const DEFAULT_OUT = join(here, '..', 'data', 'pipeline');
 
 // ------------------------------------------------------------------ ids & poems
-/** Tang poems get 1, 2, 3, … skipping every multiple of 50 (pipelines have holes);
- *  Psalm n gets 1000 + n. */
+/** Content warnings as a reader of the text would give them. */
+export const CONTENT_WARNINGS: Readonly<Record<string, string>> = {
+  'psalms/58': 'violence', 'psalms/88': 'despair, death', 'psalms/109': 'curses',
+  'psalms/137': 'violence against children',
+  'tang300/兵車行': 'war', 'tang300/長恨歌': 'death',
+};
+/** Golden poems: marked by hand (the pipeline marks posts of exactly 1,024 bytes; none of these is). */
+export const GOLDEN = new Set(['psalms/1', 'psalms/23', 'psalms/121', 'tang300/靜夜思', 'tang300/春曉', 'tang300/登鸛雀樓']);
+
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+const words = (s: string) => s.match(/[^ \t\n\v\f\r]+/g)?.length ?? 0;
+const PSALM_BOOKS: [number, string][] = [
+  [41, 'Book I'], [72, 'Book II'], [89, 'Book III'], [106, 'Book IV'], [150, 'Book V'],
+];
+
+/** Tang poems first (ids 1, 2, 3, … in source order, skipping every multiple of 50: pipelines have holes),
+ *  then the Psalms (Psalm n has id n): ids restart per category, as the pipeline's do. */
 export function buildPoems(tang: SourcePoem[], psalms: SourcePoem[]): Poem[] {
   const poems: Poem[] = [];
+  const add = (p: SourcePoem, collection: Collection, id: number, key: string, extra: Partial<Poem['metadata']>) => {
+    const cw = CONTENT_WARNINGS[key];
+    const date = collection === 'tang300' ? '618–907' : '';
+    poems.push({
+      title: p.title, content: p.text, content_warning: cw, creation_date: date,
+      filepath: `${collection}/${String(id).padStart(4, '0')}.txt`, length: bytes(p.text), category: collection, id,
+      metadata: {
+        creation_date: date, author: p.author, collection, ...extra, lang: collection === 'tang300' ? 'zh' : 'en',
+        has_content_warning: cw !== undefined, is_golden_poem: GOLDEN.has(key), word_count: words(p.text),
+        character_count: bytes(p.text),
+      },
+    });
+  };
   let id = 0;
   for (const p of tang) {
     id++;
     if (id % 50 === 0) id++;
-    poems.push({
-      id, title: p.title, content: p.text, category: p.category,
-      metadata: { creation_date: '618–907', author: p.author, collection: 'tang300', lang: 'zh' },
-    });
+    add(p, 'tang300', id, `tang300/${p.title}`, { form: p.category });
   }
   psalms.forEach((p, i) => {
     const n = Number(/^Psalm (\d+)$/.exec(p.title)?.[1] ?? i + 1);
-    poems.push({
-      id: 1000 + n, title: p.title, content: p.text, category: p.category,
-      metadata: { creation_date: '', author: p.author, collection: 'psalms', lang: 'en' },
-    });
+    add(p, 'psalms', n, `psalms/${n}`, { section: PSALM_BOOKS.find(([last]) => n <= last)![1] });
   });
+  for (const key of [...Object.keys(CONTENT_WARNINGS), ...GOLDEN]) {
+    const [c, t] = key.split('/');
+    const found = poems.some((p) => p.category === c && (c === 'psalms' ? String(p.id) === t : p.title === t));
+    if (!found) throw new Error(`no poem ${key}`);
+  }
   return poems;
 }
 
@@ -129,11 +178,6 @@ function prng(seed: number): () => number {
   };
 }
 
-/** Round to 7 significant digits so the JSON is stable and compact. */
-export function round7(x: number): number {
-  return x === 0 ? 0 : Number(x.toPrecision(7));
-}
-
 interface Sparse { idx: Int32Array; val: Float64Array }
 
 /** L2-normalised, signed-hashed TF-IDF vectors (sorted bucket indices). */
@@ -170,7 +214,7 @@ function sparseDot(a: Sparse, b: Sparse): number {
   return dot;
 }
 
-export function embed(poems: Poem[]): number[][] {
+export function embed(poems: Poem[]): Float32Array[] {
   const vecs = tfidf(poems);
   const n = vecs.length;
   if (n > DIM) throw new Error(`exact embedding needs N <= ${DIM}, got ${n}`);
@@ -182,7 +226,7 @@ export function embed(poems: Poem[]): number[][] {
       const Li = L[i], Lj = L[j];
       for (let k = 0; k < j; k++) s -= Li[k] * Lj[k];
       if (i === j) {
-        if (!(s > 1e-12)) throw new Error(`poem ${poems[i].id} is linearly dependent on earlier poems`);
+        if (!(s > 1e-12)) throw new Error(`poem ${poems[i].filepath} is linearly dependent on earlier poems`);
         Li[i] = Math.sqrt(s);
       } else {
         Li[j] = s / Lj[j];
@@ -206,13 +250,13 @@ export function embed(poems: Poem[]): number[][] {
     let norm = 0;
     for (let d = 0; d < DIM; d++) norm += row[d] * row[d];
     norm = Math.sqrt(norm);
-    return Array.from(row, (x) => round7(x / norm));
+    return Float32Array.from(row, (x) => x / norm);
   });
 }
 
 // ------------------------------------------------------------------ similarity
-/** Cosine similarity matrix computed from the (rounded) embeddings as written. */
-export function cosineMatrix(emb: number[][]): Float64Array[] {
+/** Cosine similarity matrix computed from the (float32) embeddings as written. */
+export function cosineMatrix(emb: Float32Array[]): Float64Array[] {
   const n = emb.length;
   const norms = emb.map((e) => Math.sqrt(e.reduce((s, x) => s + x * x, 0)));
   const sim = Array.from({ length: n }, () => new Float64Array(n));
@@ -229,121 +273,70 @@ export function cosineMatrix(emb: number[][]): Float64Array[] {
 }
 
 /** Similarities are compared at 1e-6 resolution (below the embeddings' rounding noise
- *  nothing is meaningful); equal values are broken by id ascending. Poems with no
+ *  nothing is meaningful); equal values are broken by position ascending. Poems with no
  *  feature in common (e.g. a Tang poem and a Psalm) have similarity 0 and so tie. */
 export function quantise(sim: Float64Array[]): Int32Array[] {
   return sim.map((row) => Int32Array.from(row, (x) => Math.round(x * 1e6)));
 }
 
-/** For each poem: all other ids, most similar first. */
-export function rankings(ids: number[], q: Int32Array[]): number[][] {
-  return ids.map((_, i) => {
-    const others = ids.map((_, j) => j).filter((j) => j !== i);
-    others.sort((a, b) => q[i][b] - q[i][a] || ids[a] - ids[b]);
-    return others.map((j) => ids[j]);
-  });
-}
-
-/** For each poem: itself, then repeatedly the unused poem least similar to the last one,
- *  until every poem is used. */
-export function diversitySequences(ids: number[], q: Int32Array[]): number[][] {
-  const n = ids.length;
-  return ids.map((_, start) => {
-    const used = new Uint8Array(n);
-    const seq = [ids[start]];
-    used[start] = 1;
-    let last = start;
-    for (let k = 1; k < n; k++) {
-      let best = -1;
-      for (let j = 0; j < n; j++) {
-        if (used[j]) continue;
-        if (best < 0 || q[last][j] < q[last][best] || (q[last][j] === q[last][best] && ids[j] < ids[best])) best = j;
-      }
-      used[best] = 1;
-      seq.push(ids[best]);
-      last = best;
-    }
-    return seq;
-  });
-}
-
-// ------------------------------------------------------------------ Python-style JSON
-// The real pipeline is Python and writes json.dump(obj, f, ensure_ascii=False):
-// ", " and ": " separators, floats in repr() form (e.g. 0.5, -3.1e-05). We mimic that.
-class FloatArray {
-  readonly values: number[];
-  constructor(values: number[]) { this.values = values; }
-}
-
-export function pyFloat(x: number): string {
-  if (!Number.isFinite(x)) throw new Error(`non-finite float ${x}`);
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const [mant, expStr] = x.toExponential().split('e');
-  const exp = Number(expStr);
-  if (exp < -4 || exp >= 16) {
-    return `${mant}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
-  }
-  const s = String(x);
-  return s.includes('.') ? s : s + '.0';
-}
-
-function py(v: unknown): string {
-  if (v instanceof FloatArray) return '[' + v.values.map(pyFloat).join(', ') + ']';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new Error(`use FloatArray for floats: ${v}`);
-    return String(v);
-  }
-  if (Array.isArray(v)) return '[' + v.map(py).join(', ') + ']';
-  if (v && typeof v === 'object') {
-    return '{' + Object.entries(v).map(([k, x]) => JSON.stringify(k) + ': ' + py(x)).join(', ') + '}';
-  }
-  throw new Error(`cannot serialise ${String(v)}`);
-}
-
 // ------------------------------------------------------------------ main
-export function generate(tang: SourcePoem[], psalms: SourcePoem[]): Record<(typeof FILES)[number], string> {
-  const poems = buildPoems(tang, psalms);
-  const ids = poems.map((p) => p.id);
-  if (new Set(ids).size !== ids.length) throw new Error('duplicate ids');
-  const n = poems.length;
-  const emb = embed(poems);
-  const q = quantise(cosineMatrix(emb));
-  const ranks = rankings(ids, q);
-  const seqs = diversitySequences(ids, q);
-  return {
-    'poems.json': py({ poems }),
-    'embeddings.json': py({
-      metadata: { embedding_dimension: DIM, model: MODEL, total_poems: n },
-      embeddings: poems.map((p, i) => ({ poem_index: p.id, embedding: new FloatArray(emb[i]) })),
-    }),
-    'similarity_rankings_cache.json': py({
-      metadata: { total_poems: n, method: 'cosine' },
-      rankings: Object.fromEntries(ids.map((id, i) => [String(id), ranks[i]])),
-    }),
-    'diversity_cache.json': py({
-      metadata: { num_poems: n, top_k: n, method: 'greedy-least-similar-chain' },
-      sequences: Object.fromEntries(ids.map((id, i) => [String(id), seqs[i]])),
-    }),
-  };
-}
-
 export function readSources(dir: string = SOURCES_DIR): { tang: SourcePoem[]; psalms: SourcePoem[] } {
   const read = (f: string): SourcePoem[] => JSON.parse(readFileSync(join(dir, f), 'utf8')) as SourcePoem[];
   return { tang: read('tang300.json'), psalms: read('psalms.json') };
 }
 
-export function main(argv: string[]): string {
+/** Writes the four files into `out`. Rankings and walks: scores are the quantised cosines; ties by position. */
+export async function writeFiles(out: string, tang: SourcePoem[], psalms: SourcePoem[]): Promise<void> {
+  const poems = buildPoems(tang, psalms);
+  const n = poems.length;
+  const emb = embed(poems);
+  const q = quantise(cosineMatrix(emb));
+  const order = (file: string) => new LuaKeyOrder(subSeed(RUN, file));
+  const path = (file: string) => join(out, file);
+  mkdirSync(out, { recursive: true });
+  await writePoemsFile(path(FILE_NAMES.poems), {
+    source_path: 'example-site/data/sources', source_mode: 'json', extracted_at: EXTRACTED, extraction_version: '2.0',
+    total_poems: n,
+  }, n, (i) => poems[i] as unknown as LuaObject, order(FILE_NAMES.poems));
+  await writeEmbeddingsFile(path(FILE_NAMES.embeddings), {
+    total_poems: n, embedding_model: MODEL, embedding_dimension: DIM, generated_at: EXTRACTED,
+    endpoint: 'none (model-free)',
+  }, order(FILE_NAMES.embeddings), {
+    count: n,
+    entry: (i) => ({
+      poem_index: i + 1, id: poems[i].id, embedding: new RawJson(dkNumbers(emb[i], f32Text)),
+      content_length: poems[i].length, generated_at: EXTRACTED,
+    }),
+  });
+  const rankings = RankingsFile.open(path(FILE_NAMES.similarity), { total_poems: n, sort_threads: 1, top_k: 0 });
+  let nb: Neighbours;
+  try {
+    nb = await Neighbours.build(matrixScores(n, (i, j) => q[i][j]), (i, ranking) => rankings.line(i, ranking));
+    await rankings.close();
+  } catch (err) {
+    await rankings.abort();
+    throw err;
+  }
+  const seq = new Int32Array(n);
+  await writeDiversityFile(path(FILE_NAMES.diversity), {
+    model: MODEL, num_poems: n, embedding_dimension: DIM, algorithm: 'greedy-least-similar-chain',
+    generated_at: EXTRACTED,
+    embeddings_file_size: statSync(path(FILE_NAMES.embeddings)).size, total_sequences: n, top_k: n,
+  }, n, (k) => {
+    nb.walk(k, n, seq);
+    return seq;
+  }, order(FILE_NAMES.diversity));
+}
+
+export async function main(argv: string[]): Promise<string> {
   const i = argv.indexOf('--out');
   const out = resolve(i >= 0 && argv[i + 1] ? argv[i + 1] : DEFAULT_OUT);
   const { tang, psalms } = readSources();
-  const files = generate(tang, psalms);
-  mkdirSync(out, { recursive: true });
-  for (const name of FILES) writeFileSync(join(out, name), files[name]);
+  await writeFiles(out, tang, psalms);
   return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const out = main(process.argv.slice(2));
+  const out = await main(process.argv.slice(2));
   console.log(`wrote ${FILES.join(', ')} to ${out}`);
 }

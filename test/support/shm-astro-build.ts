@@ -4,7 +4,8 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'astro';
-import poemCache, { lastBuildStats } from '../../integration/index.ts';
+import { lastBuildStats } from '../../integration/build-stats.ts';
+import poemCache from '../../integration/index.ts';
 
 const root = fileURLToPath(new URL('../fixtures/site/', import.meta.url));
 const [outName = 'dist-shm', share = 'shm', workers = '1'] = process.argv.slice(2);

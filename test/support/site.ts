@@ -129,7 +129,8 @@ export function releaseSite(site: BuiltSite | undefined, consumer: Consumer): vo
 }
 
 /** The binary cache the integration wrote for the example site: astro.config.mjs sets cacheDir to
- *  example-site/node_modules/.astro, so this is also integration/index.ts defaultCacheFile(SITE). */
+ *  example-site/node_modules/.astro, and the default cache file is defaultCacheFile(cacheDir) in
+ *  integration/options.ts. */
 export const integrationCacheFile = (): string => join(SITE, 'node_modules/.astro/poem-cache/poems.cache');
 
 /** An independent conversion of the example inputs (converter/index.ts), for cross-checking. */

@@ -1,53 +1,74 @@
-// Small helpers shared by the example pages: language/collection derivation and list paging.
-// The cache carries title, text, category and date per poem, but not author/collection/lang, so
-// those are derived here (and only here).
+// Helpers shared by the example pages: a poem's name, collection and language from its fields, reading order
+// and paging. A poem is its position in poems.json: URLs use its poem_index (1-based), as the pipeline's own
+// pages do; its id repeats across categories.
 import type { CacheReader } from '../../../cache/reader.ts';
 
 export interface Collection {
-  key: 'tang300' | 'psalms';
+  key: string;
   label: string;
   /** BCP 47 tag for poem blocks of this collection. */
   lang: string;
 }
 
-// The Tang poems of the example data are in Traditional characters (宮, 說, 鸛), hence zh-Hant.
-export const TANG: Collection = { key: 'tang300', label: 'Three Hundred Tang Poems (唐詩三百首)', lang: 'zh-Hant' };
-export const PSALMS: Collection = { key: 'psalms', label: 'Psalms (King James Version)', lang: 'en' };
+// The example data's collections (metadata.collection). The Tang poems are in Traditional characters
+// (宮, 說, 鸛), hence zh-Hant. Other data (the pipeline's own: fediverse, messages, notes) falls back to its
+// category and metadata.lang.
+const KNOWN: Record<string, Collection> = {
+  tang300: { key: 'tang300', label: 'Three Hundred Tang Poems (唐詩三百首)', lang: 'zh-Hant' },
+  psalms: { key: 'psalms', label: 'Psalms (King James Version)', lang: 'en' },
+};
 
-const CJK = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u{20000}-\u{2ffff}]/u;
+// Fields the site reads beyond the defaults (astro.config.mjs asks for them): a cache without one reads null.
+const fieldSets = new WeakMap<CacheReader, Set<string>>();
+/** A poem field as a string ('' when absent, or when this cache does not hold the field). */
+export function text(cache: CacheReader, name: string, row: number): string {
+  let names = fieldSets.get(cache);
+  if (!names) fieldSets.set(cache, (names = new Set(cache.fieldNames)));
+  if (!names.has(name)) return '';
+  const v = cache.field(name, row);
+  return v === null ? '' : String(v);
+}
 
-/** True when the string contains CJK ideographs. */
-export const hasCjk = (s: string): boolean => CJK.test(s);
-
-/** The collection of a row: CJK text → Tang poems, anything else → Psalms. */
+/** The collection of a row: metadata.collection, else its category. */
 export function collectionOf(cache: CacheReader, row: number): Collection {
-  return hasCjk(cache.title(row)) || hasCjk(cache.text(row).slice(0, 200)) ? TANG : PSALMS;
+  const key = text(cache, 'metadata.collection', row) || cache.category(row) || 'poems';
+  return KNOWN[key] ?? { key, label: key, lang: text(cache, 'metadata.lang', row) || 'en' };
 }
 
 /** The lang attribute for a poem block. */
 export const langOf = (cache: CacheReader, row: number): string => collectionOf(cache, row).lang;
 
+/**
+ * How a poem is named: its title, or (the pipeline's poems have none) its file path, as the pipeline's pages
+ * head each poem with it. `index` is the poem_index, shown beside the path.
+ */
+export function nameOf(cache: CacheReader, row: number): { title: string; path: string; index: number } {
+  const title = cache.title(row);
+  const path = text(cache, 'filepath', row) || `${cache.category(row) || 'poem'}/${cache.idOf(row)}`;
+  return { title, path, index: cache.index(row) };
+}
+
+/** A one-line name for links, titles and labels. */
+export function label(cache: CacheReader, row: number): string {
+  const n = nameOf(cache, row);
+  return n.title || `${n.path} #${n.index}`;
+}
+
 export type Order = 'similar' | 'different';
 
 /**
- * Rows in reading order starting from `row`: for "similar", the poem itself then similar(row) (most
- * similar first); for "different", diversity(row) (which already starts with the poem itself).
- * Views into the cache: no copies except the one-element prefix case.
+ * The poems ranked from `row` in an order, without the poem itself (every reading page shows it first):
+ * similar(row) (most similar first), or diversity(row) after its first entry (the poem itself). Views into
+ * the cache.
  */
-export function orderOf(cache: CacheReader, row: number, order: Order): ArrayLike<number> {
-  if (order === 'similar') {
-    const list = cache.has('similar') ? cache.similar(row) : new Int32Array(0);
-    if (list.length > 0 && list[0] === row) return list;
-    const out = new Int32Array(list.length + 1);
-    out[0] = row;
-    out.set(list, 1);
-    return out;
-  }
-  const list = cache.has('diversity') ? cache.diversity(row) : new Int32Array(0);
-  return list.length > 0 ? list : Int32Array.of(row);
+export function rankedOf(cache: CacheReader, row: number, order: Order): Int32Array {
+  const name = order === 'similar' ? 'similar' : 'diversity';
+  if (!cache.has(name)) return new Int32Array(0);
+  const list = order === 'similar' ? cache.similar(row) : cache.diversity(row);
+  return list.length > 0 && list[0] === row ? list.subarray(1) : list;
 }
 
-/** Number of pages for a list of `length` entries (at least 1, at most maxPages). */
+/** Number of pages for `length` ranked poems (at least 1, at most maxPages). */
 export const pageCount = (length: number, pageSize: number, maxPages: number): number =>
   Math.max(1, Math.min(Math.ceil(length / pageSize), maxPages));
 
@@ -59,23 +80,21 @@ export function pageRows(list: ArrayLike<number>, page: number, pageSize: number
   return out;
 }
 
-/** The first `n` rows of a list after skipping `skip` (for the short lists on a poem page). */
-export function take(list: ArrayLike<number>, skip: number, n: number): number[] {
-  const out: number[] = [];
-  for (let i = skip; i < list.length && out.length < n; i++) out.push(list[i]);
-  return out;
+/** The first `n` rows of a list. */
+export function take(list: ArrayLike<number>, n: number): number[] {
+  return Array.from({ length: Math.min(n, list.length) }, (_, i) => list[i]);
 }
 
-export const poemHref = (id: number): string => `/poem/${id}/`;
-export const orderHref = (order: Order, id: number, page = 1): string => `/${order}/${id}/${page}/`;
+export const poemHref = (index: number): string => `/poem/${index}/`;
+export const orderHref = (order: Order, index: number, page = 1): string => `/${order}/${index}/${page}/`;
 
-/** getStaticPaths entries for /similar/<id>/<page>/ or /different/<id>/<page>/. */
+/** getStaticPaths entries for /similar/<index>/<page>/ or /different/<index>/<page>/. */
 export function orderPaths(cache: CacheReader, order: Order, pageSize: number, maxPages: number) {
-  const paths: { params: { id: string; page: string }; props: { row: number; page: number; pages: number } }[] = [];
+  const paths: { params: { index: string; page: string }; props: { row: number; page: number; pages: number } }[] = [];
   for (let row = 0; row < cache.count; row++) {
-    const pages = pageCount(orderOf(cache, row, order).length, pageSize, maxPages);
-    const id = String(cache.idOf(row));
-    for (let page = 1; page <= pages; page++) paths.push({ params: { id, page: String(page) }, props: { row, page, pages } });
+    const pages = pageCount(rankedOf(cache, row, order).length, pageSize, maxPages);
+    const index = String(cache.index(row));
+    for (let page = 1; page <= pages; page++) paths.push({ params: { index, page: String(page) }, props: { row, page, pages } });
   }
   return paths;
 }

@@ -1,68 +1,19 @@
-// Render worker (node:worker_threads): renders prerendered pages with Astro's own prerender app (the built
-// prerender entry), in this thread. Started at astro:build:start, long before the entry exists: it maps the
-// cache at once and says hello; the main thread then sends the entry path (at prerender setup) and the
-// small per-page head data (styles, page scripts), and after that one message per page.
-// The cache is mapped here with openCache (one mapping per thread, one physical copy per machine).
+// The render thread's entry (node:worker_threads; started by render-pool.ts, never imported by the main
+// thread): renders prerendered pages with Astro's own prerender app (the built prerender entry). Started at
+// astro:build:start, long before the entry exists: it maps the cache at once and says hello; the main thread
+// then sends the entry path (at prerender setup) and the small per-page head data (styles, page scripts), and
+// after that the pages. The cache is mapped here with openCache (one mapping per thread, one physical copy).
 import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import type { SerializedRouteData } from 'astro/app/manifest';
 import type { RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
-import { cacheIdentity, installFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentHost } from './fragments.ts';
-
-export interface WorkerData {
-  /** Marks a thread started by the worker prerenderer (this module may also be imported elsewhere). */
-  poemCacheWorker: true;
-  cacheFile: string;
-  /** Fragments of this build (<Reuse>), absent when off. */
-  fragments?: FragmentConfig;
-}
-
-/** Main thread → worker. */
-export type ToWorker =
-  /** Import the built prerender entry (sent at prerender setup, while the main thread runs Astro's setup). */
-  | { t: 'entry'; entry: string }
-  /** What the build environment's headElements() reads: [pageData.key, { styles }] and page/head-inline scripts. */
-  | { t: 'head'; pages: [string, { styles: unknown[] }][]; scripts: { stage: string; content: string }[] }
-  /** Pages asked for in the same turn of the main thread's event loop: [id, url, route key, serialized route
-   * (only for a route this worker's manifest lacks)]. */
-  | { t: 'render'; pages: RenderTask[] };
-
-export type RenderTask = [id: number, url: string, route: string, serialized?: SerializedRouteData];
-
-/** Worker → main thread. */
-export type FromWorker =
-  | { t: 'hello'; threadId: number; rows: number; backing: string }
-  | { t: 'ready'; threadId: number; routes: string[] }
-  | { t: 'startError'; error: unknown }
-  | { t: 'done'; replies: RenderReply[]; fragments?: FragmentCounts }
-  /** A line for the build log (e.g. a component whose fragments are rendered on every page), once per thread. */
-  | { t: 'note'; message: string }
-  | { t: 'fail'; id: number; error: unknown; mainThreadOnly: boolean };
-
-export interface RenderReply {
-  id: number;
-  threadId: number;
-  status: number;
-  statusText: string;
-  headers: [string, string][];
-  /** The page body, transferred (not copied); null for bodiless responses. */
-  body: ArrayBuffer | null;
-  ms: number;
-  /** This worker's V8 heap in use when the page was sent (bytes): per-thread memory, unlike PSS. */
-  heapUsed: number;
-  /** CPU time this thread had used when the page was sent (ms; process.threadCpuUsage, Node >= 23.9), or -1. */
-  cpuMs: number;
-}
-
-/** CPU time of the calling thread in ms (user + system), or -1 where Node lacks process.threadCpuUsage. */
-export function threadCpuMs(): number {
-  const f = (process as { threadCpuUsage?: () => { user: number; system: number } }).threadCpuUsage;
-  if (typeof f !== 'function') return -1;
-  const u = f.call(process);
-  return (u.user + u.system) / 1000;
-}
+import { SHM_ENV } from '../cache/shm.ts';
+import {
+  MAIN_THREAD_ONLY, NULL_BODY, routeKey, threadCpuMs,
+  type FromWorker, type HeadMessage, type RenderReply, type RenderTask, type ToWorker, type WorkerData,
+} from './protocol.ts';
+import { cacheIdentity, installFragmentHost, type FragmentHost } from './fragments.ts';
 
 interface BuildAppLike {
   manifest: { routes: { routeData: RouteData }[]; entryModules: Record<string, string> };
@@ -72,18 +23,8 @@ interface BuildAppLike {
 }
 
 const PAGE_SCRIPT_ID = 'astro:scripts/page.js';
-/** Marks errors of pages that must be rendered on the main thread (kept in sync with prerenderer.ts). */
-export const MAIN_THREAD_ONLY = 'ASTRO_POEM_CACHE_MAIN_THREAD_ONLY';
-
-/** How the main thread and the worker name a route (its manifest RouteData is found by this key). */
-export function routeKey(r: { type: string; component: string; route: string }): string {
-  return `${r.type}\u0000${r.component}\u0000${r.route}`;
-}
-
-const NULL_BODY = new Set([101, 204, 205, 304]);
 
 if (parentPort && (workerData as Partial<WorkerData> | null)?.poemCacheWorker === true) main(parentPort);
-
 
 function main(port: NonNullable<typeof parentPort>): void {
   const send = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
@@ -93,15 +34,14 @@ function main(port: NonNullable<typeof parentPort>): void {
   let entryLoaded: Promise<BuildAppLike> | undefined;
   let host: FragmentHost | undefined;
   try {
-    if (process.env.ASTRO_POEM_CACHE_TEST_BREAK_WORKER === '1') {
-      throw new Error('worker start failure requested by ASTRO_POEM_CACHE_TEST_BREAK_WORKER=1 (test hook)');
-    }
+    if (data.failStart) throw new Error('worker start failure requested by the failStart test hook');
     // Map the cache first: pages call getCache() (the same openCache, same module instance) and get it at once.
     // share: 'shm': the segment the main thread published (name inherited in this thread's process.env).
-    const shm = process.env.ASTRO_POEM_CACHE_SHM;
+    const shm = process.env[SHM_ENV];
     const reader = shm ? openShm(shm) : openCache(data.cacheFile);
     if (data.fragments) {
-      host = installFragmentHost(data.fragments, shm ? `shm:${shm}` : cacheIdentity(data.cacheFile), `render thread ${threadId}`, (message) => send({ t: 'note', message }));
+      const identity = shm ? `shm:${shm}` : cacheIdentity(data.cacheFile);
+      host = installFragmentHost(data.fragments, identity, `render thread ${threadId}`, (message) => send({ t: 'note', message }));
     }
     send({ t: 'hello', threadId, rows: reader.count, backing: reader.backing });
   } catch (error) {
@@ -118,7 +58,7 @@ function main(port: NonNullable<typeof parentPort>): void {
     return a;
   };
 
-  const setHead = (a: BuildAppLike, m: Extract<ToWorker, { t: 'head' }>) => {
+  const setHead = (a: BuildAppLike, m: HeadMessage) => {
     // The build environment reads only these parts of the build internals and options while rendering
     // (headElements: page styles, the page-script bundle and inline head scripts).
     const pageScript = a.manifest.entryModules?.[PAGE_SCRIPT_ID];
@@ -135,7 +75,8 @@ function main(port: NonNullable<typeof parentPort>): void {
               // Errors are reported again by the main thread (with the page path); pages handed back to the
               // main thread are not errors at all.
               if ((event.level === 'warn' || event.level === 'error') && !event.message?.includes(MAIN_THREAD_ONLY)) {
-                process.stderr.write(`[poem-cache worker ${threadId}] ${event.level}${event.label ? ` [${event.label}]` : ''} ${event.message ?? ''}\n`);
+                const label = event.label ? ` [${event.label}]` : '';
+                process.stderr.write(`[poem-cache worker ${threadId}] ${event.level}${label} ${event.message ?? ''}\n`);
               }
               return true;
             },
@@ -256,7 +197,10 @@ function main(port: NonNullable<typeof parentPort>): void {
       } catch {
         // Not structured-cloneable (a function or a symbol on it): its name, message and stack still are.
         const e = error as Error;
-        const plain = Object.assign(new Error(String(e?.message ?? error)), { name: String(e?.name ?? 'Error'), stack: String(e?.stack ?? '') });
+        const plain = Object.assign(new Error(String(e?.message ?? error)), {
+          name: String(e?.name ?? 'Error'),
+          stack: String(e?.stack ?? ''),
+        });
         send({ t: 'fail', id, error: plain, mainThreadOnly });
       }
     }

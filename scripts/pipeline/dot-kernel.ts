@@ -1,15 +1,16 @@
-// A WebAssembly SIMD kernel for many float32 dot products at once, for the tang data generator (57,607 x 57,607
-// dot products of 768-d embeddings, each pair once = 1.3e12 multiply-adds: ~10 G/s per core here against ~1 G/s
-// for plain Float32Array loops, so an exact all-pairs top-K takes 1-2 minutes on 2 cores instead of over ten).
+// A WebAssembly SIMD kernel for many float32 dot products at once, for the data generators' exact rankings
+// (scripts/pipeline/rank.ts: 7,790 x 7,790 at seed size; bench/generate-tang.ts: 57,607 x 57,607 dot products of
+// 768-d embeddings = 1.3e12 multiply-adds): ~10 G/s per core here against ~1 G/s for plain Float32Array loops.
 //
 // The module is assembled here byte by byte (no toolchain): one exported function
 //   block(a, na, b, nb, out, ldo)
 // computes out[i * ldo + j] = dot(A[i], B[j]) for i < na, j < nb, where A and B are row-major float32 matrices
 // of `dim` columns at byte offsets a and b of the shared memory, out a float32 matrix with rows of ldo values;
 // na must be a multiple of 2, nb of 4, dim of 4, a and b of 16, out of 4. `blocked` cuts a big product into
-// tiles that stay in cache (one call over 2,048 x 2,048 rows runs at a sixth of the speed). Each dot product accumulates in four float32 lanes (lane k sums the
-// products of columns k, k+4, k+8, ...) and ends with (l0 + l1) + (l2 + l3): the same bits on every machine,
-// and dot(x, y) === dot(y, x). `dotRef` is the same arithmetic in JS, for the self-check.
+// tiles that stay in cache (one call over 2,048 x 2,048 rows runs at a sixth of the speed). Each dot
+// product accumulates in four float32 lanes (lane k sums the products of columns k, k+4, k+8, ...) and ends
+// with (l0 + l1) + (l2 + l3): the same bits on every machine, and dot(x, y) === dot(y, x).
+// `dotRef` is the same arithmetic in JS, for the self-check.
 
 const uleb = (n: number): number[] => {
   const o: number[] = [];
