@@ -58,6 +58,20 @@ function hashKey(s: string): number {
 }
 
 const RENDER_INSTRUCTION = Symbol.for('astro:render');
+let maybeHead: Instruction | undefined;
+/**
+ * A render instruction made as Astro's createRenderInstruction makes it (the same property order, so the same
+ * hidden class: Astro's stringifyChunk meets every chunk of the page, and a new shape would slow all of them).
+ */
+function instruction(p: Instruction): Instruction {
+  if (p.type === 'maybe-head') {
+    maybeHead ??= Object.freeze(Object.assign({ type: 'maybe-head' }, { [RENDER_INSTRUCTION]: true }));
+    return maybeHead;
+  }
+  const i = p.type === 'script' ? { type: p.type, id: p.id, content: p.content } : { ...p };
+  (i as Record<symbol, unknown>)[RENDER_INSTRUCTION] = true;
+  return i;
+}
 const align4 = (n: number) => (n + 3) & ~3;
 
 export class SharedFragments implements FragmentStore {
@@ -266,9 +280,7 @@ export class SharedFragments implements FragmentStore {
 
   /** What this thread renders for a fragment: placeholders for segments, its own instruction objects. */
   private decode(program: (number | Instruction)[]): Fragment {
-    return {
-      out: program.map((p) => (typeof p === 'number' ? this.mark(this.marks.text(p)) : Object.assign({ [RENDER_INSTRUCTION]: true }, p))),
-    };
+    return { out: program.map((p) => (typeof p === 'number' ? this.mark(this.marks.text(p)) : instruction(p))) };
   }
 
   /** A Buffer over the whole arena as far as it has grown (Buffer views have a fixed length). */
