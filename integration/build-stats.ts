@@ -68,7 +68,8 @@ export function summaryLine(s: RenderStats): string {
   const by = s.mode === 'workers' ? `${s.workers} worker thread(s)` : "Astro's prerenderer (main thread)";
   const f = s.fragments;
   const used = f && f.rendered + f.reused + f.inline > 0
-    ? `; fragments (<Reuse>): ${f.rendered} rendered once, ${f.reused} uses reused them, ${f.inline} rendered on their page`
+    ? `; fragments (<Reuse>): ${f.rendered} rendered once, ${f.reused} uses reused them, `
+      + `${f.inline} rendered on their page`
     : '';
   return `rendered ${s.pages} page(s) in ${seconds(s.wallMs)} wall time with ${by}${used}`;
 }
@@ -95,7 +96,8 @@ export function debugLines(s: RenderStats): string[] {
     const where = f.store === 'shared' ? 'one shared-memory store' : `per-thread ${f.store} stores`;
     const threads = Object.entries(f.byThread)
       .map(([t, c]) => `${t === '0' ? 'main' : `thread ${t}`} ${c.rendered} rendered, ${c.adopted} from other threads`);
-    lines.push(`fragments: ${(f.bytes / 1048576).toFixed(1)} MB in ${where} (part of the process PSS); ${threads.join(', ')}`);
+    const mb = (f.bytes / 1048576).toFixed(1);
+    lines.push(`fragments: ${mb} MB in ${where} (part of the process PSS); ${threads.join(', ')}`);
   }
   if (s.workerHeap) {
     const heaps = Object.entries(s.workerHeap).map(([t, b]) => `thread ${t} ${(b / 1048576).toFixed(1)} MB`);

@@ -3,7 +3,10 @@
 // prerenderer renders there: `workers: 0`, pages handed back by workers), and the counts for the build log.
 import { randomBytes } from 'node:crypto';
 import { createSharedFragments } from './fragment-table.ts';
-import { installFragmentHost, setFragmentHost, type FragmentConfig, type FragmentCounts, type FragmentHost, type FragmentStoreKind } from './fragments.ts';
+import {
+  installFragmentHost, setFragmentHost,
+  type FragmentConfig, type FragmentCounts, type FragmentHost, type FragmentStoreKind,
+} from './fragments.ts';
 import { PageResponse } from './page-response.ts';
 
 export interface FragmentSummary extends FragmentCounts {
@@ -56,7 +59,8 @@ export class BuildFragments {
   /** At prerender teardown (and build end). */
   stopMainThread(): void {
     if (!this.host) return;
-    if (this.host.counts.rendered + this.host.counts.reused + this.host.counts.inline > 0) this.byThread.set(0, { ...this.host.counts });
+    const c = this.host.counts;
+    if (c.rendered + c.reused + c.inline > 0) this.byThread.set(0, { ...c });
     this.host = undefined;
     setFragmentHost(undefined);
   }
@@ -75,13 +79,18 @@ export class BuildFragments {
     const bytes = host.finish(request, new Uint8Array(await response.arrayBuffer()));
     const headers = new Headers(response.headers);
     if (headers.has('content-length')) headers.set('content-length', String(bytes.byteLength));
-    const body = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const body = (whole ? bytes.buffer : bytes.slice().buffer) as ArrayBuffer;
     const spliced = new PageResponse(body, { status: response.status, statusText: response.statusText, headers });
     return (out instanceof Response ? spliced : { ...out, response: spliced }) as T;
   }
 
   summary(): FragmentSummary {
-    const s: FragmentSummary = { store: this.config.kind, byThread: Object.fromEntries(this.byThread), rendered: 0, reused: 0, inline: 0, bytes: 0, adopted: 0 };
+    const s: FragmentSummary = {
+      store: this.config.kind,
+      byThread: Object.fromEntries(this.byThread),
+      rendered: 0, reused: 0, inline: 0, bytes: 0, adopted: 0,
+    };
     for (const c of this.byThread.values()) {
       s.rendered += c.rendered;
       s.reused += c.reused;

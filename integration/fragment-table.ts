@@ -4,7 +4,9 @@
 // slot holds 30 bits of the key's hash and a 2-bit state, so a thread claims a slot with one
 // compareExchange; the others wait for it (Atomics.waitAsync: a thread never blocks) and then decode the
 // record. A thread keeps what it decoded (the parts to render) in its own small map.
-import type { ComponentLike, Fragment, FragmentCounts, FragmentStore, Instruction, Part, Placeholders } from './fragments.ts';
+import type {
+  ComponentLike, Fragment, FragmentCounts, FragmentStore, Instruction, Part, Placeholders,
+} from './fragments.ts';
 import { INLINE, notReusable, ThreadFragments } from './fragments.ts';
 
 /** What the main thread creates and sends to every thread (SharedArrayBuffers are shared, not copied). */
@@ -44,7 +46,8 @@ export function createSharedFragments(expected: number): SharedFragmentsInit {
 }
 
 // ES2024 library types (this repository compiles against ES2023): growable SharedArrayBuffer, Atomics.waitAsync.
-type GrowableSharedArrayBufferConstructor = new (length: number, options: { maxByteLength: number }) => SharedArrayBuffer;
+type GrowableSharedArrayBufferConstructor =
+  new (length: number, options: { maxByteLength: number }) => SharedArrayBuffer;
 type Growable = SharedArrayBuffer & { grow(length: number): void };
 const waitAsync = (Atomics as unknown as {
   waitAsync(a: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
@@ -56,6 +59,10 @@ function hashKey(s: string): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
 }
+
+type Produced = Fragment | typeof INLINE;
+type Entry = Produced | Promise<Produced>;
+type Capture = () => Promise<Part[]>;
 
 const RENDER_INSTRUCTION = Symbol.for('astro:render');
 let maybeHead: Instruction | undefined;
@@ -87,7 +94,7 @@ export class SharedFragments implements FragmentStore {
   private view: Buffer;
   private readonly mask: number;
   /** This thread's decoded fragments (and pending claims or waits). */
-  private readonly local = new Map<ComponentLike, Map<string, Fragment | typeof INLINE | Promise<Fragment | typeof INLINE>>>();
+  private readonly local = new Map<ComponentLike, Map<string, Entry>>();
   /** Components without a module id, and keys that found no room: kept per thread. */
   private readonly fallback: ThreadFragments;
   private readonly encoder = new TextEncoder();
@@ -114,7 +121,8 @@ export class SharedFragments implements FragmentStore {
   }
 
   lookup(component: ComponentLike, key: string) {
-    return this.local.get(component)?.get(key) ?? (component.moduleId ? undefined : this.fallback.lookup(component, key));
+    const hit = this.local.get(component)?.get(key);
+    return hit ?? (component.moduleId ? undefined : this.fallback.lookup(component, key));
   }
 
   produce(component: ComponentLike, key: string, capture: () => Promise<Part[]>): Promise<Fragment | typeof INLINE> {
@@ -131,7 +139,7 @@ export class SharedFragments implements FragmentStore {
     return p;
   }
 
-  private async claimOrWait(component: ComponentLike, full: string, key: string, capture: () => Promise<Part[]>): Promise<Fragment | typeof INLINE> {
+  private async claimOrWait(component: ComponentLike, full: string, key: string, capture: Capture): Promise<Produced> {
     const hash = hashKey(full);
     const tag = (hash & ~3) | 0;
     const words = this.words;
@@ -177,13 +185,15 @@ export class SharedFragments implements FragmentStore {
     return this.viaFallback(component, key, capture);
   }
 
-  private viaFallback(component: ComponentLike, key: string, capture: () => Promise<Part[]>): Promise<Fragment | typeof INLINE> {
+  private viaFallback(component: ComponentLike, key: string, capture: Capture): Promise<Produced> {
     const hit = this.fallback.lookup(component, key);
     return hit === undefined ? this.fallback.produce(component, key, capture) : Promise.resolve(hit);
   }
 
   /** This thread claimed slot i: render, write the record, publish, wake the waiters. */
-  private async render(i: number, tag: number, full: string, capture: () => Promise<Part[]>, component: ComponentLike, key: string): Promise<Fragment | typeof INLINE> {
+  private async render(
+    i: number, tag: number, full: string, capture: Capture, component: ComponentLike, key: string,
+  ): Promise<Produced> {
     const words = this.words;
     const publish = (state: number, offset: number, length: number) => {
       words[i + 1] = offset;
@@ -245,7 +255,11 @@ export class SharedFragments implements FragmentStore {
       const t = texts[k];
       if (!t) {
         const ins = parts[k] as Instruction;
-        program.push({ type: ins.type, ...(ins.id !== undefined ? { id: ins.id } : {}), ...(ins.content !== undefined ? { content: ins.content } : {}) });
+        program.push({
+          type: ins.type,
+          ...(ins.id !== undefined ? { id: ins.id } : {}),
+          ...(ins.content !== undefined ? { content: ins.content } : {}),
+        });
         continue;
       }
       const at = this.alloc(4 + t.byteLength);
@@ -275,7 +289,8 @@ export class SharedFragments implements FragmentStore {
     const progAt = offset + 8 + keyLength;
     const progLength = this.ints.getUint32(progAt - 4, true);
     if (8 + keyLength + progLength !== length) throw new Error(`shared fragment record at ${offset} is inconsistent`);
-    return this.decode(JSON.parse(this.decoder.decode(this.bytes.subarray(progAt, progAt + progLength))) as (number | Instruction)[]);
+    const program = JSON.parse(this.decoder.decode(this.bytes.subarray(progAt, progAt + progLength)));
+    return this.decode(program as (number | Instruction)[]);
   }
 
   /** What this thread renders for a fragment: placeholders for segments, its own instruction objects. */

@@ -149,12 +149,21 @@ export function setFragmentHost(host: FragmentHost | undefined): void {
  * the one `identity` names (what this thread mapped): a stale cache's fragments are never served, the thread's
  * pages then render every <Reuse> in place. `note` goes to the build log.
  */
-export function installFragmentHost(config: FragmentConfig, identity: string, thread: string, note: (message: string) => void): FragmentHost | undefined {
+export function installFragmentHost(
+  config: FragmentConfig,
+  identity: string,
+  thread: string,
+  note: (message: string) => void,
+): FragmentHost | undefined {
   if (config.identity !== identity) {
-    note(`fragments off in ${thread}: its cache (${identity.split('\0')[0]}) is not the one this build's fragments belong to (it changed since the build started)`);
+    const cache = identity.split('\0')[0];
+    note(`fragments off in ${thread}: its cache (${cache}) is not the one this build's fragments belong to `
+      + '(it changed since the build started)');
     return undefined;
   }
-  const host = new FragmentHost(config, (component, reason) => note(`fragments of ${component} are rendered on every page: ${reason}`));
+  const host = new FragmentHost(config, (component, reason) => {
+    note(`fragments of ${component} are rendered on every page: ${reason}`);
+  });
   setFragmentHost(host);
   return host;
 }
@@ -178,7 +187,9 @@ export function notReusable(parts: Part[]): string | undefined {
       continue;
     }
     if (p.type === 'astro-poem-cache:not-a-template') return 'it returned something other than a template';
-    if (p.type !== 'script' && p.type !== 'maybe-head') return `it emits a "${p.type}" render instruction (decided per page)`;
+    if (p.type !== 'script' && p.type !== 'maybe-head') {
+      return `it emits a "${p.type}" render instruction (decided per page)`;
+    }
   }
   return undefined;
 }
@@ -357,7 +368,13 @@ export class FragmentHost {
    * with the page's own result; `capture` renders it into parts with a derived result. `unfit`: why the
    * component may not be reused at all (known before rendering it).
    */
-  use(component: ComponentLike, key: string, inline: () => unknown, capture: () => Promise<Part[]>, unfit?: string): unknown {
+  use(
+    component: ComponentLike,
+    key: string,
+    inline: () => unknown,
+    capture: () => Promise<Part[]>,
+    unfit?: string,
+  ): unknown {
     const counts = this.store.counts;
     const hit = this.store.lookup(component, key);
     if (hit === INLINE) {

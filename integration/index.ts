@@ -35,7 +35,7 @@ interface Internals {
   failWorkerStart?: boolean;
   /** Pages in flight per worker (default 4). */
   tasksPerWorker?: number;
-  /** Benchmarks: the fragment store ('shared' by default; 'thread' and 'strings' are the designs measured against it). */
+  /** Benchmarks: the fragment store ('shared' by default; 'thread' and 'strings': the designs measured against it). */
   fragmentStore?: FragmentStoreKind;
 }
 

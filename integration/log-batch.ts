@@ -6,7 +6,10 @@
 // keep their order; nothing is held past the turn in which it was written.
 
 /** Batches stdout writes per event-loop turn; returns the function that restores the streams. */
-export function batchStdout(stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): () => void {
+export function batchStdout(
+  stdout: NodeJS.WriteStream = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+): () => void {
   const write = stdout.write;
   const writeErr = stderr.write;
   let corked = false;

@@ -66,7 +66,8 @@ export function createCountingPrerenderer(
     },
     getStaticPaths: () => def.getStaticPaths(),
     async render(request, options) {
-      const res = await (fragments ? fragments.render(request, () => def.render(request, options)) : def.render(request, options));
+      const render = () => def.render(request, options);
+      const res = await (fragments ? fragments.render(request, render) : render());
       countPage(stats, 0);
       return res;
     },

@@ -41,7 +41,8 @@ function main(port: NonNullable<typeof parentPort>): void {
     const reader = shm ? openShm(shm) : openCache(data.cacheFile);
     if (data.fragments) {
       const identity = shm ? `shm:${shm}` : cacheIdentity(data.cacheFile);
-      host = installFragmentHost(data.fragments, identity, `render thread ${threadId}`, (message) => send({ t: 'note', message }));
+      const note = (message: string) => send({ t: 'note', message });
+      host = installFragmentHost(data.fragments, identity, `render thread ${threadId}`, note);
     }
     send({ t: 'hello', threadId, rows: reader.count, backing: reader.backing });
   } catch (error) {

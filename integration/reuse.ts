@@ -70,9 +70,9 @@ export function reuseKey(props: Record<string, unknown>, component: string, skip
     }
     const path = trail.map((t, i) => (typeof t === 'number' ? `[${t}]` : i ? `.${t}` : t)).join('');
     throw new TypeError(
-      `<Reuse of={${component}}>: prop "${path}" is ${describe(v)}; the props of a reused component are its key and must be ` +
-        'JSON-like (strings, numbers, booleans, null, arrays and plain objects). Pass a row number or an id and let the ' +
-        'component read what it needs itself (e.g. getCache() from virtual:poem-cache).',
+      `<Reuse of={${component}}>: prop "${path}" is ${describe(v)}; the props of a reused component are its key `
+        + 'and must be JSON-like (strings, numbers, booleans, null, arrays and plain objects). Pass a row number or '
+        + 'an id and let the component read what it needs itself (e.g. getCache() from virtual:poem-cache).',
     );
   };
   const object = (o: Record<string, unknown>, omit?: string): string => {
@@ -90,7 +90,8 @@ export function reuseKey(props: Record<string, unknown>, component: string, skip
   return object(props, skip);
 }
 
-const nameOf = (c: ComponentLike): string => c.moduleId?.split('/').pop()?.replace(/\.astro$/, '') || c.name || 'Component';
+const nameOf = (c: ComponentLike): string =>
+  c.moduleId?.split('/').pop()?.replace(/\.astro$/, '') || c.name || 'Component';
 
 interface ComponentInfo {
   name: string;
@@ -103,7 +104,8 @@ function infoOf(result: Result, c: ComponentLike): ComponentInfo {
   let info = infos.get(c);
   if (!info) {
     const hint = c.propagation ?? (c.moduleId ? result.componentMetadata?.get(c.moduleId)?.propagation : undefined);
-    const unfit = hint === 'self' || hint === 'in-tree' ? 'it propagates head content (each page collects its own)' : undefined;
+    const propagates = hint === 'self' || hint === 'in-tree';
+    const unfit = propagates ? 'it propagates head content (each page collects its own)' : undefined;
     infos.set(c, (info = { name: nameOf(c), unfit }));
   }
   return info;
@@ -116,7 +118,8 @@ const SERVER_DIRECTIVE = 'server:component-directive';
 /** What Astro renders of a component factory's return value (AstroComponentInstance.renderImpl). */
 function contentOf(v: unknown): unknown {
   if (v instanceof Promise) return v.then(contentOf);
-  return v !== null && typeof v === 'object' && (v as Record<symbol, unknown>)[HEAD_AND_CONTENT] ? (v as { content: unknown }).content : v;
+  const headAndContent = v !== null && typeof v === 'object' && (v as Record<symbol, unknown>)[HEAD_AND_CONTENT];
+  return headAndContent ? (v as { content: unknown }).content : v;
 }
 
 type Runtime = { renderComponent(result: unknown, name: string, c: unknown, props: unknown, slots: unknown): unknown };
@@ -133,7 +136,14 @@ const astroRuntime = (): Promise<Runtime> => (runtime ??= import('astro/runtime/
  * propagating head content) is called directly, as AstroComponentInstance does; anything else through
  * Astro's renderComponent.
  */
-async function renderInto(destination: CaptureDestination, result: unknown, name: string, component: ComponentLike, props: Record<string, unknown>, direct: boolean): Promise<void> {
+async function renderInto(
+  destination: CaptureDestination,
+  result: unknown,
+  name: string,
+  component: ComponentLike,
+  props: Record<string, unknown>,
+  direct: boolean,
+): Promise<void> {
   const out = direct
     ? await contentOf(component(result, props, {}))
     : await (await astroRuntime()).renderComponent(result, name, component, props, {});
@@ -145,7 +155,13 @@ async function renderInto(destination: CaptureDestination, result: unknown, name
 }
 
 /** Renders the component into parts with a derived result: what it writes is kept, not written to the page. */
-async function capture(result: Result, name: string, component: ComponentLike, props: Record<string, unknown>, direct: boolean): Promise<Part[]> {
+async function capture(
+  result: Result,
+  name: string,
+  component: ComponentLike,
+  props: Record<string, unknown>,
+  direct: boolean,
+): Promise<Part[]> {
   const inner = Object.create(result) as Result & { [CAPTURING]?: boolean };
   inner[CAPTURING] = true;
   const destination = new CaptureDestination();
@@ -162,10 +178,13 @@ export type ReuseComponent = <P extends Record<string, unknown>>(props: { of: (p
 const factory = (result: Result, props: Record<string, unknown>, slots: Record<string, unknown>): unknown => {
   const component = props.of as ComponentLike | undefined;
   if (typeof component !== 'function') {
-    throw new TypeError(`<Reuse of={…}>: "of" must be a component (e.g. of={PoemEntry} with import PoemEntry from './PoemEntry.astro'), got ${describe(component)}`);
+    throw new TypeError('<Reuse of={…}>: "of" must be a component (e.g. of={PoemEntry} with import PoemEntry from '
+      + `'./PoemEntry.astro'), got ${describe(component)}`);
   }
   const { name, unfit } = infoOf(result, component);
-  if (slots) for (const _ in slots) throw new Error(`<Reuse of={${name}}>: takes no children — slot content belongs to the page; pass props instead`);
+  if (slots && Object.keys(slots).length > 0) {
+    throw new Error(`<Reuse of={${name}}>: takes no children — slot content belongs to the page; pass props instead`);
+  }
   const key = reuseKey(props, name, 'of');
   const direct = component.isAstroComponentFactory === true && !unfit && props[SERVER_DIRECTIVE] === undefined;
   const rest = (): Record<string, unknown> => {
@@ -184,7 +203,8 @@ const factory = (result: Result, props: Record<string, unknown>, slots: Record<s
 
 /** Astro's createComponent (astro/runtime/server), without loading Astro's runtime into the thread. */
 function createComponent(f: typeof factory, moduleId: string): ComponentLike {
-  const fn = ((result: unknown, props: Record<string, unknown>, slots: unknown) => f(result as Result, props, slots as Record<string, unknown>)) as ComponentLike;
+  const fn = ((result: unknown, props: Record<string, unknown>, slots: unknown) =>
+    f(result as Result, props, slots as Record<string, unknown>)) as ComponentLike;
   Object.defineProperty(fn, 'name', { value: 'Reuse', writable: false });
   fn.isAstroComponentFactory = true;
   fn.moduleId = moduleId;

@@ -15,7 +15,9 @@ export const PACKAGE = 'astro-poem-cache';
  */
 export const READER_SPECIFIER = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('../cache/reader.ts', import.meta.url)) : `${PACKAGE}/reader`;
 /** The same for the Reuse component (integration/reuse.ts): run by Node in the thread that renders the page. */
-export const REUSE_SPECIFIER = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('./reuse.ts', import.meta.url)) : `${PACKAGE}/reuse`;
+export const REUSE_SPECIFIER = import.meta.url.endsWith('.ts')
+  ? fileURLToPath(new URL('./reuse.ts', import.meta.url))
+  : `${PACKAGE}/reuse`;
 
 export interface VirtualConfig {
   cacheFile: string;

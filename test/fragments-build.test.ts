@@ -15,7 +15,8 @@ const POEMS = 24;
 const PAGE_SIZE = 5;
 let data: FixtureData;
 
-async function buildSite(name: string, options: { workers: number; fragments?: boolean }): Promise<{ dir: string; stats: RenderStats }> {
+type Built = { dir: string; stats: RenderStats };
+async function buildSite(name: string, options: { workers: number; fragments?: boolean }): Promise<Built> {
   const outDir = join(root, `dist-${name}`);
   rmSync(outDir, { recursive: true, force: true });
   await build({
@@ -61,7 +62,9 @@ describe('fragments in a real build (fixture site)', () => {
     reference = await buildSite('fragments-off-w0', { workers: 0, fragments: false });
   }, 600_000);
   afterAll(() => {
-    for (const name of ['fragments-w2', 'fragments-off-w0']) rmSync(join(root, `dist-${name}`), { recursive: true, force: true });
+    for (const name of ['fragments-w2', 'fragments-off-w0']) {
+      rmSync(join(root, `dist-${name}`), { recursive: true, force: true });
+    }
   });
 
   it('writes the same files, byte for byte, as rendering every card in place with Astro\'s own prerenderer', () => {
@@ -104,7 +107,8 @@ describe('fragments in a real build (fixture site)', () => {
     // The page's CSS (inlined or linked) has the card's scoped rule: the page imports Card itself.
     const css = [
       ...[...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map((m) => m[1]),
-      ...[...html.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)].map((m) => readFileSync(join(reused.dir, m[1]), 'utf8')),
+      ...[...html.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)]
+        .map((m) => readFileSync(join(reused.dir, m[1]), 'utf8')),
     ].join('');
     expect(css).toContain(`.card[${cards[0][1]}]{font-style:italic}`);
   });

@@ -7,39 +7,49 @@ import { createComponent, render, renderComponent } from 'astro/runtime/server/i
 import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheIdentity, FragmentHost, installFragmentHost, Placeholders, setFragmentHost, splicePage, type FragmentConfig } from '../integration/fragments.ts';
+import {
+  cacheIdentity, FragmentHost, installFragmentHost, Placeholders, setFragmentHost, splicePage, type FragmentConfig,
+} from '../integration/fragments.ts';
 import { createSharedFragments } from '../integration/fragment-table.ts';
 import { Reuse, reuseKey } from '../integration/reuse.ts';
 
 type Factory = Parameters<typeof createComponent>[0];
 const RENDER = Symbol.for('astro:render');
 /** A render instruction as Astro's renderScript makes it for a component's <script>. */
-const script = (id: string) => ({ [RENDER]: true, type: 'script', id, content: `<script type="module" src="/${id}.js"></script>` });
+const script = (id: string) =>
+  ({ [RENDER]: true, type: 'script', id, content: `<script type="module" src="/${id}.js"></script>` });
 const instruction = (type: string) => ({ [RENDER]: true, type });
 
 let renders = 0;
 /** A card with a scoped class and a script (once per page), counting its renders. */
 const Card = createComponent(((result: unknown, props: { row: number; label?: string }) => {
   renders++;
-  return render`<article class="card astro-x1y2" data-row="${props.row}">${script('card')}<h2>Poem ${props.row} — ${props.label ?? 'ünïcödé 詩'}</h2></article>`;
+  const { row, label = 'ünïcödé 詩' } = props;
+  const heading = render`<h2>Poem ${row} — ${label}</h2>`;
+  return render`<article class="card astro-x1y2" data-row="${row}">${script('card')}${heading}</article>`;
 }) as Factory, 'src/components/Card.astro', undefined);
 
-const Hydrated = createComponent((() => render`<div>${instruction('directive')}hydrated</div>`) as Factory, 'src/components/Hydrated.astro', undefined);
-const Transition = createComponent((() => render`<div data-astro-transition-scope="astro-abc-1">x</div>`) as Factory, 'src/components/Transition.astro', undefined);
+const component = (f: (result: unknown) => unknown, id: string) => createComponent(f as Factory, id, undefined);
+const Hydrated = component(() => render`<div>${instruction('directive')}hydrated</div>`, 'src/H.astro');
+const Transition = component(() => render`<div data-astro-transition-scope="astro-abc-1">x</div>`, 'src/T.astro');
+/** What a page's template does for <Reuse …props />. */
+const reuse = (result: unknown, props: Record<string, unknown>, slots?: unknown) =>
+  renderComponent(result as never, 'Reuse', Reuse as never, props, slots as never);
 /** A reused component that reuses another: the inner one renders inside the outer fragment. */
 const Outer = createComponent(((result: unknown, props: { row: number }) =>
-  render`<section>${renderComponent(result as never, 'Reuse', Reuse as never, { of: Card, row: props.row + 100 })}</section>`) as Factory,
+  render`<section>${reuse(result, { of: Card, row: props.row + 100 })}</section>`) as Factory,
 'src/components/Outer.astro', undefined);
 
 /** A page: the rank outside, `<Reuse of={of} row={r} />` inside, for every row. */
 function page(rows: number[], of: unknown = Card) {
   return createComponent(((result: unknown) => render`<main>${rows.map((r, i) =>
-    render`<li data-rank="${i}">${renderComponent(result as never, 'Reuse', Reuse as never, { of, row: r })}</li>`)}</main>`) as Factory,
+    render`<li data-rank="${i}">${reuse(result, { of, row: r })}</li>`)}</main>`) as Factory,
   'src/pages/test.astro', undefined);
 }
 
-const config = (kind: FragmentConfig['kind'], shared = kind === 'shared' ? createSharedFragments(64) : undefined): FragmentConfig =>
-  ({ kind, token: 'feedc0de12345678', identity: 'test', ...(shared ? { shared } : {}) });
+function config(kind: FragmentConfig['kind'], shared = kind === 'shared' ? createSharedFragments(64) : undefined) {
+  return { kind, token: 'feedc0de12345678', identity: 'test', ...(shared ? { shared } : {}) } as FragmentConfig;
+}
 
 async function renderPage(container: AstroContainer, component: unknown, host?: FragmentHost): Promise<string> {
   const request = new Request('https://example.com/p/');
@@ -58,7 +68,8 @@ describe('<Reuse> with a fragment host', async () => {
       const reference = await renderPage(container, page(rows));
       // Without a host (dev, SSR, fragments: false) Reuse renders in place.
       expect(reference.match(/<script /g)).toHaveLength(1);
-      expect(reference).toContain('<li data-rank="0"><article class="card astro-x1y2" data-row="3"><script type="module" src="/card.js"></script><h2>');
+      expect(reference).toContain('<li data-rank="0"><article class="card astro-x1y2" data-row="3">'
+        + '<script type="module" src="/card.js"></script><h2>');
       const notes: string[] = [];
       const host = new FragmentHost(config(kind), (c, why) => notes.push(`${c}: ${why}`));
       setFragmentHost(host);
@@ -80,7 +91,7 @@ describe('<Reuse> with a fragment host', async () => {
     });
   }
 
-  it('renders fragments with non-script render instructions or view-transition scopes on every page, noted once', async () => {
+  it('renders fragments with non-script instructions or view-transition scopes on every page, noted once', async () => {
     const notes: string[] = [];
     const host = new FragmentHost(config('thread'), (c, why) => notes.push(`${c}: ${why}`));
     setFragmentHost(host);
@@ -93,8 +104,8 @@ describe('<Reuse> with a fragment host', async () => {
         expect(await renderPage(container, page([1, 1, 2], of), host)).toBe(reference);
       }
       expect(notes).toEqual([
-        'src/components/Hydrated.astro: it emits a "directive" render instruction (decided per page)',
-        'src/components/Transition.astro: it uses view transition directives (numbered per page)',
+        'src/H.astro: it emits a "directive" render instruction (decided per page)',
+        'src/T.astro: it uses view transition directives (numbered per page)',
       ]);
       expect(host.counts.rendered).toBe(0);
     } finally {
@@ -128,10 +139,11 @@ describe('<Reuse> with a fragment host', async () => {
 
   it('rejects props that cannot be a key, children, and a missing component, with the prop named', async () => {
     const bad = (props: Record<string, unknown>, slots?: Record<string, unknown>) =>
-      container.renderToString(createComponent(((result: unknown) =>
-        render`${renderComponent(result as never, 'Reuse', Reuse as never, props, slots as never)}`) as Factory, 'src/pages/bad.astro', undefined));
-    await expect(bad({ of: Card, row: 1, cache: new Map() })).rejects.toThrow(/<Reuse of=\{Card\}>: prop "cache" is an object of class Map/);
-    await expect(bad({ of: Card, row: 1, opts: { on: [1, () => 1] } })).rejects.toThrow(/prop "opts\.on\[1\]" is function/);
+      container.renderToString(component((result) => render`${reuse(result, props, slots)}`, 'src/pages/bad.astro'));
+    await expect(bad({ of: Card, row: 1, cache: new Map() }))
+      .rejects.toThrow(/<Reuse of=\{Card\}>: prop "cache" is an object of class Map/);
+    await expect(bad({ of: Card, row: 1, opts: { on: [1, () => 1] } }))
+      .rejects.toThrow(/prop "opts\.on\[1\]" is function/);
     await expect(bad({ of: Card, row: 1 }, { default: () => render`x` })).rejects.toThrow(/takes no children/);
     await expect(bad({ row: 1 })).rejects.toThrow(/"of" must be a component/);
   });
@@ -141,7 +153,10 @@ describe('fragment keys', () => {
   it('are canonical JSON of the props: key order does not matter, values do', () => {
     expect(reuseKey({ b: 1, a: 'x' }, 'C')).toBe(reuseKey({ a: 'x', b: 1 }, 'C'));
     expect(reuseKey({ a: { y: [1, null], x: true } }, 'C')).toBe(reuseKey({ a: { x: true, y: [1, null] } }, 'C'));
-    const distinct = [{}, { a: undefined }, { a: null }, { a: 0 }, { a: -0 }, { a: '0' }, { a: false }, { a: [] }, { a: {} }, { a: NaN }];
+    const distinct = [
+      {}, { a: undefined }, { a: null }, { a: 0 }, { a: -0 }, { a: '0' }, { a: false },
+      { a: [] }, { a: {} }, { a: NaN },
+    ];
     expect(new Set(distinct.map((p) => reuseKey(p as Record<string, unknown>, 'C'))).size).toBe(distinct.length);
     // The one-number-prop fast path writes what the general form writes.
     expect(reuseKey({ row: 12, of: 'x' }, 'C', 'of')).toBe('{"row":12,}');
@@ -183,7 +198,8 @@ describe('shared fragment table across worker threads', () => {
     const start = new SharedArrayBuffer(4);
     const cfg = config('shared', createSharedFragments(Math.min(keys, 2500)));
     const results = await Promise.all([1, 2, 3, 4].map((seed) => new Promise<Result>((resolve, reject) => {
-      const w = new Worker(new URL('./fixtures/fragment-worker.ts', import.meta.url), { workerData: { config: cfg, keys, captures, seed, start } });
+      const workerData = { config: cfg, keys, captures, seed, start };
+      const w = new Worker(new URL('./fixtures/fragment-worker.ts', import.meta.url), { workerData });
       w.once('message', (m) => {
         resolve(m);
         void w.terminate();
@@ -194,7 +210,7 @@ describe('shared fragment table across worker threads', () => {
     return { captured: [...new Int32Array(captures)], results };
   }
 
-  it('renders every key exactly once among 4 threads claiming them at once; every thread splices the same bytes', async () => {
+  it('renders every key once among 4 threads claiming them at once; every thread splices the same bytes', async () => {
     const { captured, results } = await run(400);
     expect(captured).toEqual(new Array(400).fill(1));
     expect(results.reduce((s, r) => s + r.counts.rendered, 0)).toBe(400);
@@ -211,7 +227,7 @@ describe('shared fragment table across worker threads', () => {
 });
 
 describe('fragments belong to one cache version and one build', () => {
-  it('a cache file replaced or touched is another identity; a thread that mapped another one gets no host', async () => {
+  it('a cache file replaced or touched is another identity; a thread that mapped another gets no host', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fragments-identity-'));
     try {
       const file = join(dir, 'poems.cache');
@@ -226,13 +242,17 @@ describe('fragments belong to one cache version and one build', () => {
       expect(cacheIdentity(file)).not.toBe(renamed);
 
       const notes: string[] = [];
-      const stale = installFragmentHost({ ...config('thread'), identity: first }, cacheIdentity(file), 'render thread 7', (m) => notes.push(m));
+      const note = (m: string) => notes.push(m);
+      const thread = 'render thread 7';
+      const stale = installFragmentHost({ ...config('thread'), identity: first }, cacheIdentity(file), thread, note);
       expect(stale).toBeUndefined();
-      expect(notes).toEqual([`fragments off in render thread 7: its cache (${file}) is not the one this build's fragments belong to (it changed since the build started)`]);
+      expect(notes).toEqual([`fragments off in render thread 7: its cache (${file}) is not the one this build's `
+        + 'fragments belong to (it changed since the build started)']);
       // Without a host, pages render every <Reuse> in place.
       const container = await AstroContainer.create();
       expect(await renderPage(container, page([1, 1]))).not.toContain('<!--pcf');
-      const fresh = installFragmentHost({ ...config('thread'), identity: cacheIdentity(file) }, cacheIdentity(file), 'render thread 7', (m) => notes.push(m));
+      const now = cacheIdentity(file);
+      const fresh = installFragmentHost({ ...config('thread'), identity: now }, now, thread, note);
       expect(fresh).toBeInstanceOf(FragmentHost);
       setFragmentHost(undefined);
     } finally {
