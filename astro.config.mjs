@@ -1,5 +1,6 @@
 // The example site: Tang poems and Psalms, paged in similarity and diversity order from the binary cache.
 import { defineConfig } from 'astro/config';
+import { poemCacheOptions } from './example-site/poem-cache-options.ts';
 import poemCache from './integration/index.ts';
 
 export default defineConfig({
@@ -13,15 +14,5 @@ export default defineConfig({
   // builds run from the repo root (integration/options.ts defaultCacheFile(cacheDir) is the rule).
   cacheDir: './example-site/node_modules/.astro',
   build: { inlineStylesheets: 'never' },
-  integrations: [
-    poemCache({
-      poems: 'data/pipeline/poems.json',
-      embeddings: 'data/pipeline/embeddings.json',
-      similarity: 'data/pipeline/similarity_rankings_cache.json',
-      diversity: 'data/pipeline/diversity_cache.json',
-      // beyond the default fields (file path, content warning, golden mark, ...): what the pages show
-      fields: ['metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'],
-      pageSize: 100,
-    }),
-  ],
+  integrations: [poemCache(poemCacheOptions)],
 });

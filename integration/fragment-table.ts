@@ -7,7 +7,7 @@
 import type {
   ComponentLike, Fragment, FragmentCounts, FragmentStore, Instruction, Part, Placeholders,
 } from './fragments.ts';
-import { INLINE, notReusable, ThreadFragments } from './fragments.ts';
+import { FragmentEntries, INLINE, notReusable, ThreadFragments } from './fragments.ts';
 
 /** What the main thread creates and sends to every thread (SharedArrayBuffers are shared, not copied). */
 export interface SharedFragmentsInit {
@@ -61,7 +61,6 @@ function hashKey(s: string): number {
 }
 
 type Produced = Fragment | typeof INLINE;
-type Entry = Produced | Promise<Produced>;
 type Capture = () => Promise<Part[]>;
 
 const RENDER_INSTRUCTION = Symbol.for('astro:render');
@@ -94,7 +93,7 @@ export class SharedFragments implements FragmentStore {
   private view: Buffer;
   private readonly mask: number;
   /** This thread's decoded fragments (and pending claims or waits). */
-  private readonly local = new Map<ComponentLike, Map<string, Entry>>();
+  private readonly local = new FragmentEntries();
   /** Components without a module id, and keys that found no room: kept per thread. */
   private readonly fallback: ThreadFragments;
   private readonly encoder = new TextEncoder();
@@ -114,29 +113,15 @@ export class SharedFragments implements FragmentStore {
     this.counts = this.fallback.counts; // one set of counts for the thread
   }
 
-  private table(component: ComponentLike) {
-    let t = this.local.get(component);
-    if (!t) this.local.set(component, (t = new Map()));
-    return t;
-  }
-
   lookup(component: ComponentLike, key: string) {
-    const hit = this.local.get(component)?.get(key);
+    const hit = this.local.get(component, key);
     return hit ?? (component.moduleId ? undefined : this.fallback.lookup(component, key));
   }
 
-  produce(component: ComponentLike, key: string, capture: () => Promise<Part[]>): Promise<Fragment | typeof INLINE> {
+  produce(component: ComponentLike, key: string, capture: Capture): Promise<Produced> {
     if (!component.moduleId) return this.fallback.produce(component, key, capture);
-    const table = this.table(component);
-    const p = this.claimOrWait(component, `${component.moduleId}\0${key}`, key, capture).then((f) => {
-      table.set(key, f);
-      return f;
-    }, (err) => {
-      table.delete(key);
-      throw err;
-    });
-    table.set(key, p);
-    return p;
+    const full = `${component.moduleId}\0${key}`;
+    return this.local.remember(component, key, this.claimOrWait(component, full, key, capture));
   }
 
   private async claimOrWait(component: ComponentLike, full: string, key: string, capture: Capture): Promise<Produced> {

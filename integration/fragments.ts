@@ -249,7 +249,8 @@ export class CaptureDestination {
 /** What a store gives Reuse for a key: what to render on the page (placeholders and instructions). */
 export type Fragment = { out: unknown[] };
 export const INLINE = Symbol('inline');
-type Entry = Fragment | typeof INLINE | Promise<Fragment | typeof INLINE>;
+type Produced = Fragment | typeof INLINE;
+type Entry = Produced | Promise<Produced>;
 
 /** A store of rendered fragments: per thread (strings or bytes) or shared between threads. */
 export interface FragmentStore extends SegmentSource {
@@ -261,11 +262,34 @@ export interface FragmentStore extends SegmentSource {
   counts: FragmentCounts;
 }
 
+/** A thread's entries: per component, key → fragment, INLINE, or the promise of one while it is made. */
+export class FragmentEntries {
+  private readonly byComponent = new Map<ComponentLike, Map<string, Entry>>();
+  get(component: ComponentLike, key: string): Entry | undefined {
+    return this.byComponent.get(component)?.get(key);
+  }
+  /** Keeps `pending` for key until it settles, then what it produced; a failure is forgotten (tried again). */
+  remember(component: ComponentLike, key: string, pending: Promise<Produced>): Promise<Produced> {
+    let table = this.byComponent.get(component);
+    if (!table) this.byComponent.set(component, (table = new Map()));
+    const t = table;
+    const settled = pending.then((f) => {
+      t.set(key, f);
+      return f;
+    }, (err) => {
+      t.delete(key);
+      throw err;
+    });
+    t.set(key, settled);
+    return settled;
+  }
+}
+
 /** Per-thread store: Map per component of key → fragment; text kept as UTF-8 bytes (or as strings). */
 export class ThreadFragments implements FragmentStore {
   readonly counts: FragmentCounts = { rendered: 0, reused: 0, inline: 0, bytes: 0, adopted: 0 };
   readonly splices: boolean;
-  private readonly byComponent = new Map<ComponentLike, Map<string, Entry>>();
+  private readonly entries = new FragmentEntries();
   private readonly segments: Buffer[] = [];
   private readonly marks: Placeholders;
   private readonly mark: (s: string) => unknown;
@@ -277,26 +301,12 @@ export class ThreadFragments implements FragmentStore {
     this.splices = asBytes;
     this.oddIds = oddIds;
   }
-  private table(component: ComponentLike): Map<string, Entry> {
-    let t = this.byComponent.get(component);
-    if (!t) this.byComponent.set(component, (t = new Map()));
-    return t;
-  }
   lookup(component: ComponentLike, key: string): Entry | undefined {
-    return this.byComponent.get(component)?.get(key);
+    return this.entries.get(component, key);
   }
   produce(component: ComponentLike, key: string, capture: () => Promise<Part[]>): Promise<Fragment | typeof INLINE> {
-    const table = this.table(component);
-    const p = capture().then((parts) => {
-      const f = notReusable(parts) === undefined ? this.store(parts) : INLINE;
-      table.set(key, f);
-      return f;
-    }, (err) => {
-      table.delete(key);
-      throw err;
-    });
-    table.set(key, p);
-    return p;
+    const made = capture().then((parts) => (notReusable(parts) === undefined ? this.store(parts) : INLINE));
+    return this.entries.remember(component, key, made);
   }
   private store(parts: Part[]): Fragment {
     this.counts.rendered++;

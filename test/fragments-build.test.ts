@@ -1,14 +1,15 @@
 // Real `astro build`s of test/fixtures/site, whose similar pages list poems as <Reuse of={Card} row={r} />
 // (Card has a scoped style and a script): fragments rendered once and reused across both render threads give
 // the same bytes as rendering every card in place on Astro's own prerenderer, file by file.
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'astro';
 import poemCache from 'astro-poem-cache';
 import { lastBuildStats, type RenderStats } from '../integration/build-stats.ts';
 import { writeFixtureData, type FixtureData } from './fixtures/site/make-data.ts';
+import { fixtureInputs, listFiles } from './support/fixture-site.ts';
 
 const root = fileURLToPath(new URL('./fixtures/site/', import.meta.url));
 const POEMS = 24;
@@ -25,30 +26,10 @@ async function buildSite(name: string, options: { workers: number; fragments?: b
     outDir,
     logLevel: 'info',
     integrations: [
-      poemCache({
-        poems: 'data-fragments/poems.json',
-        embeddings: 'data-fragments/embeddings.json',
-        similarity: 'data-fragments/similarity_rankings_cache.json',
-        diversity: 'data-fragments/diversity_cache.json',
-        cacheFile: '.cache-fragments/poems.cache',
-        pageSize: PAGE_SIZE,
-        ...options,
-      }),
+      poemCache({ ...fixtureInputs('fragments'), pageSize: PAGE_SIZE, ...options }),
     ],
   });
   return { dir: outDir, stats: lastBuildStats()! };
-}
-
-function files(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(d, e.name));
-      else out.push(relative(dir, join(d, e.name)));
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 describe('fragments in a real build (fixture site)', () => {
@@ -68,8 +49,8 @@ describe('fragments in a real build (fixture site)', () => {
   });
 
   it('writes the same files, byte for byte, as rendering every card in place with Astro\'s own prerenderer', () => {
-    const a = files(reused.dir);
-    expect(a).toEqual(files(reference.dir));
+    const a = listFiles(reused.dir);
+    expect(a).toEqual(listFiles(reference.dir));
     for (const f of a) {
       if (!readFileSync(join(reused.dir, f)).equals(readFileSync(join(reference.dir, f)))) expect.fail(`${f} differs`);
     }

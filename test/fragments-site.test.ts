@@ -1,21 +1,15 @@
 // Proof of identity on the example site: the shared build (astro.config.mjs: the defaults, fragments on, a
 // render thread per core) against a build with `fragments: false, workers: 0` (every <Reuse> rendered in place
 // by Astro's own prerenderer), every output file compared byte for byte.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'astro';
 import poemCache from 'astro-poem-cache';
 import { lastBuildStats, type RenderStats } from '../integration/build-stats.ts';
+import { poemCacheOptions } from '../example-site/poem-cache-options.ts';
+import { listFiles } from './support/fixture-site.ts';
 import { acquireSite, releaseSite, SITE, type BuiltSite } from './support/site.ts';
-
-function files(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
-  }
-  return out.sort();
-}
 
 describe('example site: fragments on (defaults) vs fragments: false, workers: 0', () => {
   let site: BuiltSite;
@@ -35,18 +29,7 @@ describe('example site: fragments on (defaults) vs fragments: false, workers: 0'
       cacheDir: join(site.dir, 'reference-astro'),
       build: { inlineStylesheets: 'never' },
       logLevel: 'warn',
-      integrations: [
-        poemCache({
-          poems: 'data/pipeline/poems.json',
-          embeddings: 'data/pipeline/embeddings.json',
-          similarity: 'data/pipeline/similarity_rankings_cache.json',
-          diversity: 'data/pipeline/diversity_cache.json',
-          fields: ['metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'],
-          pageSize: 100,
-          fragments: false,
-          workers: 0,
-        }),
-      ],
+      integrations: [poemCache({ ...poemCacheOptions, fragments: false, workers: 0 })],
     });
     reference = lastBuildStats()!;
   }, 20 * 60_000);
@@ -55,8 +38,8 @@ describe('example site: fragments on (defaults) vs fragments: false, workers: 0'
   it('writes every file byte for byte the same', () => {
     expect(reference.mode).toBe('astro');
     expect(reference.fragments).toBeUndefined();
-    const a = files(site.outDir);
-    expect(a).toEqual(files(referenceDir));
+    const a = listFiles(site.outDir);
+    expect(a).toEqual(listFiles(referenceDir));
     expect(a.filter((f) => f.endsWith('index.html')).length).toBe(site.pages);
     let differ = 0;
     for (const f of a) if (!readFileSync(join(site.outDir, f)).equals(readFileSync(join(referenceDir, f)))) differ++;

@@ -1,12 +1,13 @@
 // Real `astro build`s of test/fixtures/site: worker prerenderer (workers: 2) vs Astro's own (workers: 0),
 // byte-identical output, the worker pool really rendered, and the one-warning fallback.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'astro';
 import poemCache from 'astro-poem-cache';
 import { lastBuildStats, type RenderStats } from '../integration/build-stats.ts';
+import { fixtureInputs, listFiles } from './support/fixture-site.ts';
 import { poemTitle, writeFixtureData, type FixtureData } from './fixtures/site/make-data.ts';
 
 const root = fileURLToPath(new URL('./fixtures/site/', import.meta.url));
@@ -37,15 +38,7 @@ async function buildSite(name: string, workers: number, env: Record<string, stri
         outDir,
         logLevel: 'info',
         integrations: [
-          poemCache({
-            poems: 'data-prerender/poems.json',
-            embeddings: 'data-prerender/embeddings.json',
-            similarity: 'data-prerender/similarity_rankings_cache.json',
-            diversity: 'data-prerender/diversity_cache.json',
-            cacheFile: '.cache-prerender/poems.cache',
-            workers,
-            pageSize: 5,
-          }, internals),
+          poemCache({ ...fixtureInputs('prerender'), workers, pageSize: 5 }, internals),
         ],
       },
     );
@@ -76,19 +69,6 @@ async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; chunks: s
   } finally {
     streams.forEach((s, i) => (s.write = writes[i]));
   }
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 const results: Record<string, Awaited<ReturnType<typeof buildSite>>> = {};
