@@ -56,7 +56,7 @@ describe('the packed and installed package', () => {
     };
     walk(installed);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
-    for (const f of ['dist/integration/index.js', 'dist/integration/render-worker.js', 'dist/integration/index.d.ts', 'dist/cache/reader.js', 'dist/converter/cli.js', 'bin/poem-cache.mjs', 'native/src/addon.cc']) {
+    for (const f of ['dist/integration/index.js', 'dist/integration/render-worker.js', 'dist/integration/index.d.ts', 'dist/cache/reader.js', 'dist/converter/cli/main.js', 'bin/poem-cache.mjs', 'native/src/addon.cc']) {
       expect(files).toContain(f);
     }
   });
@@ -69,7 +69,11 @@ describe('the packed and installed package', () => {
     expect(r.stdout.trim()).toBe('function');
   });
 
-  it('runs the poem-cache CLI: convert, then query', () => {
+  it('runs the poem-cache CLI: version, convert, then query', () => {
+    // the version comes from the installed package.json, found from dist/ as from the sources
+    const v = run('npx', ['poem-cache', '--version'], project);
+    expect(v.status, v.out).toBe(0);
+    expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version);
     const out = join(project, 'cli.cache');
     const c = run('npx', ['poem-cache', 'convert', '--poems', data.poems, '--similarity', data.similarity, '--diversity', data.diversity, '--out', out, '--quiet'], project);
     expect(c.status, c.out).toBe(0);
