@@ -53,8 +53,16 @@ function toolchainFreeBin(dir: string): string {
 describe('the packed and installed package', () => {
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'poem-cache-pkg-'));
+    // "prepack" writes dist/ and prebuilds/ into the directory it packs, and "postpack" removes them: pack a copy
+    // of the repository's files (tracked or new, not ignored), so that no other suite sees them come and go
+    // (bin/poem-cache.mjs runs dist/ when it exists).
+    const source = join(tmp, 'source');
+    const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+      { cwd: repo, encoding: 'utf8' }).split('\0').filter((f) => f && existsSync(join(repo, f)));
+    for (const f of listed) cpSync(join(repo, f), join(source, f));
+    symlinkSync(join(repo, 'node_modules'), join(source, 'node_modules'));
     const pack = ['pack', '--pack-destination', tmp, '--silent'];
-    const packed = execFileSync('npm', pack, { cwd: repo, env: packEnv, encoding: 'utf8' }).trim().split('\n').pop()!;
+    const packed = execFileSync('npm', pack, { cwd: source, env: packEnv, encoding: 'utf8' }).trim().split('\n').pop()!;
     env = { ...packEnv, PATH: toolchainFreeBin(join(tmp, 'bin')) };
     project = join(tmp, 'site');
     mkdirSync(project);
