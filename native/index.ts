@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
 
 /**
  * An OS call of the addon that failed (open, fstat, mmap, shm_open, ftruncate, shm_unlink), shaped like Node's
@@ -16,15 +17,23 @@ class SystemError extends Error {
   readonly errno: number;
   readonly syscall: string;
   readonly path: string;
-  constructor(message: string, code: string, errno: number, syscall: string, path: string) {
+  constructor(message: string, errno: number, syscall: string, path: string) {
     super(message);
     this.name = 'NativeSystemError';
-    this.code = code;
+    this.code = systemErrorName(errno);
     this.errno = errno;
     this.syscall = syscall;
     this.path = path;
   }
 }
+function systemErrorName(errno: number): string {
+  try {
+    return getSystemErrorName(errno);
+  } catch {
+    return 'EUNKNOWN';
+  }
+}
+
 // One class per thread even when a bundler or test runner evaluates this module twice (the addon, loaded
 // once per thread, builds its errors from one class: `instanceof` must hold for every copy of this module).
 const ERROR_CLASS = Symbol.for('astro-poem-cache.NativeSystemError');
