@@ -167,7 +167,14 @@ export class PoemIndex {
       for (let i = 0; i < values.length; i++) values[i] -= 1;
       return;
     }
-    for (let i = 0; i < values.length; i++) values[i] = this.rowOfId(values[i]);
+    const dense = this.dense;
+    if (!dense) {
+      for (let i = 0; i < values.length; i++) values[i] = this.rowOfId(values[i]);
+      return;
+    }
+    // the hot case of id-keyed lists (every number was accepted: it is in the table)
+    const base = this.base;
+    for (let i = 0; i < values.length; i++) values[i] = dense[values[i] - base];
   }
 }
 

@@ -159,6 +159,26 @@ describe('convertCaches round trips', () => {
     await convertAllWays(dir, files, { poems, emb, seq });
   });
 
+  it("embeddings as the pipeline's Lua writes them: null holes, the object form keyed by poem_index, is_random entries", async () => {
+    const dir = g.tmp();
+    const poems = g.makePoems([1, 2, 1]);
+    const emb = g.makeEmbeddings(3, 4);
+    const entry = (row: number) => ({ embedding: emb[row], poem_index: row + 1, id: poems[row].id, content_length: 0, is_random: row === 2 });
+    const meta = { embedding_dimension: 4, total_poems: 3, embedding_model: 'm' };
+    // an array with a hole (dkjson writes null for a missing integer key) and an entry at the end
+    const holes = JSON.stringify({ metadata: meta, embeddings: [entry(0), null, entry(1), entry(2)] });
+    const asArray = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir, 'a.json', holes) };
+    await convertAllWays(dir, asArray, { poems, emb });
+    // the object form: {"<poem_index>": entry}, in any order, an entry's own poem_index agreeing with its key
+    const dir2 = g.tmp();
+    const object = JSON.stringify({ embeddings: { 3: entry(2), 1: entry(0), 2: entry(1) }, metadata: meta });
+    await convertAllWays(dir2, { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir2, 'o.json', object) }, { poems, emb });
+    const dir3 = g.tmp();
+    const wrongKey = JSON.stringify({ embeddings: { 1: entry(0), 2: entry(2), 3: entry(1) }, metadata: meta });
+    const files3 = { poems: g.write(dir3, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir3, 'o.json', wrongKey), out: join(dir3, 'c.bin'), workers: 0 };
+    await expect(convertCaches(files3)).rejects.toThrow(/poem_index 3 differs from its key "2", expected the key of the entry/);
+  });
+
   it('a repeated key: the last one wins whole, on every path (as JSON.parse keeps it)', async () => {
     const dir = g.tmp();
     const text = JSON.stringify({ poems: [{ id: 1, content: 'a' }, { id: 2, content: 'b' }] })
