@@ -1,7 +1,7 @@
 // ByteTokenizer: JSON read straight from the file's bytes, a chunk at a time, with exact error positions. The
 // buffer keeps every byte from the current token on, so a token never straddles a refill; lines are counted
 // as bytes leave the buffer and columns only on error. Memory is bounded by the chunk size (plus the longest
-// string). ByteSource (source.ts) adds the fast paths on top.
+// string). ByteNumbers (byte-numbers.ts) and ByteSource (source.ts) add the fast paths on top.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';

@@ -1,8 +1,8 @@
-// The embeddings fast path (converter/parse-numbers.ts): parseFloats in JS and in the addon must give exactly the
+// The embeddings fast path (converter/parse-floats.ts): parseFloats in JS and in the addon must give exactly the
 // float32 of the double JSON.parse gives, for every number, and refuse (-1) whatever the precise reader
 // should judge. The converter's byte-identity tests cover its use; this covers the numbers themselves.
 import { describe, expect, it } from 'vitest';
-import { parseFloats } from '../converter/parse-numbers.ts';
+import { parseFloats } from '../converter/parse-floats.ts';
 import { native, withoutNative } from './support/native.ts';
 import { mulberry32 } from './support/prng.ts';
 

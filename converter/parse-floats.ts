@@ -1,7 +1,6 @@
-// Numbers read straight from JSON bytes: the loops of ByteSource's numeric fast paths (source.ts), each run
-// once per array. parseIdRows reads a list of plain integers as rows; parseFloats reads an embedding as float32,
-// each exactly the float32 of the double JSON.parse gives (the addon's parseFloats is its C++ twin, about 3x
-// faster). Both return -1 on anything unusual: the caller reads the array the precise way, which reports it.
+// parseFloats: an embedding's numbers read straight from JSON bytes as float32, each exactly the float32 of the
+// double JSON.parse gives (readFloats' JS path, byte-numbers.ts; the addon's parseFloats is its C++ twin, about
+// 3x faster). -1 on anything unusual: the caller reads the array the precise way, which reports it.
 /** The largest finite float32: inputs beyond it are refused (it would become Infinity in the cache). */
 export const FLT_MAX = 3.4028234663852886e38;
 /** Smallest normal float32: below it float32 rounding is not at a fixed bit of the double. */
@@ -13,52 +12,6 @@ const F64 = new Float64Array(1);
 const U32 = new Uint32Array(F64.buffer);
 /** Index in U32 of the double's low word (the platform's byte order). */
 const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
-
-/**
- * bytes[from, to), the inside of a flat JSON array of plain integers whose closing bracket is bytes[to], each
- * mapped through `dense` (value - base -> row, -1 = none) into out[at...] (the caller checked the room). Returns
- * the count, or -1 when anything is unusual or the first row is not `firstRow` (>= 0).
- */
-export function parseIdRows(
-  buf: Buffer, from: number, to: number, dense: Int32Array, base: number, out: Int32Array, at: number, firstRow: number,
-): number {
-  const dlen = dense.length;
-  let i = from;
-  let w = at;
-  let c = buf[i];
-  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-  if (c !== 0x5d) {
-    for (;;) {
-      if (c < 0x30 || c > 0x39) return -1;
-      const s = i;
-      let v = c - 0x30;
-      c = buf[++i];
-      if (v === 0) {
-        if (c >= 0x30 && c <= 0x39) return -1;
-      } else {
-        while (c >= 0x30 && c <= 0x39) {
-          v = v * 10 + (c - 0x30);
-          c = buf[++i];
-        }
-        if (i - s > 10) return -1;
-      }
-      const k = v - base;
-      const r = k >= 0 && k < dlen ? dense[k] : -1;
-      if (r < 0) return -1;
-      out[w++] = r;
-      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-      if (c === 0x2c) {
-        c = buf[++i];
-        while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = buf[++i];
-        continue;
-      }
-      if (c === 0x5d) break;
-      return -1;
-    }
-    if (firstRow >= 0 && out[at] !== firstRow) return -1;
-  }
-  return i === to ? w - at : -1;
-}
 
 /**
  * The JS twin of the addon's parseFloats: bytes[from, to), the inside of a JSON array of numbers whose closing
