@@ -1,12 +1,13 @@
 // CacheReader: O(1) accessors over a validated cache image. The image is a read-only mmap from the
 // native addon (one mapping per thread, one physical copy per machine) or, without the addon, one
 // SharedArrayBuffer per process that worker threads receive through worker environment data.
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worker_threads';
 import { loadNative } from '../native/index.ts';
 import { FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
 import { CacheFormatError, parseCache, type ParsedCache, type SectionInfo } from './validate.ts';
+import { readFileInto } from './read-file.ts';
 
 // What opening can throw: a damaged or foreign file (every path), an OS call of the addon that failed.
 export { CacheFormatError } from './validate.ts';
@@ -421,12 +422,8 @@ function sharedImage(abs: string, key: string): Uint8Array {
   try {
     const size = fstatSync(fd).size;
     const image = new Uint8Array(new SharedArrayBuffer(size));
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, image, off, Math.min(size - off, 64 << 20), off);
-      if (n === 0) throw new CacheFormatError(abs, off, `${size} bytes (the file shrank while being read)`);
-      off += n;
-    }
+    const got = readFileInto(fd, image);
+    if (got < size) throw new CacheFormatError(abs, got, `${size} bytes (the file shrank while being read)`);
     if (isMainThread) setEnvironmentData(envKey, image.buffer as SharedArrayBuffer);
     return image;
   } finally {

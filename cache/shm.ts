@@ -6,10 +6,11 @@
 //   unlinkAllOnError(); a SIGKILLed process leaves its segments behind, and the next sweepStaleShm()
 //   (called by the integration at every build start) removes segments whose creating process is gone.
 // Readers map a published segment read-only with openShm(name) (cache/reader.ts), which validates it.
-import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isMainThread } from 'node:worker_threads';
 import { loadNative, nativeLoadError } from '../native/index.ts';
+import { readFileInto } from './read-file.ts';
 import { openShm, type CacheReader } from './reader.ts';
 import { pidAlive } from './pid.ts';
 
@@ -19,7 +20,6 @@ export const SHM_ENV = 'ASTRO_POEM_CACHE_SHM';
 /** Names this package creates: prefix, creating pid, 24 lowercase hex chars (96 random bits). */
 export const SHM_NAME_RE = /^astro-poem-cache-([1-9][0-9]*)-([0-9a-f]{24})$/;
 const SHM_DIR = '/dev/shm';
-const CHUNK = 8 * 1024 * 1024;
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 interface Registry {
@@ -124,12 +124,8 @@ export function publishToShm(cacheFile: string, options: { open?: boolean } = {}
     r.names.add(name);
     const target = new Uint8Array(native.shmCreate(name, size));
     created = true;
-    let at = 0;
-    while (at < size) {
-      const n = readSync(fd, target, at, Math.min(CHUNK, size - at), at);
-      if (n === 0) throw new Error(`${cacheFile}: file shrank while copying to shared memory (${at} of ${size} bytes read)`);
-      at += n;
-    }
+    const got = readFileInto(fd, target);
+    if (got < size) throw new Error(`${cacheFile}: file shrank while copying to shared memory (${got} of ${size} bytes read)`);
   } catch (err) {
     // Not created (e.g. EEXIST, however unlikely with 96 random bits): not ours to unlink.
     if (created) releaseShm(name);

@@ -7,7 +7,8 @@ import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { ConvertError, ElementError } from './errors.ts';
 import { locate, MAX_ID, READING_NAMES, type KeyMode, type KeyReading, type PoemIndex } from './identity.ts';
 import { readMeta } from './metadata.ts';
-import { FLT_MAX, type JsonSource } from './source.ts';
+import type { JsonSource } from './json-source.ts';
+import { FLT_MAX } from './parse-floats.ts';
 import type { Ticker } from './ticker.ts';
 
 /** Matrices up to this size are built in memory, larger ones with positional writes to a spool file (8 MiB:

@@ -6,7 +6,8 @@
 import { ConvertError, ElementError } from './errors.ts';
 import { locate, MAX_ID, READING_NAMES, ReadingTracker, type KeyMode, type KeyReading, type PoemIndex } from './identity.ts';
 import { readMeta } from './metadata.ts';
-import { FLT_MAX, type JsonSource } from './source.ts';
+import type { JsonSource } from './json-source.ts';
+import { FLT_MAX } from './parse-floats.ts';
 import { Spool } from './spool.ts';
 import type { Ticker } from './ticker.ts';
 

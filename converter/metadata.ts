@@ -1,6 +1,6 @@
 // The "metadata" object every input carries: kept as it is (it goes into the cache's meta section); the
 // numeric fields named in `checks` are validated where they stand, so their errors point at them.
-import type { JsonSource } from './source.ts';
+import type { JsonSource } from './json-source.ts';
 
 export function readMeta(src: JsonSource, checks: Record<string, (v: number) => void>): Record<string, unknown> {
   if (src.peek() !== 'object') src.fail(`unexpected ${src.peek()}`, 'a "metadata" object');

@@ -1,5 +1,6 @@
 // The parser choice: the byte scanner (default) or stream-json (parser: 'stream-json').
-import { ByteSource, type JsonSource } from './source.ts';
+import type { JsonSource } from './json-source.ts';
+import { ByteSource } from './source.ts';
 import { StreamJsonSource } from './stream-source.ts';
 
 export type ParserChoice = 'auto' | 'stream-json';

@@ -3,7 +3,7 @@
 // poems per category), title (optional), content, category, date (metadata.creation_date, else creation_date)
 // and every requested field (a dotted path to a scalar), each as a spooled column.
 import { MAX_ID, type PoemList } from './identity.ts';
-import type { JsonSource } from './source.ts';
+import type { JsonSource } from './json-source.ts';
 import { FieldColumn, StringColumn, type FieldValue, type SpooledStrings } from './spool.ts';
 import type { Ticker } from './ticker.ts';
 

@@ -6,7 +6,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { jsonParser } from 'stream-json/core/parser.js';
 import { ConvertError, ElementError } from './errors.ts';
-import { setKey, type JsonSource, type Kind, type NumberBatch } from './source.ts';
+import { setKey, type JsonSource, type Kind, type NumberBatch } from './json-source.ts';
 
 interface Token {
   name: string;

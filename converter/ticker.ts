@@ -1,6 +1,6 @@
 // Cooperative yielding between entries (abort, progress): the sources themselves are synchronous.
 import { AbortError } from './errors.ts';
-import type { JsonSource } from './source.ts';
+import type { JsonSource } from './json-source.ts';
 
 export class Ticker {
   private n = 0;

@@ -1,6 +1,6 @@
 // The `virtual:poem-cache` module: accessors only, never data. Page chunks bundle this module, so it holds
 // the cache path, two numbers and an import of the reader, which stays external (loaded by Node at run
-// time, so native/index.ts keeps its createRequire-relative path to native/build/Release/poem_cache.node).
+// time, so native/index.ts finds poem_cache.node relative to its own file, in native/build or prebuilds/).
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
 import { SHM_ENV } from '../cache/shm.ts';

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { main } from '../converter/cli.ts';
+import { main } from '../converter/cli/main.ts';
 import { writeCache, type CacheData } from '../cache/writer.ts';
 import { parseCache } from '../cache/validate.ts';
 import { E, H, HEADER_SIZE, SECTION_ENTRY_SIZE } from '../cache/layout.ts';
@@ -449,6 +449,19 @@ describe('convert (the generator\'s small size)', () => {
     expect(j.counts.dim).toBe(768);
     expect(j.counts.lists.similar).toMatchObject({ lists: 300, minLength: 299, maxLength: 299 });
     expect(j.counts.lists.diversity).toMatchObject({ lists: 300, minLength: 300, maxLength: 300 });
+    // the human table: which path each field section holds and its value types, how each input names poems
+    const text = (await run(['inspect', out])).stdout;
+    expect(text).toMatch(/^ {2}filepath {2,}field\.0 +[\d.]+ KiB {2}300 string$/m);
+    expect(text).toMatch(/^ {2}content_warning {2,}field\.1 +[\d.]+ B {2}\d+ string, \d+ null$/m);
+    expect(text).toMatch(/^ {2}metadata\.is_golden_poem {2,}field\.2 +[\d.]+ B {2}\d+ boolean, \d+ null$/m);
+    expect(text).not.toMatch(/^field\.\d+: /m); // field sections are described in the fields table, by path
+    expect(text).toMatch(/^ {2}poems {2,}poems\.json +[\d.]+ KiB$/m);
+    expect(text).toMatch(/^ {2}embeddings {2,}embeddings\.json +[\d.]+ MiB {2}index \(auto\)$/m);
+    expect(text).toMatch(/^ {2}similarity {2,}similarity_rankings_cache\.json +[\d.]+ KiB {2}index \(auto\)$/m);
+    expect(text).toMatch(/^ {2}diversity {2,}diversity_cache\.json +[\d.]+ KiB {2}index0 \(auto\)$/m);
+    const forced = join(dir, 'forced.pcache');
+    expect((await run(['convert', ...inputs, '--out', forced, '--quiet', '--diversity-keys', 'index0'])).code).toBe(0);
+    expect((await run(['inspect', forced])).stdout).toMatch(/^ {2}diversity {2,}diversity_cache\.json +[\d.]+ KiB {2}index0$/m);
     // poem 6 by its position: its rankings are the file's (1-based poem_index), its sequence the diversity
     // cache's (0-based), whatever the ids (they repeat per category)
     const q = JSON.parse((await run(['query', out, '--index', '6', '--json', '--k', '3'])).stdout);

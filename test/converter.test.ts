@@ -299,8 +299,13 @@ describe('abort', () => {
       await convertCaches({ ...files, out, workers: 0 });
       const before = readFileSync(out);
       const ac = new AbortController();
-      const run = convertCaches({ ...files, out, workers, force: true, signal: ac.signal, chunkSize: 64, onProgress: (p) => { if (p.bytesRead > 0) ac.abort(); } });
-      setTimeout(() => ac.abort(), 150);
+      // Aborted from the first progress of an input read after poems.json: at the latest when that input ends,
+      // so always before the cache is written. (A timer here raced the conversion: one that ended within the
+      // timer's 150 ms took the abort during its final fsync and rename, past the last abort check, and resolved.)
+      const onProgress = (p: { file: string; bytesRead: number }) => {
+        if (p.file !== files.poems && p.bytesRead > 0) ac.abort();
+      };
+      const run = convertCaches({ ...files, out, workers, force: true, signal: ac.signal, chunkSize: 64, onProgress });
       await expect(run).rejects.toBeInstanceOf(AbortError);
       expect(readFileSync(out).equals(before)).toBe(true);
       expect(readdirSync(dir).sort()).toEqual(['cache.bin', 'diversity.json', 'poems.json', 'similarity.json']);

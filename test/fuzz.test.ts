@@ -2,12 +2,14 @@
 // scripts/fuzz.ts runs the same property at scale; docs/RELIABILITY.md records the results.
 import { describe, expect, it } from 'vitest';
 import { createFuzzer, describeRun, runFuzz } from './support/fuzz-cases.ts';
+import { withoutNative } from './support/native.ts';
 
 // Fixed, so CI is deterministic; POEM_FUZZ_SEED / POEM_FUZZ_CASES override it for a local exploration.
 const SEED = Number(process.env.POEM_FUZZ_SEED ?? 20250601);
 const CASES = Number(process.env.POEM_FUZZ_CASES ?? 1500);
 
 describe('cache reader under random corruption (fast-check)', () => {
+  withoutNative('fuzz.test: the native (mmap) path; the fallback path runs'); // skips nothing: says why, or fails in CI
   it('accepts every unmutated base image on both paths and reads it back as the image says', async () => {
     const fuzzer = await createFuzzer();
     try {

@@ -2,19 +2,19 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FORMAT_MINOR, H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind } from '../cache/layout.ts';
 import { openCache, openShm } from '../cache/reader.ts';
 import { CacheFormatError, parseCache } from '../cache/validate.ts';
-import { loadNative, NativeSystemError } from '../native/index.ts';
+import { loadNative, nativeAddonPath, NativeSystemError } from '../native/index.ts';
 import { buildImage, reseal, sampleImage } from './native-cache-image.ts';
+import { native, withoutNative } from './support/native.ts';
 
-const native = loadNative();
-const ADDON = fileURLToPath(new URL('../native/build/Release/poem_cache.node', import.meta.url));
-if (!native) console.log(`native.test: skipped, native addon not available (${process.env.POEM_CACHE_NO_NATIVE === '1' ? 'POEM_CACHE_NO_NATIVE=1' : 'not built: npm run build:native'})`);
+const skipNative = withoutNative('native.test: mapFile, shared memory and the loaded addon');
+const ADDON = nativeAddonPath; // the file loadNative() loaded, for workers that require it themselves
 const noShared = !native?.mapFileShared;
 if (native && noShared) console.log(`native.test: mapFileShared skipped, node_api_create_external_sharedarraybuffer is missing in Node ${process.version} (needs >= 24.16)`);
 
@@ -52,7 +52,7 @@ function readInWorker(data: Record<string, unknown>): Promise<{ crc: number; len
   });
 }
 
-describe.skipIf(!native)('native mapFile', () => {
+describe.skipIf(skipNative)('native mapFile', () => {
   const image = sampleImage();
   const path = file(image);
   const embeddingsAt = parseCache(image, 'x').sections.find((s) => s.kind === SectionKind.matrix)!.offset;
@@ -204,7 +204,7 @@ describe.skipIf(!native)('native mapFile', () => {
   });
 });
 
-describe.skipIf(!native || noShared)('native mapFileShared', () => {
+describe.skipIf(skipNative || noShared)('native mapFileShared', () => {
   it('returns a SharedArrayBuffer over the mapping that a worker reads without copying', async () => {
     const image = sampleImage();
     const path = file(image);
@@ -221,7 +221,7 @@ describe.skipIf(!native || noShared)('native mapFileShared', () => {
   });
 });
 
-describe.skipIf(!native)('native shared memory', () => {
+describe.skipIf(skipNative)('native shared memory', () => {
   it('creates (0600), fills, opens read-only, refuses a second create, and unlinks; openShm validates', () => {
     const name = `poem-cache-test-${process.pid}-${Date.now()}`;
     const image = sampleImage();
@@ -263,29 +263,64 @@ describe('native loader', () => {
     expect(child.stderr).not.toContain('astro-poem-cache');
   });
 
-  it('warns once per process, with the reason, when the addon is missing', () => {
-    // The loader alone in a directory without a build: what an install that could not compile sees.
-    const copy = join(dir, 'no-build', 'native');
-    mkdirSync(copy, { recursive: true });
-    copyFileSync(fileURLToPath(new URL('../native/index.ts', import.meta.url)), join(copy, 'index.ts'));
+  // The loader alone in a package root holding the given files (path in the root -> bytes), in a new process.
+  const TARGET = `${process.platform}-${process.arch}`;
+  const SOURCE_BUILD = 'native/build/Release/poem_cache.node';
+  const PREBUILT = `prebuilds/${TARGET}/poem_cache.node`;
+  const NOT_AN_ADDON = Buffer.from('not a shared object\n'.repeat(64));
+  let roots = 0;
+  function loadIn(files: Record<string, Uint8Array>) {
+    const root = join(dir, `root-${roots++}`);
+    mkdirSync(join(root, 'native'), { recursive: true });
+    copyFileSync(fileURLToPath(new URL('../native/index.ts', import.meta.url)), join(root, 'native', 'index.ts'));
+    for (const [path, bytes] of Object.entries(files)) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      writeFileSync(join(root, path), bytes);
+    }
+    const loader = join(root, 'native', 'index.ts');
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', `
-      const m = await import(${JSON.stringify(join(copy, 'index.ts'))});
-      const again = await import(${JSON.stringify(join(copy, 'index.ts') + '?again')});
-      console.log(JSON.stringify([m.loadNative() === undefined, m.loadNative() === undefined, again.loadNative() === undefined, m.nativeLoadError]));
+      const m = await import(${JSON.stringify(loader)});
+      const again = await import(${JSON.stringify(`${loader}?again`)});
+      const loaded = [m.loadNative(), m.loadNative(), again.loadNative()].map((b) => typeof b?.mapFile);
+      console.log(JSON.stringify({ loaded, path: m.nativeAddonPath, error: m.nativeLoadError }));
     `], { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '' } });
-    const [first, second, third, reason] = JSON.parse(child.stdout);
-    expect([first, second, third]).toEqual([true, true, true]);
-    expect(reason).toContain('poem_cache.node is missing');
+    expect(child.status, child.stderr).toBe(0);
     const warnings = child.stderr.split('\n').filter((l) => l.includes('astro-poem-cache: native addon not available ('));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain('); using the pure-JS fallback (reads the cache into memory once per process)');
+    return { root, ...JSON.parse(child.stdout) as { loaded: string[]; path?: string; error?: string }, warnings };
+  }
+
+  it('warns once per process, with the reason, when the addon is missing', () => {
+    // What an install that neither had a prebuilt for its platform nor could compile sees.
+    const r = loadIn({});
+    expect(r.loaded).toEqual(['undefined', 'undefined', 'undefined']);
+    expect(r.error).toBe(`no poem_cache.node for ${TARGET}: ${join(r.root, SOURCE_BUILD)} and ${join(r.root, PREBUILT)} `
+      + 'are missing (npm run build:native)');
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toContain('); using the pure-JS fallback (reads the cache into memory once per process)');
   });
 
-  it.skipIf(!native)('loads the addon once and reuses it', () => {
+  it.skipIf(skipNative)('loads the prebuilt for this platform when there is no source build', () => {
+    const r = loadIn({ [PREBUILT]: readFileSync(ADDON!) });
+    expect(r).toMatchObject({ loaded: ['function', 'function', 'function'], path: join(r.root, PREBUILT), warnings: [] });
+  });
+
+  it.skipIf(skipNative)('prefers a source build to the prebuilt, and passes over either when it does not load', () => {
+    const addon = readFileSync(ADDON!);
+    const both = loadIn({ [SOURCE_BUILD]: addon, [PREBUILT]: addon });
+    expect(both.path).toBe(join(both.root, SOURCE_BUILD));
+    const badBuild = loadIn({ [SOURCE_BUILD]: NOT_AN_ADDON, [PREBUILT]: addon });
+    expect(badBuild).toMatchObject({ loaded: ['function', 'function', 'function'], path: join(badBuild.root, PREBUILT) });
+    const badPrebuilt = loadIn({ [PREBUILT]: NOT_AN_ADDON });
+    expect(badPrebuilt.loaded).toEqual(['undefined', 'undefined', 'undefined']);
+    expect(badPrebuilt.error).toMatch(new RegExp(`^${join(badPrebuilt.root, PREBUILT)}: .*invalid ELF header`));
+    expect(badPrebuilt.warnings).toHaveLength(1);
+  });
+
+  it.skipIf(skipNative)('loads the addon once and reuses it', () => {
     expect(loadNative()).toBe(native);
   });
 
-  it.skipIf(!native)('hands the addon one NativeSystemError class per thread, however often it is loaded', async () => {
+  it.skipIf(skipNative)('hands the addon one NativeSystemError class per thread, however often it is loaded', async () => {
     const loader = fileURLToPath(new URL('../native/index.ts', import.meta.url));
     const again = await import(`${loader}?again`);
     expect(again.NativeSystemError).toBe(NativeSystemError);

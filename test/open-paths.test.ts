@@ -12,14 +12,10 @@ import { forgetCache, openCache, openShm, type CacheReader } from '../cache/read
 import { SectionKind } from '../cache/layout.ts';
 import { CacheFormatError, parseCache, readCacheLayout, sectionChecksumOk } from '../cache/validate.ts';
 import { readCacheMeta } from '../converter/index.ts';
-import { loadNative } from '../native/index.ts';
 import { corpus } from './support/format-corpus.ts';
+import { native, withoutNative } from './support/native.ts';
 
-const native = loadNative();
-if (!native) {
-  const why = process.env.POEM_CACHE_NO_NATIVE === '1' ? 'POEM_CACHE_NO_NATIVE=1' : 'not built: npm run build:native';
-  console.log(`open-paths: mmap and shm paths skipped, native addon not available (${why})`);
-}
+const skipNative = withoutNative('open-paths: the mmap and shm paths');
 
 const dir = mkdtempSync(join(tmpdir(), 'poem-open-paths-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,7 +68,7 @@ describe('every way of opening a cache decides as parseCache does', () => {
     expect(disagreements.slice(0, 10).join('\n')).toBe('');
   });
 
-  it.skipIf(!native)('native mmap and shm decide as the fallback does, with the same CacheFormatError message', () => {
+  it.skipIf(skipNative)('native mmap and shm decide as the fallback does, with the same CacheFormatError message', () => {
     const disagreements: string[] = [];
     let shmSkipped = 0;
     let rejected = 0;

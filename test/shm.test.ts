@@ -9,13 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openShm } from '../cache/reader.ts';
 import { liveShmSegments, publishToShm, releaseShm, SHM_NAME_RE, sweepStaleShm, unlinkAllOnError } from '../cache/shm.ts';
 import { convertCaches } from '../converter/index.ts';
-import { loadNative } from '../native/index.ts';
 import { writeFixtureData } from './fixtures/site/make-data.ts';
 import { withShmLock } from './support/shm-lock.ts';
+import { withoutNative } from './support/native.ts';
 
 const CHILD = new URL('./support/shm-child.ts', import.meta.url).pathname;
 const SHM = '/dev/shm';
-const native = loadNative();
+const noShm = !existsSync(SHM);
+if (noShm) console.log(`shm.test: shared memory hygiene skipped: ${SHM} does not exist on this system`);
 const ours = () => existsSync(SHM) ? readdirSync(SHM).filter((n) => n.startsWith('astro-poem-cache-')) : [];
 let dir: string;
 let cacheFile: string;
@@ -42,7 +43,7 @@ function child(mode: string, then?: (pid: number, name: string) => void): Promis
   });
 }
 
-describe.skipIf(!native || !existsSync(SHM))('POSIX shared memory hygiene', () => {
+describe.skipIf(withoutNative('shm.test: POSIX shared memory hygiene') || noShm)('POSIX shared memory hygiene', () => {
   const before = new Set<string>();
   beforeAll(async () => {
     for (const n of readdirSync(SHM)) before.add(n);

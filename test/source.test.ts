@@ -1,12 +1,12 @@
-// The embeddings fast path (converter/source.ts): parseFloats in JS and in the addon must give exactly the
+// The embeddings fast path (converter/parse-floats.ts): parseFloats in JS and in the addon must give exactly the
 // float32 of the double JSON.parse gives, for every number, and refuse (-1) whatever the precise reader
 // should judge. The converter's byte-identity tests cover its use; this covers the numbers themselves.
 import { describe, expect, it } from 'vitest';
-import { parseFloats } from '../converter/source.ts';
-import { loadNative } from '../native/index.ts';
+import { parseFloats } from '../converter/parse-floats.ts';
+import { native, withoutNative } from './support/native.ts';
 import { mulberry32 } from './support/prng.ts';
 
-const native = loadNative();
+const skipNative = withoutNative('source.test: the native parseFloats');
 const parsers: [string, typeof parseFloats | undefined][] = [['JS', parseFloats], ['native', native?.parseFloats]];
 
 /** Parses `[text]` with one parser: the values, or -1. */
@@ -59,8 +59,7 @@ function corpus(): string[] {
 
 describe.each(parsers)('parseFloats (%s)', (name, p) => {
   if (!p) {
-    it.skip(`the native addon is not available, so its parseFloats is not tested (${name})`, () => {});
-    console.warn(`test/source.test.ts: native parseFloats skipped: the addon did not load`);
+    it.skip('needs the native addon, which is not available (skipNative said why)', () => {});
     return;
   }
 
@@ -104,7 +103,7 @@ it('the JS parseFloats checks that bytes[to] is the closing bracket', () => {
   expect(() => parseFloats(Buffer.from('[1,2]'), 1, 3, new Float32Array(4), 0, 4)).toThrow(RangeError);
 });
 
-it.runIf(native)('the native parseFloats refuses ranges outside its arrays', () => {
+it.skipIf(skipNative)('the native parseFloats refuses ranges outside its arrays', () => {
   const buf = Buffer.from('[1,2]');
   expect(() => native!.parseFloats(buf, 1, 9, new Float32Array(4), 0, 4)).toThrow(RangeError);
   expect(() => native!.parseFloats(buf, 1, 4, new Float32Array(4), 2, 4)).toThrow(RangeError);

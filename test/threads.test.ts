@@ -6,11 +6,10 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCache, forgetCache } from '../cache/reader.ts';
 import { writeCache } from '../cache/writer.ts';
-import { loadNative } from '../native/index.ts';
 import { digest } from './fixtures/digest.ts';
+import { withoutNative } from './support/native.ts';
 
-const native = loadNative();
-if (!native) console.log('threads.test: native addon not built: the mmap cases are skipped, the fallback cases run');
+const skipNative = withoutNative('threads.test: the mmap cases (the fallback cases run)');
 
 let dir: string;
 let file: string;
@@ -41,7 +40,7 @@ async function startWorkers(count: number, fallback: boolean) {
 }
 
 describe.each([
-  { label: 'native mmap', fallback: false, skip: !native },
+  { label: 'native mmap', fallback: false, skip: skipNative },
   { label: 'pure-JS fallback', fallback: true, skip: false },
 ])('main thread + 4 workers ($label)', ({ fallback, skip }) => {
   it.skipIf(skip)('every thread opens the file itself and reads the same values', async () => {
@@ -73,7 +72,7 @@ describe.each([
   });
 });
 
-it.skipIf(!native)('the addon and the fallback return identical results on the same file', () => {
+it.skipIf(skipNative)('the addon and the fallback return identical results on the same file', () => {
   forgetCache(file);
   const viaMmap = digest(openCache(file));
   forgetCache(file);

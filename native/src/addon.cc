@@ -26,18 +26,17 @@ using CreateExternalSharedArrayBuffer = napi_status (*)(napi_env env, void* data
                                                         napi_value* result);
 CreateExternalSharedArrayBuffer createExternalSab = nullptr;
 
-// `${label}: ${syscall} failed: ${strerror}`, with code (errno name), errno (negative, as in Node's own system
-// errors), syscall and path, built by the class the loader registered for this thread (env).
+// `${label}: ${syscall} failed: ${strerror}`, with errno (negative, as in Node's own system errors), syscall
+// and path, built by the class the loader registered for this thread (env).
 [[noreturn]] void throwSystemError(Napi::Env env, const std::string& label, const char* syscall,
                                    const std::string& path, int err) {
   Napi::FunctionReference* errorClass = env.GetInstanceData<Napi::FunctionReference>();
   if (errorClass == nullptr) {
     throw Napi::Error::New(env, "poem_cache: no error class: load the addon with native/index.ts");
   }
-  const char* code = strerrorname_np(err);
+  // The errno's name (ENOENT, ...) is the class's to find (util.getSystemErrorName): no libc-specific call here.
   Napi::Object error = errorClass->New({
       Napi::String::New(env, label + ": " + syscall + " failed: " + strerror(err)),
-      Napi::String::New(env, code ? code : "EUNKNOWN"),
       Napi::Number::New(env, -err),
       Napi::String::New(env, syscall),
       Napi::String::New(env, path),
