@@ -142,7 +142,7 @@ export function poemCache(options: PoemCacheOptions, internals: Internals = {}):
         fragments = undefined;
         f?.stopMainThread();
         if (!stats) return;
-        if (f) stats.fragments = f.summary();
+        if (f) stats.fragments ??= f.summary(); // set at prerender teardown; here if there was none
         stats.bundle = capture.bundle();
         stats.pss ??= readPss(need().cacheFile);
         reportBuild(stats, logger);

@@ -76,6 +76,7 @@ export function createCountingPrerenderer(
       if (cpu0 >= 0) stats.mainCpuMs = threadCpuMs() - cpu0;
       stats.pss = readPss(cacheFile);
       fragments?.stopMainThread();
+      if (fragments) stats.fragments = fragments.summary();
       await def.teardown?.();
     },
   };
@@ -216,6 +217,8 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         stats.wallMs = performance.now() - t0;
         if (cpu0 >= 0) stats.mainCpuMs = threadCpuMs() - cpu0;
         o.fragments?.stopMainThread();
+        // Here, not at astro:build:done: other integrations' build:done hooks may read the statistics first.
+        if (o.fragments) stats.fragments = o.fragments.summary();
         restoreStdout?.();
         await def.teardown?.();
       }
