@@ -38,7 +38,7 @@ export async function parseImage(path: string): Promise<{ bytes: Uint8Array; par
   }
   if (st.isDirectory()) throw fileError(path, { code: 'EISDIR' });
   const { loadNative } = await import('../../native/index.ts');
-  const native = process.env.POEM_CACHE_NO_NATIVE === '1' ? undefined : loadNative();
+  const native = loadNative(); // undefined with POEM_CACHE_NO_NATIVE=1 too: the loader is where that is decided
   try {
     const bytes = native ? new Uint8Array(native.mapFile(resolve(path))) : readImage(path);
     return { bytes, parsed: parseCache(bytes, path) };
