@@ -15,7 +15,17 @@
 // (sha256 of every file) — else exit 1. The json variant's site is compared too (reported, not required).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +37,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = dirname(here);
 const CONFIG = join(here, 'astro-site', 'astro.config.mjs');
 const ASTRO = join(repo, 'node_modules', 'astro', 'bin', 'astro.mjs');
-const FILES = { poems: 'poems.json', embeddings: 'embeddings.json', similarity: 'similarity_rankings_cache.json', diversity: 'diversity_cache.json' } as const;
+const FILES = {
+  poems: 'poems.json',
+  embeddings: 'embeddings.json',
+  similarity: 'similarity_rankings_cache.json',
+  diversity: 'diversity_cache.json',
+} as const;
 /** Data sets with fewer poems get the quick defaults (the CI smoke run). */
 const QUICK_BELOW = 1000;
 
@@ -88,27 +103,51 @@ interface Variant {
   describe: string;
 }
 function parseVariant(v: string): Variant {
-  if (v === 'json') return { name: v, kind: 'json', workers: 0, describe: 'pages import the JSON files (no poemCache)' };
+  if (v === 'json')
+    return { name: v, kind: 'json', workers: 0, describe: 'pages import the JSON files (no poemCache)' };
   const m = /^(?:own|w([1-9]\d*))(?:(f)(?:-(thread|shared|strings))?)?$/.exec(v);
   if (!m) return fail(`unknown variant ${JSON.stringify(v)}`);
-  const fragments = m[2] ? (m[3] ?? 'shared') as Variant['fragments'] : undefined;
+  const fragments = m[2] ? ((m[3] ?? 'shared') as Variant['fragments']) : undefined;
   const with_ = fragments ? `, fragments (${fragments} store)` : ', `fragments: false`';
-  if (!m[1]) return { name: v, kind: 'own', workers: 0, fragments, describe: `Astro's own prerenderer (\`workers: 0\`${with_})` };
-  return { name: v, kind: 'workers', workers: Number(m[1]), fragments, describe: `worker prerenderer, \`workers: ${m[1]}\`${with_}` };
+  if (!m[1])
+    return {
+      name: v,
+      kind: 'own',
+      workers: 0,
+      fragments,
+      describe: `Astro's own prerenderer (\`workers: 0\`${with_})`,
+    };
+  return {
+    name: v,
+    kind: 'workers',
+    workers: Number(m[1]),
+    fragments,
+    describe: `worker prerenderer, \`workers: ${m[1]}\`${with_}`,
+  };
 }
 
 if (!values.data) fail('--data is required');
 const data = resolve(values.data!);
-for (const f of Object.values(FILES)) if (!existsSync(join(data, f))) fail(`${join(data, f)} is missing (node bench/generate.ts --size small|seed|tang --out DIR)`);
+for (const f of Object.values(FILES))
+  if (!existsSync(join(data, f)))
+    fail(`${join(data, f)} is missing (node bench/generate.ts --size small|seed|tang --out DIR)`);
 const runs = Number(values.runs);
 if (!(Number.isInteger(runs) && runs >= 1)) fail('--runs must be an integer >= 1');
-const variants = [...new Set(values.variants!.split(',').map((s) => s.trim()).filter(Boolean))].map(parseVariant);
+const variants = [
+  ...new Set(
+    values
+      .variants!.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ),
+].map(parseVariant);
 if (!variants.length) fail('--variants is empty');
 const positive = (name: string, v: string | undefined, allowInf = false): number | undefined => {
   if (v === undefined) return undefined;
   if (allowInf && v === 'inf') return Infinity;
   const n = Number(v);
-  if (!(n > 0 && Number.isFinite(n))) fail(`--${name} must be a positive number${allowInf ? ' or inf' : ''}, got ${JSON.stringify(v)}`);
+  if (!(n > 0 && Number.isFinite(n)))
+    fail(`--${name} must be a positive number${allowInf ? ' or inf' : ''}, got ${JSON.stringify(v)}`);
   return n;
 };
 const maxPages = positive('max-pages', values['max-pages'], true)!;
@@ -125,14 +164,22 @@ function memAvailable(): number {
 }
 // Other work shares the machine: a build (the json variant) may take most, not all, of the free memory.
 const memLimit = (positive('mem-limit-mb', values['mem-limit-mb']) ?? (memAvailable() * 0.6) / 2 ** 20) * 2 ** 20;
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' / ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' / ');
 const loadStart = load();
 
 // ---------------------------------------------------------------- the binary cache, converted once
 
 const cacheFile = resolve(values.cache ?? join(work, 'poems.cache'));
-const convertArgs = [join(repo, 'bin', 'poem-cache.mjs'), 'convert', '--out', cacheFile,
-  ...(['poems', 'embeddings', 'similarity', 'diversity'] as const).flatMap((k) => [`--${k}`, join(data, FILES[k])])];
+const convertArgs = [
+  join(repo, 'bin', 'poem-cache.mjs'),
+  'convert',
+  '--out',
+  cacheFile,
+  ...(['poems', 'embeddings', 'similarity', 'diversity'] as const).flatMap((k) => [`--${k}`, join(data, FILES[k])]),
+];
 const needsCache = variants.some((v) => v.kind !== 'json');
 let conversion = 'not needed (json variant only)';
 if (needsCache) {
@@ -145,11 +192,14 @@ if (needsCache) {
     process.exit(1);
   }
   const first = r.stdout.trim().split('\n')[0] ?? '';
-  conversion = /up to date/.test(first) ? `already up to date (checked in ${s.toFixed(1)} s)` : `converted in ${s.toFixed(1)} s`;
+  conversion = /up to date/.test(first)
+    ? `already up to date (checked in ${s.toFixed(1)} s)`
+    : `converted in ${s.toFixed(1)} s`;
   console.error(`astro-build: cache ${rel(cacheFile)}: ${conversion}`);
 }
 const meta = needsCache ? await readCacheMeta(cacheFile) : undefined;
-const poemCount = meta?.rows ?? (JSON.parse(readFileSync(join(data, FILES.poems), 'utf8')) as { poems: unknown[] }).poems.length;
+const poemCount =
+  meta?.rows ?? (JSON.parse(readFileSync(join(data, FILES.poems), 'utf8')) as { poems: unknown[] }).poems.length;
 const pageSize = positive('page-size', values['page-size']) ?? (poemCount < QUICK_BELOW ? 20 : 100);
 if (!Number.isInteger(pageSize)) fail('--page-size must be an integer');
 const jsonBytes = Object.values(FILES).reduce((s, f) => s + statSync(join(data, f)).size, 0);
@@ -182,21 +232,36 @@ interface Build {
   growth?: number;
   dist?: Dist;
 }
-interface Dist { hash: string; files: Map<string, string>; count: number; bytes: number; heavyFiles: number; heavyBytes: number }
+interface Dist {
+  hash: string;
+  files: Map<string, string>;
+  count: number;
+  bytes: number;
+  heavyFiles: number;
+  heavyBytes: number;
+}
 
 function envFor(v: Variant, dir: string): Record<string, string> {
   return {
     POEM_BENCH_WORK: dir,
     POEM_BENCH_DATA: data,
     POEM_BENCH_VARIANT: v.kind === 'json' ? 'json' : 'cache',
-    ...(v.kind === 'json' ? {} : { POEM_BENCH_CACHE_FILE: cacheFile, POEM_BENCH_WORKERS: String(v.workers), POEM_BENCH_FRAGMENTS: v.fragments ? '1' : '0' }),
+    ...(v.kind === 'json'
+      ? {}
+      : {
+          POEM_BENCH_CACHE_FILE: cacheFile,
+          POEM_BENCH_WORKERS: String(v.workers),
+          POEM_BENCH_FRAGMENTS: v.fragments ? '1' : '0',
+        }),
     ...(v.fragments ? { POEM_BENCH_FRAGMENT_STORE: v.fragments } : {}),
     POEM_BENCH_PAGE_SIZE: String(pageSize),
     POEM_BENCH_MAX_PAGES: maxPages === Infinity ? 'inf' : String(maxPages),
   };
 }
 const commandOf = (v: Variant) =>
-  `${Object.entries(envFor(v, join(work, v.name))).map(([k, x]) => `${k}=${rel(x)}`).join(' ')} node ${rel(ASTRO)} build --config ${rel(CONFIG)}`;
+  `${Object.entries(envFor(v, join(work, v.name)))
+    .map(([k, x]) => `${k}=${rel(x)}`)
+    .join(' ')} node ${rel(ASTRO)} build --config ${rel(CONFIG)}`;
 
 /** Every process of the tree rooted at pid (children of every thread, recursively). */
 function processTree(pid: number): number[] {
@@ -210,8 +275,11 @@ function processTree(pid: number): number[] {
     }
     for (const t of tasks) {
       try {
-        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').split(' ')) if (c.trim()) out.push(Number(c));
-      } catch { /* exited */ }
+        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').split(' '))
+          if (c.trim()) out.push(Number(c));
+      } catch {
+        /* exited */
+      }
     }
   }
   return out;
@@ -225,7 +293,9 @@ function treeMemory(pid: number, withPss: boolean): { rss: number; pss: number }
     try {
       rss += Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024;
       if (withPss) pss += memoryOf(p).pss;
-    } catch { /* exited between listing and reading */ }
+    } catch {
+      /* exited between listing and reading */
+    }
   }
   return { rss, pss };
 }
@@ -311,7 +381,9 @@ function hashDist(dir: string): Dist {
   let heavyFiles = 0;
   let heavyBytes = 0;
   const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    )) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
       else {
@@ -334,9 +406,17 @@ function hashDist(dir: string): Dist {
 
 /** The first line that says what went wrong, with the few lines that explain it (up to a stack trace). */
 function firstErrorLine(log: string): string | undefined {
-  const lines = log.replace(ANSI, '').split('\n').map((l) => l.trim().replace(/^\d\d:\d\d:\d\d\s+/, '')).filter(Boolean);
+  const lines = log
+    .replace(ANSI, '')
+    .split('\n')
+    .map((l) => l.trim().replace(/^\d\d:\d\d:\d\d\s+/, ''))
+    .filter(Boolean);
   const quiet = (l: string) => /^\[(WARN|INFO|DEBUG)\]|\bwarn\b|^Error reference/i.test(l);
-  let i = lines.findIndex((l) => !quiet(l) && /^\[ERROR\]|^\[[A-Z][A-Za-z]+\] |^\w*Error:|FATAL ERROR|Invalid string length|out of memory|ERR_[A-Z_]+/.test(l));
+  let i = lines.findIndex(
+    (l) =>
+      !quiet(l) &&
+      /^\[ERROR\]|^\[[A-Z][A-Za-z]+\] |^\w*Error:|FATAL ERROR|Invalid string length|out of memory|ERR_[A-Z_]+/.test(l),
+  );
   if (i < 0) i = lines.findIndex((l) => !quiet(l) && /error/i.test(l));
   if (i < 0) return undefined;
   const more = [];
@@ -352,7 +432,12 @@ const sampling = { ms: 0, n: 0 };
 let current: number | undefined; // process group of the build in progress (ended on SIGINT/SIGTERM)
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
-    if (current !== undefined) try { process.kill(-current, 'SIGKILL'); } catch { /* gone */ }
+    if (current !== undefined)
+      try {
+        process.kill(-current, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     process.exit(130);
   });
 }
@@ -409,7 +494,8 @@ async function build(v: Variant, run: number): Promise<Build> {
     if (tGenerating === undefined && scan.includes('generating static routes')) tGenerating = now;
     if (tGenerating !== undefined) {
       for (const m of scan.matchAll(PAGE_LINE)) if (!firstSeen.has(m[1])) firstSeen.set(m[1], now);
-      if (tCompleted === undefined && firstSeen.size && /✓ Completed in/.test(scan.slice(scan.lastIndexOf('├─') + 1))) tCompleted = now;
+      if (tCompleted === undefined && firstSeen.size && /✓ Completed in/.test(scan.slice(scan.lastIndexOf('├─') + 1)))
+        tCompleted = now;
     }
     carry = text.slice(-200);
   };
@@ -421,46 +507,94 @@ async function build(v: Variant, run: number): Promise<Build> {
   const kill = (why: string) => {
     if (killed) return;
     killed = why;
-    try { process.kill(-cp.pid!, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(-cp.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   };
   const sample = () => {
     const ts = performance.now();
     const pss = mem.tick(cp.pid!);
     sampling.ms += performance.now() - ts;
     sampling.n++;
-    if (pss > memLimit) kill(`killed by the bench's memory guard at ${fmtMB(pss)} PSS (limit ${fmtMB(memLimit)}, --mem-limit-mb)`);
+    if (pss > memLimit)
+      kill(`killed by the bench's memory guard at ${fmtMB(pss)} PSS (limit ${fmtMB(memLimit)}, --mem-limit-mb)`);
     if (performance.now() - t0 > timeoutMs) kill(`timeout: killed after ${(timeoutMs / 60_000).toFixed(0)} min`);
   };
   const timer = setInterval(sample, sampleMs);
   sample();
   const closed = new Promise<void>((res) => cp.on('close', () => res())); // after 'exit', once stdout/stderr are drained
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => cp.on('exit', (c, s) => res([c, s])));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) =>
+    cp.on('exit', (c, s) => res([c, s])),
+  );
   const wallMs = performance.now() - t0;
   clearInterval(timer);
-  try { process.kill(-cp.pid!, 'SIGKILL'); } catch { /* the group is gone, as it should be */ }
+  try {
+    process.kill(-cp.pid!, 'SIGKILL');
+  } catch {
+    /* the group is gone, as it should be */
+  }
   current = undefined;
   await closed;
   await new Promise<void>((res) => logStream.end(() => res()));
 
   const clean = log.replace(ANSI, '');
   const after = clean.slice(clean.indexOf('generating static routes'));
-  const completed = clean.includes('generating static routes') ? /✓ Completed in ([^.\n]+(?:\.\d+)?[a-z]*)\./.exec(after) : null;
+  const completed = clean.includes('generating static routes')
+    ? /✓ Completed in ([^.\n]+(?:\.\d+)?[a-z]*)\./.exec(after)
+    : null;
   const astroRenderMs = completed ? parseTimeStat(completed[1].trim()) : undefined;
-  const renderMs = tCompleted !== undefined && tGenerating !== undefined ? tCompleted - (tRearranging ?? tGenerating) : undefined;
+  const renderMs =
+    tCompleted !== undefined && tGenerating !== undefined ? tCompleted - (tRearranging ?? tGenerating) : undefined;
   const pages = Number(/(\d+) page\(s\) built in/.exec(clean)?.[1]) || undefined;
   // the integration's statistics, printed as one line by bench/astro-site/astro.config.mjs
   const statsLine = /@@BUILD_STATS (\{[^\n]*\})/.exec(clean);
-  const stats = statsLine ? JSON.parse(statsLine[1]) as { mode: string; workers: number; fallbackReason?: string; mainCpuMs?: number; workerCpuMs?: Record<string, number> } : undefined;
+  const stats = statsLine
+    ? (JSON.parse(statsLine[1]) as {
+        mode: string;
+        workers: number;
+        fallbackReason?: string;
+        mainCpuMs?: number;
+        workerCpuMs?: Record<string, number>;
+      })
+    : undefined;
   const cpuMainMs = stats?.mainCpuMs;
-  const cpuWorkersMs = stats?.workerCpuMs ? Object.values(stats.workerCpuMs).reduce((a, ms) => a + ms, 0) : stats?.mainCpuMs !== undefined ? 0 : undefined;
-  const mode = stats?.mode === 'workers' ? `rendering pages in ${stats.workers} worker thread(s)`
-    : stats?.fallbackReason ? `FELL BACK to Astro's prerenderer (${stats.fallbackReason})` : undefined;
-  const exit = killed ?? (signal ? `signal ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit ${code}`);
-  const r: Build = { variant: v.name, run, ok: !killed && code === 0, wallMs, peakPss: mem.peak, exit, renderMs, astroRenderMs, cpuMainMs, cpuWorkersMs, pages, mode };
+  const cpuWorkersMs = stats?.workerCpuMs
+    ? Object.values(stats.workerCpuMs).reduce((a, ms) => a + ms, 0)
+    : stats?.mainCpuMs !== undefined
+      ? 0
+      : undefined;
+  const mode =
+    stats?.mode === 'workers'
+      ? `rendering pages in ${stats.workers} worker thread(s)`
+      : stats?.fallbackReason
+        ? `FELL BACK to Astro's prerenderer (${stats.fallbackReason})`
+        : undefined;
+  const exit =
+    killed ?? (signal ? `signal ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit ${code}`);
+  const r: Build = {
+    variant: v.name,
+    run,
+    ok: !killed && code === 0,
+    wallMs,
+    peakPss: mem.peak,
+    exit,
+    renderMs,
+    astroRenderMs,
+    cpuMainMs,
+    cpuWorkersMs,
+    pages,
+    mode,
+  };
   if (r.ok && tCompleted !== undefined) r.heavyMs = heavyMs(firstSeen, tCompleted);
   if (!r.ok) {
     // The phase it was in: the last line that is not a page or a warning.
-    const last = clean.split('\n').map((l) => l.trim()).filter((l) => l && !l.includes('├─') && !/\bwarn\b/.test(l) && !/^\(\+/.test(l)).slice(-1)[0];
+    const last = clean
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.includes('├─') && !/\bwarn\b/.test(l) && !/^\(\+/.test(l))
+      .slice(-1)[0];
     r.error = (killed ? undefined : firstErrorLine(log)) ?? (last ? `last output: ${last.slice(0, 300)}` : undefined);
     if (killed) r.growth = mem.growth();
   }
@@ -481,13 +615,17 @@ async function build(v: Variant, run: number): Promise<Build> {
 const builds: Build[] = [];
 const gaveUp = new Map<string, string>();
 const s1 = (ms: number | undefined) => (ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
-console.error(`astro-build: ${variants.length} variant(s) x ${runs} run(s), ${poemCount} poems, pageSize ${pageSize}, maxPagesPerPoem ${maxPages}; load ${loadStart}`);
+console.error(
+  `astro-build: ${variants.length} variant(s) x ${runs} run(s), ${poemCount} poems, pageSize ${pageSize}, maxPagesPerPoem ${maxPages}; load ${loadStart}`,
+);
 for (let run = 1; run <= runs; run++) {
   for (const v of variants) {
     if (gaveUp.has(v.name)) continue;
     const b = await build(v, run);
     builds.push(b);
-    console.error(`astro-build run ${run} ${v.name}: ${b.ok ? 'ok' : 'FAILED'}, wall ${s1(b.wallMs)}, render ${s1(b.renderMs)} (Astro: ${s1(b.astroRenderMs)}), similar+different ${s1(b.heavyMs)}, peak PSS ${fmtMB(b.peakPss)}, ${b.exit}${b.pages ? `, ${b.pages} pages` : ''}${b.error ? ` — ${b.error}` : ''} (load ${load()})`);
+    console.error(
+      `astro-build run ${run} ${v.name}: ${b.ok ? 'ok' : 'FAILED'}, wall ${s1(b.wallMs)}, render ${s1(b.renderMs)} (Astro: ${s1(b.astroRenderMs)}), similar+different ${s1(b.heavyMs)}, peak PSS ${fmtMB(b.peakPss)}, ${b.exit}${b.pages ? `, ${b.pages} pages` : ''}${b.error ? ` — ${b.error}` : ''} (load ${load()})`,
+    );
     // A variant that fails is not rebuilt in later runs (the JSON variant can take its whole timeout).
     if (!b.ok) gaveUp.set(v.name, `failed in run ${run}; not repeated`);
   }
@@ -507,8 +645,10 @@ const compare = (a: Dist, b: Dist): string => {
 const verdict = new Map<Build, string>();
 for (let run = 1; run <= runs; run++) {
   const mine = builds.filter((b) => b.run === run);
-  const ref = mine.find((b) => b.variant === 'own' && b.dist) ?? mine.find((b) => b.variant !== 'json' && b.ok && b.dist)
-    ?? builds.find((b) => b.variant === 'own' && b.dist);
+  const ref =
+    mine.find((b) => b.variant === 'own' && b.dist) ??
+    mine.find((b) => b.variant !== 'json' && b.ok && b.dist) ??
+    builds.find((b) => b.variant === 'own' && b.dist);
   for (const b of mine) {
     if (!b.dist) continue;
     if (!ref?.dist || ref === b) {
@@ -517,21 +657,30 @@ for (let run = 1; run <= runs; run++) {
     }
     const c = compare(ref.dist, b.dist);
     verdict.set(b, c === 'identical' ? `identical to ${ref.variant}` : c);
-    if (c !== 'identical' && b.variant !== 'json') problems.push(`run ${run} ${b.variant}: built site ${c} (vs ${ref.variant})`);
+    if (c !== 'identical' && b.variant !== 'json')
+      problems.push(`run ${run} ${b.variant}: built site ${c} (vs ${ref.variant})`);
   }
 }
-for (const b of builds) if (!b.ok && b.variant !== 'json') problems.push(`run ${b.run} ${b.variant}: ${b.exit}: ${b.error ?? ''}`);
+for (const b of builds)
+  if (!b.ok && b.variant !== 'json') problems.push(`run ${b.run} ${b.variant}: ${b.exit}: ${b.error ?? ''}`);
 
 // ---------------------------------------------------------------- table
 
 const okOf = (name: string) => builds.filter((b) => b.variant === name && b.ok);
 const med = (name: string, f: (b: Build) => number | undefined): number | undefined => {
-  const xs = okOf(name).map(f).filter((x): x is number => x !== undefined);
+  const xs = okOf(name)
+    .map(f)
+    .filter((x): x is number => x !== undefined);
   return xs.length ? median(xs) : undefined;
 };
 const secs = (ms: number | undefined) => (ms === undefined ? '–' : `${(ms / 1000).toFixed(2)} s`);
 const all = (name: string, f: (b: Build) => number | undefined, fmt: (x: number) => string) =>
-  runs > 1 ? ` (${okOf(name).map(f).map((x) => (x === undefined ? '–' : fmt(x))).join(', ')})` : '';
+  runs > 1
+    ? ` (${okOf(name)
+        .map(f)
+        .map((x) => (x === undefined ? '–' : fmt(x)))
+        .join(', ')})`
+    : '';
 const ownRender = med('own', (b) => b.renderMs);
 const ownHeavy = med('own', (b) => b.heavyMs);
 const ratio = (own: number | undefined, x: number | undefined) => (own && x ? `${(own / x).toFixed(2)} ×` : '–');
@@ -554,26 +703,47 @@ const rows = variants.map((v) => {
   const pss = med(v.name, (b) => b.peakPss);
   const cpuMain = med(v.name, (b) => b.cpuMainMs);
   const cpuWorkers = med(v.name, (b) => b.cpuWorkersMs);
-  const cpu = cpuMain === undefined ? '–' : `${(cpuMain / 1000).toFixed(1)}${v.kind === 'workers' ? ` + ${((cpuWorkers ?? 0) / 1000).toFixed(1)}` : ''} s`;
-  return `| ${v.name}: ${v.describe}${note} | ${secs(wall)}${all(v.name, (b) => b.wallMs, (x) => (x / 1000).toFixed(1))} | ${secs(render)}${all(v.name, (b) => b.renderMs, (x) => (x / 1000).toFixed(1))} | ${secs(heavy)}${all(v.name, (b) => b.heavyMs, (x) => (x / 1000).toFixed(1))} | ${v.name === 'own' ? '1 × (reference)' : `${ratio(ownRender, render)} / ${ratio(ownHeavy, heavy)}`} | ${cpu} | ${pss === undefined ? '–' : fmtMB(pss)}${all(v.name, (b) => b.peakPss, (x) => fmtMB(x).replace(' MB', ''))} | ${ok[0].pages ?? '–'} | ${checks} |`;
+  const cpu =
+    cpuMain === undefined
+      ? '–'
+      : `${(cpuMain / 1000).toFixed(1)}${v.kind === 'workers' ? ` + ${((cpuWorkers ?? 0) / 1000).toFixed(1)}` : ''} s`;
+  return `| ${v.name}: ${v.describe}${note} | ${secs(wall)}${all(
+    v.name,
+    (b) => b.wallMs,
+    (x) => (x / 1000).toFixed(1),
+  )} | ${secs(render)}${all(
+    v.name,
+    (b) => b.renderMs,
+    (x) => (x / 1000).toFixed(1),
+  )} | ${secs(heavy)}${all(
+    v.name,
+    (b) => b.heavyMs,
+    (x) => (x / 1000).toFixed(1),
+  )} | ${v.name === 'own' ? '1 × (reference)' : `${ratio(ownRender, render)} / ${ratio(ownHeavy, heavy)}`} | ${cpu} | ${pss === undefined ? '–' : fmtMB(pss)}${all(
+    v.name,
+    (b) => b.peakPss,
+    (x) => fmtMB(x).replace(' MB', ''),
+  )} | ${ok[0].pages ?? '–'} | ${checks} |`;
 });
 const poemPages = poemCount;
 const heavyPages = distOf ? distOf.heavyFiles : undefined;
 const table = [
-  `Astro builds of the example site's pages (example-site/src) against ${rel(data)}: ${poemCount.toLocaleString('en')} poems, ${fmtMB(jsonBytes)} of JSON; `
-    + `poemCache pageSize ${pageSize}, maxPagesPerPoem ${maxPages === Infinity ? '∞' : maxPages}: ${pagesSeen?.toLocaleString('en') ?? '?'} pages = `
-    + `${heavyPages !== undefined ? `${heavyPages.toLocaleString('en')} similar/different pages (${(distOf!.heavyBytes / distOf!.heavyFiles / 1024).toFixed(0)} KB each on average) + ` : ''}`
-    + `${poemPages.toLocaleString('en')} poem pages + the index${distOf ? ` (${fmtMB(distOf.bytes)} of HTML)` : ''}.`,
-  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, `
-    + `Astro ${JSON.parse(readFileSync(join(repo, 'node_modules', 'astro', 'package.json'), 'utf8')).version}. Load average (1/5/15 min) at start ${loadStart}, at end ${loadEnd}.`,
+  `Astro builds of the example site's pages (example-site/src) against ${rel(data)}: ${poemCount.toLocaleString('en')} poems, ${fmtMB(jsonBytes)} of JSON; ` +
+    `poemCache pageSize ${pageSize}, maxPagesPerPoem ${maxPages === Infinity ? '∞' : maxPages}: ${pagesSeen?.toLocaleString('en') ?? '?'} pages = ` +
+    `${heavyPages !== undefined ? `${heavyPages.toLocaleString('en')} similar/different pages (${(distOf!.heavyBytes / distOf!.heavyFiles / 1024).toFixed(0)} KB each on average) + ` : ''}` +
+    `${poemPages.toLocaleString('en')} poem pages + the index${distOf ? ` (${fmtMB(distOf.bytes)} of HTML)` : ''}.`,
+  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, ` +
+    `Astro ${JSON.parse(readFileSync(join(repo, 'node_modules', 'astro', 'package.json'), 'utf8')).version}. Load average (1/5/15 min) at start ${loadStart}, at end ${loadEnd}.`,
   `${runs} run(s), variants interleaved within each run; figures are medians${runs > 1 ? ' (every run in parentheses)' : ''}. A variant that fails is not repeated.`,
-  needsCache ? `Binary cache ${rel(cacheFile)}${meta ? ` (${fmtMB(meta.size)})` : ''}: ${conversion} before the timed builds (\`node ${convertArgs.map(rel).join(' ')}\`); every build found it fresh.` : 'No binary cache (json variant only).',
-  'Build = the whole `astro build` (child process start to exit). Render = page generation, prerenderer setup included: from Astro\'s "Rearranging server assets" line to the "✓ Completed" after "generating static routes" (arrival times of the lines). '
-    + 'Similar+different = that phase for those two routes only (from the arrival times of Astro\'s per-page log lines). vs own = Astro\'s own time / this time (render / similar+different). '
-    + 'Render CPU = the integration\'s CPU time while rendering (its build statistics): main thread (+ all worker threads); unlike wall times it does not depend on other load on the machine. '
-    + `Peak PSS = peak of the sum over the build's process tree of /proc/<pid>/smaps_rollup Pss, read every ${PSS_EVERY_MS} ms and whenever RSS grew 5 %, `
-    + `with RSS read every ${sampleMs} ms in between (minus RSS − PSS of the last reading); the bench spent ${sampling.n ? ((100 * sampling.ms) / sampling.n / sampleMs).toFixed(1) : '?'} % of one core on it. `
-    + "Site = sha256 of every built file compared with Astro's own build of the same run.",
+  needsCache
+    ? `Binary cache ${rel(cacheFile)}${meta ? ` (${fmtMB(meta.size)})` : ''}: ${conversion} before the timed builds (\`node ${convertArgs.map(rel).join(' ')}\`); every build found it fresh.`
+    : 'No binary cache (json variant only).',
+  'Build = the whole `astro build` (child process start to exit). Render = page generation, prerenderer setup included: from Astro\'s "Rearranging server assets" line to the "✓ Completed" after "generating static routes" (arrival times of the lines). ' +
+    "Similar+different = that phase for those two routes only (from the arrival times of Astro's per-page log lines). vs own = Astro's own time / this time (render / similar+different). " +
+    "Render CPU = the integration's CPU time while rendering (its build statistics): main thread (+ all worker threads); unlike wall times it does not depend on other load on the machine. " +
+    `Peak PSS = peak of the sum over the build's process tree of /proc/<pid>/smaps_rollup Pss, read every ${PSS_EVERY_MS} ms and whenever RSS grew 5 %, ` +
+    `with RSS read every ${sampleMs} ms in between (minus RSS − PSS of the last reading); the bench spent ${sampling.n ? ((100 * sampling.ms) / sampling.n / sampleMs).toFixed(1) : '?'} % of one core on it. ` +
+    "Site = sha256 of every built file compared with Astro's own build of the same run.",
   '',
   '| variant | build | render | similar+different | vs own (render / s+d) | render CPU | peak PSS | pages | site |',
   '|---|---|---|---|---|---|---|---|---|',

@@ -21,7 +21,14 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const ROLES = ['poems', 'embeddings', 'similarity', 'diversity'] as const;
 type Role = (typeof ROLES)[number];
 
-interface Measure { ok: boolean; seconds: number; rssBytes: number; note?: string; mbPerSecond?: number; message?: string }
+interface Measure {
+  ok: boolean;
+  seconds: number;
+  rssBytes: number;
+  note?: string;
+  mbPerSecond?: number;
+  message?: string;
+}
 
 // ---- child side ----
 
@@ -41,7 +48,12 @@ async function child(args: string[]): Promise<void> {
       // V8's string limit (~512 MiB of characters): the file cannot be one JS string at all, so JSON.parse
       // never gets it. Reported with the time and memory it took to find out.
       if (code === 'ERR_STRING_TOO_LONG' || /string longer than/i.test((e as Error).message)) {
-        report({ ok: false, note: 'cannot: string limit', message: `${code ? `${code}: ` : ''}${(e as Error).message}`, seconds: (performance.now() - t) / 1000 });
+        report({
+          ok: false,
+          note: 'cannot: string limit',
+          message: `${code ? `${code}: ` : ''}${(e as Error).message}`,
+          seconds: (performance.now() - t) / 1000,
+        });
         return;
       }
       throw e;
@@ -53,7 +65,13 @@ async function child(args: string[]): Promise<void> {
     const [role, file, poems, out] = rest as [Role, string, string, string];
     const { convertCaches } = await import('../converter/index.ts');
     const t = performance.now();
-    const r = await convertCaches({ poems, ...(role === 'poems' ? {} : { [role]: file }), out, force: true, workers: 0 });
+    const r = await convertCaches({
+      poems,
+      ...(role === 'poems' ? {} : { [role]: file }),
+      out,
+      force: true,
+      workers: 0,
+    });
     const seconds = (performance.now() - t) / 1000;
     const input = r.inputs.find((i) => i.role === role);
     report({ ok: true, seconds, mbPerSecond: input?.mbPerSecond, inputSeconds: input?.seconds });
@@ -65,7 +83,13 @@ async function child(args: string[]): Promise<void> {
 // ---- parent side ----
 
 /** Runs a command under /usr/bin/time -v (when present); returns wall seconds, peak RSS and the child's @@RESULT. */
-function measure(argv: string[]): { code: number; wall: number; rssBytes: number; result?: Record<string, unknown>; stderr: string } {
+function measure(argv: string[]): {
+  code: number;
+  wall: number;
+  rssBytes: number;
+  result?: Record<string, unknown>;
+  stderr: string;
+} {
   const cmd = TIME ? TIME : argv[0];
   const args = TIME ? ['-v', ...argv] : argv.slice(1);
   const t = performance.now();
@@ -73,10 +97,16 @@ function measure(argv: string[]): { code: number; wall: number; rssBytes: number
   const wall = (performance.now() - t) / 1000;
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr ?? '');
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('@@RESULT '));
-  const result = line ? JSON.parse(line.slice(9)) as Record<string, unknown> : undefined;
+  const result = line ? (JSON.parse(line.slice(9)) as Record<string, unknown>) : undefined;
   const rssKiB = m ? Number(m[1]) : Number(result?.maxRSSKiB ?? 0);
   const exit = TIME ? /Exit status: (\d+)/.exec(r.stderr ?? '') : null;
-  return { code: exit ? Number(exit[1]) : r.status ?? -1, wall, rssBytes: rssKiB * 1024, result, stderr: r.stderr ?? '' };
+  return {
+    code: exit ? Number(exit[1]) : (r.status ?? -1),
+    wall,
+    rssBytes: rssKiB * 1024,
+    result,
+    stderr: r.stderr ?? '',
+  };
 }
 
 const median = (xs: number[]) => {
@@ -84,14 +114,30 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const mb = (n: number) => (n / 1e6).toFixed(1);
-const errLine = (stderr: string) => stderr.split('\n').filter((l) => l.trim() && !/^\s+(Command being timed|User time|System time|Percent|Elapsed|Average|Maximum|Major|Minor|Voluntary|Involuntary|Swaps|File system|Socket|Signals|Page size|Exit status)/.test(l)).slice(-1)[0] ?? '';
+const errLine = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter(
+      (l) =>
+        l.trim() &&
+        !/^\s+(Command being timed|User time|System time|Percent|Elapsed|Average|Maximum|Major|Minor|Voluntary|Involuntary|Swaps|File system|Socket|Signals|Page size|Exit status)/.test(
+          l,
+        ),
+    )
+    .slice(-1)[0] ?? '';
 
 function summarize(runs: Measure[]): Measure {
   const good = runs.filter((r) => r.ok);
   if (good.length === 0) {
     // Time and peak RSS until the failure, when the runs know them (the string limit: yes; a crash: RSS only).
     const known = (xs: number[]) => (xs.some(Number.isFinite) ? median(xs.filter(Number.isFinite)) : NaN);
-    return { ok: false, seconds: known(runs.map((r) => r.seconds)), rssBytes: known(runs.map((r) => r.rssBytes)), note: runs[0]?.note ?? 'failed', message: runs[0]?.message };
+    return {
+      ok: false,
+      seconds: known(runs.map((r) => r.seconds)),
+      rssBytes: known(runs.map((r) => r.rssBytes)),
+      note: runs[0]?.note ?? 'failed',
+      message: runs[0]?.message,
+    };
   }
   const rates = good.map((r) => r.mbPerSecond).filter((x): x is number => typeof x === 'number');
   return {
@@ -104,9 +150,20 @@ function summarize(runs: Measure[]): Measure {
 }
 
 async function parent(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { data: { type: 'string' }, runs: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string' },
+      runs: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
   if (values.help || !values.data) {
-    (values.help ? process.stdout : process.stderr).write('Usage: node bench/converter.ts --data DIR [--runs 3] [--out FILE.md]\n');
+    (values.help ? process.stdout : process.stderr).write(
+      'Usage: node bench/converter.ts --data DIR [--runs 3] [--out FILE.md]\n',
+    );
     return values.help ? 0 : 2;
   }
   const runs = values.runs === undefined ? 3 : Number(values.runs);
@@ -121,7 +178,9 @@ async function parent(argv: string[]): Promise<number> {
     if (existsSync(f)) files[role] = f;
   }
   if (!files.poems) {
-    process.stderr.write(`${join(data, FILES.poems)}: no such file (generate with node bench/generate.ts --size seed --out ${values.data})\n`);
+    process.stderr.write(
+      `${join(data, FILES.poems)}: no such file (generate with node bench/generate.ts --size seed --out ${values.data})\n`,
+    );
     return 1;
   }
   mkdirSync(OUT_DIR, { recursive: true });
@@ -130,7 +189,9 @@ async function parent(argv: string[]): Promise<number> {
   const tmpOut = join(OUT_DIR, `bench-${process.pid}.pcache`);
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const loadBefore = loadavg()[0];
-  log(`converter benchmark: ${data}, ${runs} run(s), peak RSS from ${TIME ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS'}`);
+  log(
+    `converter benchmark: ${data}, ${runs} run(s), peak RSS from ${TIME ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS'}`,
+  );
 
   const rows: { role: Role; file: string; bytes: number; parse: Measure; convert: Measure }[] = [];
   for (const role of ROLES) {
@@ -142,16 +203,31 @@ async function parent(argv: string[]): Promise<number> {
     for (let i = 0; i < runs; i++) {
       const p = measure([node, self, '--child', 'parse', file]);
       const pr = p.result;
-      parseRuns.push(pr ? {
-        ok: Boolean(pr.ok), seconds: Number(pr.seconds), rssBytes: p.rssBytes, note: pr.note as string | undefined, message: pr.message as string | undefined,
-        mbPerSecond: pr.ok ? bytes / 1e6 / Number(pr.seconds) : undefined,
-      } : { ok: false, seconds: NaN, rssBytes: p.rssBytes, note: `failed: ${errLine(p.stderr)}` });
-      log(`  ${role} JSON.parse run ${i + 1}: ${pr?.ok ? `${Number(pr.seconds).toFixed(2)} s` : `${parseRuns.at(-1)!.note} after ${Number(pr?.seconds).toFixed(2)} s`}, peak RSS ${mb(p.rssBytes)} MB`);
+      parseRuns.push(
+        pr
+          ? {
+              ok: Boolean(pr.ok),
+              seconds: Number(pr.seconds),
+              rssBytes: p.rssBytes,
+              note: pr.note as string | undefined,
+              message: pr.message as string | undefined,
+              mbPerSecond: pr.ok ? bytes / 1e6 / Number(pr.seconds) : undefined,
+            }
+          : { ok: false, seconds: NaN, rssBytes: p.rssBytes, note: `failed: ${errLine(p.stderr)}` },
+      );
+      log(
+        `  ${role} JSON.parse run ${i + 1}: ${pr?.ok ? `${Number(pr.seconds).toFixed(2)} s` : `${parseRuns.at(-1)!.note} after ${Number(pr?.seconds).toFixed(2)} s`}, peak RSS ${mb(p.rssBytes)} MB`,
+      );
       const c = measure([node, self, '--child', 'convert', role, file, files.poems, tmpOut]);
       const cr = c.result;
-      convertRuns.push(cr && c.code === 0 ? { ok: true, seconds: Number(cr.seconds), rssBytes: c.rssBytes, mbPerSecond: Number(cr.mbPerSecond) }
-        : { ok: false, seconds: NaN, rssBytes: c.rssBytes, note: `failed: ${errLine(c.stderr)}` });
-      log(`  ${role} convertCaches run ${i + 1}: ${convertRuns.at(-1)!.ok ? `${Number(cr!.seconds).toFixed(2)} s, ${Number(cr!.mbPerSecond).toFixed(1)} MB/s` : convertRuns.at(-1)!.note}, peak RSS ${mb(c.rssBytes)} MB`);
+      convertRuns.push(
+        cr && c.code === 0
+          ? { ok: true, seconds: Number(cr.seconds), rssBytes: c.rssBytes, mbPerSecond: Number(cr.mbPerSecond) }
+          : { ok: false, seconds: NaN, rssBytes: c.rssBytes, note: `failed: ${errLine(c.stderr)}` },
+      );
+      log(
+        `  ${role} convertCaches run ${i + 1}: ${convertRuns.at(-1)!.ok ? `${Number(cr!.seconds).toFixed(2)} s, ${Number(cr!.mbPerSecond).toFixed(1)} MB/s` : convertRuns.at(-1)!.note}, peak RSS ${mb(c.rssBytes)} MB`,
+      );
     }
     rows.push({ role, file, bytes, parse: summarize(parseRuns), convert: summarize(convertRuns) });
   }
@@ -160,40 +236,59 @@ async function parent(argv: string[]): Promise<number> {
   const wholeRuns: Measure[] = [];
   for (let i = 0; i < runs; i++) {
     const c = measure([node, BIN, 'convert', ...allArgs, '--out', tmpOut, '--force', '--quiet']);
-    wholeRuns.push(c.code === 0 ? { ok: true, seconds: c.wall, rssBytes: c.rssBytes } : { ok: false, seconds: NaN, rssBytes: c.rssBytes, note: `failed: ${errLine(c.stderr)}` });
-    log(`  poem-cache convert (all inputs) run ${i + 1}: ${c.code === 0 ? `${c.wall.toFixed(2)} s` : wholeRuns.at(-1)!.note}, peak RSS ${mb(c.rssBytes)} MB`);
+    wholeRuns.push(
+      c.code === 0
+        ? { ok: true, seconds: c.wall, rssBytes: c.rssBytes }
+        : { ok: false, seconds: NaN, rssBytes: c.rssBytes, note: `failed: ${errLine(c.stderr)}` },
+    );
+    log(
+      `  poem-cache convert (all inputs) run ${i + 1}: ${c.code === 0 ? `${c.wall.toFixed(2)} s` : wholeRuns.at(-1)!.note}, peak RSS ${mb(c.rssBytes)} MB`,
+    );
   }
   const whole = summarize(wholeRuns);
   const outSize = existsSync(tmpOut) ? statSync(tmpOut).size : 0;
   const v = existsSync(tmpOut) ? measure([node, BIN, 'verify', tmpOut]) : undefined;
   const verified = v?.code === 0;
-  log(`  poem-cache verify: ${verified ? `OK in ${v!.wall.toFixed(2)} s` : `FAILED: ${v ? errLine(v.stderr) : 'no output file'}`}`);
+  log(
+    `  poem-cache verify: ${verified ? `OK in ${v!.wall.toFixed(2)} s` : `FAILED: ${v ? errLine(v.stderr) : 'no output file'}`}`,
+  );
   rmSync(tmpOut, { force: true });
 
   const totalIn = rows.reduce((a, r) => a + r.bytes, 0);
-  const cell = (m: Measure, f: (m: Measure) => string) => (m.ok ? f(m) : m.note ?? 'failed');
+  const cell = (m: Measure, f: (m: Measure) => string) => (m.ok ? f(m) : (m.note ?? 'failed'));
   const md: string[] = [];
   md.push(`# Converter benchmark`);
   md.push('');
-  md.push(`Data: \`${data}\` (${mb(totalIn)} MB of JSON). Node ${process.versions.node}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM. ` +
-    `Medians of ${runs} run(s); every measurement in its own process; peak RSS from ${TIME ? '`/usr/bin/time -v`' : '`process.resourceUsage().maxRSS`'}. ` +
-    `1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the machine slows every number).`);
+  md.push(
+    `Data: \`${data}\` (${mb(totalIn)} MB of JSON). Node ${process.versions.node}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM. ` +
+      `Medians of ${runs} run(s); every measurement in its own process; peak RSS from ${TIME ? '`/usr/bin/time -v`' : '`process.resourceUsage().maxRSS`'}. ` +
+      `1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the machine slows every number).`,
+  );
   md.push('');
-  md.push('| input | MB | JSON.parse s | JSON.parse MB/s | JSON.parse peak RSS MB | convertCaches alone s | input MB/s | convert peak RSS MB |');
+  md.push(
+    '| input | MB | JSON.parse s | JSON.parse MB/s | JSON.parse peak RSS MB | convertCaches alone s | input MB/s | convert peak RSS MB |',
+  );
   md.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   // A failed JSON.parse shows how long it took to fail and its peak RSS until then.
-  const failedAfter = (m: Measure) => `${m.note ?? 'failed'}${Number.isFinite(m.seconds) ? ` (fails after ${m.seconds.toFixed(2)} s)` : ''}`;
+  const failedAfter = (m: Measure) =>
+    `${m.note ?? 'failed'}${Number.isFinite(m.seconds) ? ` (fails after ${m.seconds.toFixed(2)} s)` : ''}`;
   for (const r of rows) {
-    md.push(`| ${r.role} (\`${FILES[r.role]}\`) | ${mb(r.bytes)} | ${r.parse.ok ? r.parse.seconds.toFixed(2) : failedAfter(r.parse)} | ${cell(r.parse, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ` +
-      `${Number.isFinite(r.parse.rssBytes) ? mb(r.parse.rssBytes) : '–'} | ${cell(r.convert, (m) => m.seconds.toFixed(2))} | ${cell(r.convert, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ${r.convert.ok ? mb(r.convert.rssBytes) : '–'} |`);
+    md.push(
+      `| ${r.role} (\`${FILES[r.role]}\`) | ${mb(r.bytes)} | ${r.parse.ok ? r.parse.seconds.toFixed(2) : failedAfter(r.parse)} | ${cell(r.parse, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ` +
+        `${Number.isFinite(r.parse.rssBytes) ? mb(r.parse.rssBytes) : '–'} | ${cell(r.convert, (m) => m.seconds.toFixed(2))} | ${cell(r.convert, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ${r.convert.ok ? mb(r.convert.rssBytes) : '–'} |`,
+    );
   }
   md.push('');
   for (const r of rows.filter((x) => !x.parse.ok && x.parse.message)) {
-    md.push(`JSON.parse of ${r.role} (${mb(r.bytes)} MB) cannot start: \`readFileSync(file, 'utf8')\` throws \`${r.parse.message}\` ` +
-      `(V8's longest string is 2^29 - 24 characters, ~512 MiB), so the text never reaches JSON.parse; the peak RSS is the file read into a Buffer first.`);
+    md.push(
+      `JSON.parse of ${r.role} (${mb(r.bytes)} MB) cannot start: \`readFileSync(file, 'utf8')\` throws \`${r.parse.message}\` ` +
+        `(V8's longest string is 2^29 - 24 characters, ~512 MiB), so the text never reaches JSON.parse; the peak RSS is the file read into a Buffer first.`,
+    );
     md.push('');
   }
-  md.push('"convertCaches alone" converts poems plus that one input (poems: poems only) with `workers: 0`, writing a cache each time; "input MB/s" is the converter\'s own rate for that input.');
+  md.push(
+    '"convertCaches alone" converts poems plus that one input (poems: poems only) with `workers: 0`, writing a cache each time; "input MB/s" is the converter\'s own rate for that input.',
+  );
   md.push('');
   md.push('| whole `poem-cache convert` (all inputs, default workers) | value |');
   md.push('|---|---:|');
@@ -219,8 +314,13 @@ if (args[0] === '--child') {
     process.exitCode = 1;
   });
 } else {
-  parent(args).then((code) => { process.exitCode = code; }, (e) => {
-    process.stderr.write(`bench/converter.ts: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  });
+  parent(args).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`bench/converter.ts: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -37,13 +37,27 @@ import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { blocked, dotKernel, dotRef } from '../scripts/pipeline/dot-kernel.ts';
-import { FILES, RankingsFile, writeDiversityFile, writeEmbeddingsFile, writePoemsFile, type LuaObject } from '../scripts/pipeline/files.ts';
+import {
+  FILES,
+  RankingsFile,
+  writeDiversityFile,
+  writeEmbeddingsFile,
+  writePoemsFile,
+  type LuaObject,
+} from '../scripts/pipeline/files.ts';
 import { LuaKeyOrder } from '../scripts/pipeline/format.ts';
 import { idsWithGaps, type GenerateResult } from '../scripts/pipeline/generate.ts';
 import { prng, subSeed } from '../scripts/pipeline/random.ts';
 import { byteLength, wordCount } from '../scripts/pipeline/text.ts';
 import {
-  DIVERSITY_CHUNK, TEXT_CHUNK, type DiversityJob, type DiversityResult, type EmbeddingsJob, type Layout, type SimilarityJob, type SimilarityResult,
+  DIVERSITY_CHUNK,
+  TEXT_CHUNK,
+  type DiversityJob,
+  type DiversityResult,
+  type EmbeddingsJob,
+  type Layout,
+  type SimilarityJob,
+  type SimilarityResult,
 } from './lib/tang-worker.ts';
 
 export const TANG = {
@@ -68,14 +82,21 @@ const SOURCE = `${TANG.package}@${TANG.version} dist/quantangshi (全唐诗)`;
 /** The files' timestamps: fixed, so every run writes the same bytes. */
 const GENERATED = '2025-12-14 20:03:26';
 
-export interface TangOptions { limit?: number; threads?: number; log?: (line: string) => void }
+export interface TangOptions {
+  limit?: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
 
 // ---------------------------------------------------------------- source
 
 /** npm's two digests of a tarball: integrity (sha512, base64) and shasum (sha1, hex). */
 function digests(file: string): { integrity: string; sha1: string } {
   const bytes = readFileSync(file);
-  return { integrity: `sha512-${createHash('sha512').update(bytes).digest('base64')}`, sha1: createHash('sha1').update(bytes).digest('hex') };
+  return {
+    integrity: `sha512-${createHash('sha512').update(bytes).digest('base64')}`,
+    sha1: createHash('sha1').update(bytes).digest('hex'),
+  };
 }
 
 /** Fetches (or reuses) the verified tarball in srcDir and extracts the Tang files (returned in numeric order). */
@@ -88,34 +109,62 @@ export function fetchSource(srcDir: string, log: (s: string) => void): { files: 
     rmSync(tgz, { force: true });
     log(`fetching ${TANG.package}@${TANG.version} (85 MB) with npm pack into ${srcDir}`);
     const r = spawnSync('npm', ['pack', `${TANG.package}@${TANG.version}`, '--json', '--pack-destination', srcDir], {
-      cwd: srcDir, encoding: 'utf8', maxBuffer: 64 << 20,
+      cwd: srcDir,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
     });
     if (r.error || r.status !== 0 || !existsSync(tgz)) {
       // npm's own words: "npm error code ECONNREFUSED" and the first line that says what failed
-      const said = (r.stderr ?? '').split('\n').filter((l) => l.startsWith('npm error ')).map((l) => l.slice(10).trim());
-      const what = [said.find((l) => l.startsWith('code ')), said.find((l) => l && !/^(code |syscall |errno |at |[{}]|[a-z]+: )/.test(l))];
+      const said = (r.stderr ?? '')
+        .split('\n')
+        .filter((l) => l.startsWith('npm error '))
+        .map((l) => l.slice(10).trim());
+      const what = [
+        said.find((l) => l.startsWith('code ')),
+        said.find((l) => l && !/^(code |syscall |errno |at |[{}]|[a-z]+: )/.test(l)),
+      ];
       const why = r.error ? r.error.message : what.filter(Boolean).join(': ') || `npm pack exited with ${r.status}`;
-      throw new Error(`cannot download ${TANG.package}@${TANG.version} with "npm pack" (offline, or no npm registry?): ${why}\n` +
-        `The tang data set is built from that package's Complete Tang Poems; it is not a dependency of astro-poem-cache. Go online, or ${manual}.`);
+      throw new Error(
+        `cannot download ${TANG.package}@${TANG.version} with "npm pack" (offline, or no npm registry?): ${why}\n` +
+          `The tang data set is built from that package's Complete Tang Poems; it is not a dependency of astro-poem-cache. Go online, or ${manual}.`,
+      );
     }
     got = digests(tgz);
-    if (got.integrity !== TANG.integrity) throw new Error(`${tgz}: integrity ${got.integrity}, expected ${TANG.integrity}; remove it, or ${manual}`);
+    if (got.integrity !== TANG.integrity)
+      throw new Error(`${tgz}: integrity ${got.integrity}, expected ${TANG.integrity}; remove it, or ${manual}`);
   }
   const pkgDir = join(srcDir, 'package');
   rmSync(pkgDir, { recursive: true, force: true });
-  const x = spawnSync('tar', ['-xzf', tgz, '-C', srcDir, '--wildcards', TANG.files, 'package/LICENSE', 'package/package.json'], { encoding: 'utf8' });
-  if (x.error || x.status !== 0) throw new Error(`tar could not extract ${TANG.files} from ${tgz}: ${x.error?.message ?? x.stderr.trim()}`);
+  const x = spawnSync(
+    'tar',
+    ['-xzf', tgz, '-C', srcDir, '--wildcards', TANG.files, 'package/LICENSE', 'package/package.json'],
+    { encoding: 'utf8' },
+  );
+  if (x.error || x.status !== 0)
+    throw new Error(`tar could not extract ${TANG.files} from ${tgz}: ${x.error?.message ?? x.stderr.trim()}`);
   const dir = join(pkgDir, 'dist', 'quantangshi');
-  const files = readdirSync(dir).filter((f) => /^poet\.tang\.\d+\.json$/.test(f)).sort((a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]));
+  const files = readdirSync(dir)
+    .filter((f) => /^poet\.tang\.\d+\.json$/.test(f))
+    .sort((a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]));
   if (files.length === 0) throw new Error(`${tgz}: no ${TANG.files}`);
   return { files: files.map((f) => join(dir, f)), sha1: got.sha1 };
 }
 
-interface SourcePoem { author: string; title: string; paragraphs: string[]; id: string; tags?: string[] }
+interface SourcePoem {
+  author: string;
+  title: string;
+  paragraphs: string[];
+  id: string;
+  tags?: string[];
+}
 
 // ---------------------------------------------------------------- features and embeddings
 
-const isHan = (c: number) => (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x4e00 && c <= 0x9fff) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0x20000 && c <= 0x3134f);
+const isHan = (c: number) =>
+  (c >= 0x3400 && c <= 0x4dbf) ||
+  (c >= 0x4e00 && c <= 0x9fff) ||
+  (c >= 0xf900 && c <= 0xfaff) ||
+  (c >= 0x20000 && c <= 0x3134f);
 
 /** FNV-1a over the bytes of three 32-bit words: a feature's hash (kind, first code point, second code point). */
 function featureHash(kind: number, a: number, b: number): number {
@@ -206,11 +255,20 @@ function tangPoems(source: SourcePoem[]): { poems: SourcePoem[]; entries: LuaObj
       const content = p.paragraphs.join('\n');
       poems.push(p);
       entries.push({
-        title: p.title, content, category: form, id: ids[i], filepath: `${form}/${String(ids[i]).padStart(4, '0')}.txt`,
-        creation_date: '618–907', length: byteLength(content),
+        title: p.title,
+        content,
+        category: form,
+        id: ids[i],
+        filepath: `${form}/${String(ids[i]).padStart(4, '0')}.txt`,
+        creation_date: '618–907',
+        length: byteLength(content),
         metadata: {
-          author: p.author, source_id: p.id, tags: p.tags?.length ? p.tags : undefined, has_content_warning: false,
-          character_count: byteLength(content), word_count: wordCount(content),
+          author: p.author,
+          source_id: p.id,
+          tags: p.tags?.length ? p.tags : undefined,
+          has_content_warning: false,
+          character_count: byteLength(content),
+          word_count: wordCount(content),
         },
       });
     });
@@ -219,8 +277,11 @@ function tangPoems(source: SourcePoem[]): { poems: SourcePoem[]; entries: LuaObj
 }
 
 /** embeddings.json's entries as text, chunk by chunk from the threads, in order. */
-async function* embeddingChunks(n: number, job: Omit<EmbeddingsJob, 'index' | 'threads' | 'written' | 'window'>, threads: number):
-  AsyncGenerator<{ text: Uint8Array; count: number }> {
+async function* embeddingChunks(
+  n: number,
+  job: Omit<EmbeddingsJob, 'index' | 'threads' | 'written' | 'window'>,
+  threads: number,
+): AsyncGenerator<{ text: Uint8Array; count: number }> {
   const chunks = Math.ceil(n / TEXT_CHUNK);
   const written = new SharedArrayBuffer(4);
   const count = new Int32Array(written);
@@ -228,16 +289,22 @@ async function* embeddingChunks(n: number, job: Omit<EmbeddingsJob, 'index' | 't
   let failed: Error | undefined;
   let wake: (() => void) | undefined;
   const pool = Array.from({ length: threads }, (_, index) => {
-    const w = new Worker(WORKER, { workerData: { ...job, index, threads, written, window: 2 * threads + 2 } satisfies EmbeddingsJob });
+    const w = new Worker(WORKER, {
+      workerData: { ...job, index, threads, written, window: 2 * threads + 2 } satisfies EmbeddingsJob,
+    });
     let done = false;
     w.on('message', (m: { chunk?: number; bytes?: Uint8Array; done?: boolean }) => {
       if (m.done) done = true;
       else ready.set(m.chunk!, m.bytes!);
       wake?.();
     });
-    w.on('error', (e) => { failed = e; wake?.(); });
+    w.on('error', (e) => {
+      failed = e;
+      wake?.();
+    });
     w.on('exit', (code) => {
-      if (!done) failed ??= new Error(`${WORKER.pathname}: embeddings thread ${index} exited (${code}) before its last chunk`);
+      if (!done)
+        failed ??= new Error(`${WORKER.pathname}: embeddings thread ${index} exited (${code}) before its last chunk`);
       wake?.();
     });
     return w;
@@ -263,16 +330,22 @@ async function* embeddingChunks(n: number, job: Omit<EmbeddingsJob, 'index' | 't
 const WORKER = new URL('./lib/tang-worker.ts', import.meta.url);
 
 function runJobs<T>(jobs: (SimilarityJob | DiversityJob)[]): Promise<T[]> {
-  return Promise.all(jobs.map(async (job) => {
-    const w = new Worker(WORKER, { workerData: job });
-    const [msg] = await Promise.race([
-      once(w, 'message'),
-      once(w, 'error').then(([e]) => { throw e; }),
-      once(w, 'exit').then(([code]) => { throw new Error(`${WORKER.pathname}: ${job.kind} thread ${job.index} exited (${code}) without a result`); }),
-    ]);
-    await w.terminate();
-    return msg as T;
-  }));
+  return Promise.all(
+    jobs.map(async (job) => {
+      const w = new Worker(WORKER, { workerData: job });
+      const [msg] = await Promise.race([
+        once(w, 'message'),
+        once(w, 'error').then(([e]) => {
+          throw e;
+        }),
+        once(w, 'exit').then(([code]) => {
+          throw new Error(`${WORKER.pathname}: ${job.kind} thread ${job.index} exited (${code}) without a result`);
+        }),
+      ]);
+      await w.terminate();
+      return msg as T;
+    }),
+  );
 }
 
 /** Merges the threads' top-k lists per row: best k by (score desc, row asc). */
@@ -322,14 +395,27 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   let poems: SourcePoem[] = [];
   for (const f of sources) poems.push(...(JSON.parse(readFileSync(f, 'utf8')) as SourcePoem[]));
   const total = poems.length;
-  writeFileSync(join(srcDir, 'SOURCE.json'), `${JSON.stringify({
-    package: TANG.package, version: TANG.version, integrity: TANG.integrity,
-    sha1,
-    tarball: TARBALL, extracted: TANG.files, files: sources.length, poems: total,
-  }, null, 2)}\n`);
+  writeFileSync(
+    join(srcDir, 'SOURCE.json'),
+    `${JSON.stringify(
+      {
+        package: TANG.package,
+        version: TANG.version,
+        integrity: TANG.integrity,
+        sha1,
+        tarball: TARBALL,
+        extracted: TANG.files,
+        files: sources.length,
+        poems: total,
+      },
+      null,
+      2,
+    )}\n`,
+  );
   lap(`source: ${total} poems in ${sources.length} files of ${SOURCE}, integrity verified`);
   if (o.limit !== undefined) {
-    if (!(Number.isInteger(o.limit) && o.limit >= 2)) throw new Error(`--limit must be a whole number >= 2, got ${o.limit}`);
+    if (!(Number.isInteger(o.limit) && o.limit >= 2))
+      throw new Error(`--limit must be a whole number >= 2, got ${o.limit}`);
     poems = poems.slice(0, o.limit);
   }
   const tang = tangPoems(poems);
@@ -352,10 +438,23 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
     files.push({ file: path, bytes: statSync(path).size, seconds: (performance.now() - t0) / 1000 });
     lap(`wrote ${name}`);
   };
-  await step(FILES.poems, (p) => writePoemsFile(p, {
-    source_path: SOURCE, source_mode: 'json', extracted_at: GENERATED, extraction_version: '2.0', total_poems: n,
-    integrity: TANG.integrity, license: 'MIT',
-  }, n, (i) => tang.entries[i], order(FILES.poems)));
+  await step(FILES.poems, (p) =>
+    writePoemsFile(
+      p,
+      {
+        source_path: SOURCE,
+        source_mode: 'json',
+        extracted_at: GENERATED,
+        extraction_version: '2.0',
+        total_poems: n,
+        integrity: TANG.integrity,
+        license: 'MIT',
+      },
+      n,
+      (i) => tang.entries[i],
+      order(FILES.poems),
+    ),
+  );
 
   // The shared memory: embeddings (padded with zero rows), the diversity pool, per-thread scratch.
   const block = 256;
@@ -365,8 +464,16 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   const ppad = roundUp(poolCount, 4);
   const scratchBytes = roundUp(Math.max(block * block, DIVERSITY_CHUNK * ppad, 8 * 8) * 4, 16);
   const lay: Omit<Layout, 'pages'> = {
-    dim, n, npad, block, pool: npad * stride, poolCount, ppad,
-    poolScores: npad * stride + ppad * stride, scratch: npad * stride + ppad * stride + ppad * ppad * 4, scratchBytes,
+    dim,
+    n,
+    npad,
+    block,
+    pool: npad * stride,
+    poolCount,
+    ppad,
+    poolScores: npad * stride + ppad * stride,
+    scratch: npad * stride + ppad * stride + ppad * ppad * 4,
+    scratchBytes,
   };
   const pages = Math.ceil((lay.scratch + (threads + 1) * scratchBytes) / PAGE);
   const layout: Layout = { ...lay, pages };
@@ -376,12 +483,35 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   poems = [];
   lap(`embeddings computed (${n} x ${dim})`);
   const contentLength = Int32Array.from(tang.entries, (e) => e.length as number);
-  await step(FILES.embeddings, (p) => writeEmbeddingsFile(p, {
-    total_poems: n, embedding_model: MODEL, embedding_dimension: dim, generated_at: GENERATED, endpoint: 'none (model-free)',
-    incremental_update: false,
-  }, order(FILES.embeddings), {
-    chunks: embeddingChunks(n, { kind: 'embeddings', memory, layout, ids, contentLength, generatedAt: GENERATED, orderRun: subSeed(TANG.seed, FILES.embeddings) }, threads),
-  }));
+  await step(FILES.embeddings, (p) =>
+    writeEmbeddingsFile(
+      p,
+      {
+        total_poems: n,
+        embedding_model: MODEL,
+        embedding_dimension: dim,
+        generated_at: GENERATED,
+        endpoint: 'none (model-free)',
+        incremental_update: false,
+      },
+      order(FILES.embeddings),
+      {
+        chunks: embeddingChunks(
+          n,
+          {
+            kind: 'embeddings',
+            memory,
+            layout,
+            ids,
+            contentLength,
+            generatedAt: GENERATED,
+            orderRun: subSeed(TANG.seed, FILES.embeddings),
+          },
+          threads,
+        ),
+      },
+    ),
+  );
 
   // The kernel must agree with its JS twin (same bits) before its results are trusted.
   const kernel = dotKernel(memory, dim, pages);
@@ -391,11 +521,14 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   for (let a = 0; a < 2; a++) {
     for (let b = 0; b < 4; b++) {
       const want = dotRef(emb, a % n, emb, b % n, dim);
-      if (a < n && b < n && got[a * 4 + b] !== want) throw new Error(`dot kernel self-check: row ${a} x ${b} gave ${got[a * 4 + b]}, expected ${want}`);
+      if (a < n && b < n && got[a * 4 + b] !== want)
+        throw new Error(`dot kernel self-check: row ${a} x ${b} gave ${got[a * 4 + b]}, expected ${want}`);
     }
   }
 
-  const sims = await runJobs<SimilarityResult>(Array.from({ length: threads }, (_, index) => ({ kind: 'similarity', memory, layout, k, index, threads })));
+  const sims = await runJobs<SimilarityResult>(
+    Array.from({ length: threads }, (_, index) => ({ kind: 'similarity', memory, layout, k, index, threads })),
+  );
   const top = mergeTop(sims, n, k);
   sims.length = 0;
   lap(`top-${k} similar per poem, exact over ${((n * (n - 1)) / 2 / 1e9).toFixed(2)} G pairs, ${threads} thread(s)`);
@@ -419,11 +552,23 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   }
   const poolRows = perm.slice(0, poolCount).sort();
   const bytes = new Uint8Array(memory.buffer);
-  for (let p = 0; p < poolCount; p++) bytes.copyWithin(layout.pool + p * stride, poolRows[p] * stride, (poolRows[p] + 1) * stride);
+  for (let p = 0; p < poolCount; p++)
+    bytes.copyWithin(layout.pool + p * stride, poolRows[p] * stride, (poolRows[p] + 1) * stride);
   blocked(kernel, dim, layout.pool, ppad, layout.pool, ppad, layout.poolScores);
-  const divs = await runJobs<DiversityResult>(Array.from({ length: threads }, (_, index) => ({
-    kind: 'diversity', memory, layout, k: kd, index, threads, poolRows, candidates: TANG.candidates, lambda: TANG.lambda, seed: TANG.seed,
-  })));
+  const divs = await runJobs<DiversityResult>(
+    Array.from({ length: threads }, (_, index) => ({
+      kind: 'diversity',
+      memory,
+      layout,
+      k: kd,
+      index,
+      threads,
+      poolRows,
+      candidates: TANG.candidates,
+      lambda: TANG.lambda,
+      seed: TANG.seed,
+    })),
+  );
   const seq = new Int32Array(n * kd);
   const seqLen = new Int32Array(n);
   divs.forEach((d, index) => {
@@ -433,11 +578,29 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
       seqLen.set(d.lengths.subarray(r0, end), r0);
     }
   });
-  lap(`diversity sequences of ${kd} (candidates: ${Math.min(TANG.candidates, poolCount)} per poem from a pool of ${poolCount})`);
-  await step(FILES.diversity, (p) => writeDiversityFile(p, {
-    model: MODEL, num_poems: n, embedding_dimension: dim, algorithm: 'mmr_pool', generated_at: GENERATED,
-    embeddings_file_size: statSync(join(abs, FILES.embeddings)).size, total_sequences: n, top_k: kd,
-    lambda: TANG.lambda, candidates: Math.min(TANG.candidates, poolCount), pool: poolCount,
-  }, n, (r) => seq.subarray(r * kd, r * kd + seqLen[r]), order(FILES.diversity)));
+  lap(
+    `diversity sequences of ${kd} (candidates: ${Math.min(TANG.candidates, poolCount)} per poem from a pool of ${poolCount})`,
+  );
+  await step(FILES.diversity, (p) =>
+    writeDiversityFile(
+      p,
+      {
+        model: MODEL,
+        num_poems: n,
+        embedding_dimension: dim,
+        algorithm: 'mmr_pool',
+        generated_at: GENERATED,
+        embeddings_file_size: statSync(join(abs, FILES.embeddings)).size,
+        total_sequences: n,
+        top_k: kd,
+        lambda: TANG.lambda,
+        candidates: Math.min(TANG.candidates, poolCount),
+        pool: poolCount,
+      },
+      n,
+      (r) => seq.subarray(r * kd, r * kd + seqLen[r]),
+      order(FILES.diversity),
+    ),
+  );
   return { dir: abs, files, seconds: (performance.now() - started) / 1000 };
 }

@@ -41,7 +41,11 @@ async function cli(argv: string[]): Promise<number> {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        size: { type: 'string' }, out: { type: 'string' }, limit: { type: 'string' }, threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        size: { type: 'string' },
+        out: { type: 'string' },
+        limit: { type: 'string' },
+        threads: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
@@ -55,14 +59,17 @@ async function cli(argv: string[]): Promise<number> {
   }
   const tang = values.size === 'tang';
   if (!values.size || !(tang || values.size in SIZES) || !values.out) {
-    process.stderr.write(`generate: ${!values.out ? 'missing --out DIR' : `--size must be small, seed or tang, got ${JSON.stringify(values.size ?? '')}`}\n${USAGE}`);
+    process.stderr.write(
+      `generate: ${!values.out ? 'missing --out DIR' : `--size must be small, seed or tang, got ${JSON.stringify(values.size ?? '')}`}\n${USAGE}`,
+    );
     return 2;
   }
   const whole = (name: 'limit' | 'threads', min: number) => {
     const v = values[name];
     if (v === undefined) return undefined;
     if (!tang) throw new UsageError(`--${name} is only for --size tang`);
-    if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(v)}`);
+    if (!/^\d+$/.test(v) || Number(v) < min)
+      throw new UsageError(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(v)}`);
     return Number(v);
   };
   let limit: number | undefined;
@@ -86,8 +93,13 @@ async function cli(argv: string[]): Promise<number> {
 }
 
 if (import.meta.url === `file://${resolve(process.argv[1] ?? '')}`) {
-  cli(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err) => {
-    process.stderr.write(`generate: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  });
+  cli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`generate: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

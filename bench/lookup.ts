@@ -65,9 +65,22 @@ const OPS: Record<string, Op> = {
   },
 };
 
-interface OpResult { op: string; medianNs: number; minNs: number; maxNs: number; calls: number }
+interface OpResult {
+  op: string;
+  medianNs: number;
+  minNs: number;
+  maxNs: number;
+  calls: number;
+}
 
-function child(cache: string, fallback: boolean, batches: number, batchMs: number, minCalls: number, warmupMs: number): void {
+function child(
+  cache: string,
+  fallback: boolean,
+  batches: number,
+  batchMs: number,
+  minCalls: number,
+  warmupMs: number,
+): void {
   const r = openCache(cache, { fallback });
   const rand = prng(0x100c0b);
   const rows = new Int32Array(N_RANDOM);
@@ -83,7 +96,7 @@ function child(cache: string, fallback: boolean, batches: number, batchMs: numbe
     // Warm-up, doubling until ~warmupMs: also measures the rate for sizing the batches.
     let calls = 1000;
     let rate = 0;
-    for (let spent = 0; spent < warmupMs;) {
+    for (let spent = 0; spent < warmupMs; ) {
       const t = performance.now();
       sink += op(r, rows, ids, 0, calls);
       const ms = performance.now() - t;
@@ -98,23 +111,68 @@ function child(cache: string, fallback: boolean, batches: number, batchMs: numbe
       sink += op(r, rows, ids, b * perBatch, perBatch);
       ns.push(Number(process.hrtime.bigint() - t) / perBatch);
     }
-    results.push({ op: name, medianNs: median(ns), minNs: Math.min(...ns), maxNs: Math.max(...ns), calls: perBatch * batches });
+    results.push({
+      op: name,
+      medianNs: median(ns),
+      minNs: Math.min(...ns),
+      maxNs: Math.max(...ns),
+      calls: perBatch * batches,
+    });
   }
-  process.stdout.write(`@@RESULT ${JSON.stringify({ backing: r.backing, count: r.count, dim: r.dim, size: r.bytes.length, results, sink: Number.isFinite(sink) })}\n`);
+  process.stdout.write(
+    `@@RESULT ${JSON.stringify({ backing: r.backing, count: r.count, dim: r.dim, size: r.bytes.length, results, sink: Number.isFinite(sink) })}\n`,
+  );
 }
 
-function parent(cache: string, batches: number, batchMs: number, minCalls: number, warmupMs: number, out?: string): void {
+function parent(
+  cache: string,
+  batches: number,
+  batchMs: number,
+  minCalls: number,
+  warmupMs: number,
+  out?: string,
+): void {
   const backings = loadNative() ? [false, true] : [true];
   const runs = backings.map((fallback) => {
-    const r = spawnSync(process.execPath, [SELF, '--child', '--cache', cache, '--batches', String(batches), '--batch-ms', String(batchMs), '--min-calls', String(minCalls), '--warmup-ms', String(warmupMs), ...(fallback ? ['--fallback'] : [])], {
-      encoding: 'utf8', maxBuffer: 1 << 20,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        SELF,
+        '--child',
+        '--cache',
+        cache,
+        '--batches',
+        String(batches),
+        '--batch-ms',
+        String(batchMs),
+        '--min-calls',
+        String(minCalls),
+        '--warmup-ms',
+        String(warmupMs),
+        ...(fallback ? ['--fallback'] : []),
+      ],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      },
+    );
     const line = r.stdout?.split('\n').find((l) => l.startsWith('@@RESULT '));
-    if (r.status !== 0 || !line) throw new Error(`lookup child (${fallback ? 'fallback' : 'mmap'}) failed (status ${r.status}, signal ${r.signal}): ${r.stderr}`);
-    return JSON.parse(line.slice(9)) as { backing: string; count: number; dim: number; size: number; results: OpResult[] };
+    if (r.status !== 0 || !line)
+      throw new Error(
+        `lookup child (${fallback ? 'fallback' : 'mmap'}) failed (status ${r.status}, signal ${r.signal}): ${r.stderr}`,
+      );
+    return JSON.parse(line.slice(9)) as {
+      backing: string;
+      count: number;
+      dim: number;
+      size: number;
+      results: OpResult[];
+    };
   });
   const first = runs[0];
-  const head = runs.map((r) => `${r.backing === 'mmap' ? 'mmap (native)' : 'memory (fallback)'} ns/call: median [min-max]`);
+  const head = runs.map(
+    (r) => `${r.backing === 'mmap' ? 'mmap (native)' : 'memory (fallback)'} ns/call: median [min-max]`,
+  );
   const lines = first.results.map((res, i) => {
     const cells = runs.map((r) => {
       const x = r.results[i];
@@ -150,12 +208,18 @@ const { values } = parseArgs({
     help: { type: 'boolean', short: 'h' },
   },
 });
-const usage = 'Usage: node bench/lookup.ts --cache FILE [--batches 9] [--batch-ms 200] [--min-calls 2000000] [--warmup-ms 300] [--out FILE]\n';
+const usage =
+  'Usage: node bench/lookup.ts --cache FILE [--batches 9] [--batch-ms 200] [--min-calls 2000000] [--warmup-ms 300] [--out FILE]\n';
 if (values.help || !values.cache) {
   process.stdout.write(usage);
   process.exit(values.help ? 0 : 2);
 }
 const cache = resolve(values.cache);
-const [batches, batchMs, minCalls, warmupMs] = [Number(values.batches), Number(values['batch-ms']), Number(values['min-calls']), Number(values['warmup-ms'])];
+const [batches, batchMs, minCalls, warmupMs] = [
+  Number(values.batches),
+  Number(values['batch-ms']),
+  Number(values['min-calls']),
+  Number(values['warmup-ms']),
+];
 if (values.child) child(cache, !!values.fallback, batches, batchMs, minCalls, warmupMs);
 else parent(cache, batches, batchMs, minCalls, warmupMs, values.out);

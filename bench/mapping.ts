@@ -59,7 +59,10 @@ async function child(path: string, mode: Mode, workers: number) {
   const main = load(path, mode);
   (globalThis as { image?: Uint8Array }).image = main;
   touch(main);
-  const pool = Array.from({ length: workers }, () => new Worker(fileURLToPath(import.meta.url), { workerData: { path, mode } }));
+  const pool = Array.from(
+    { length: workers },
+    () => new Worker(fileURLToPath(import.meta.url), { workerData: { path, mode } }),
+  );
   await Promise.all(pool.map((w) => once(w, 'message')));
   const ms = performance.now() - t0;
   const m = memoryOf();
@@ -99,15 +102,28 @@ async function parent(sizeMb: number, workers: number, runs: number, out?: strin
   for (const mode of modes) {
     const samples: { pss: number; rss: number; ms: number }[] = [];
     for (let i = 0; i < runs; i++) {
-      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, '--path', path, '--workers', String(workers)], {
-        encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, POEM_CACHE_NO_NATIVE: mode === 'fallback' ? '1' : '' },
-      });
-      if (r.status !== 0) throw new Error(`child ${mode} failed (status ${r.status}, signal ${r.signal}): ${r.stderr || r.error}`);
+      const r = spawnSync(
+        process.execPath,
+        [fileURLToPath(import.meta.url), '--child', mode, '--path', path, '--workers', String(workers)],
+        {
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+          env: { ...process.env, POEM_CACHE_NO_NATIVE: mode === 'fallback' ? '1' : '' },
+        },
+      );
+      if (r.status !== 0)
+        throw new Error(`child ${mode} failed (status ${r.status}, signal ${r.signal}): ${r.stderr || r.error}`);
       samples.push(JSON.parse(r.stdout.trim().split('\n').pop()!));
     }
-    const res = { pss: median(samples.map((s) => s.pss)), rss: median(samples.map((s) => s.rss)), ms: median(samples.map((s) => s.ms)) };
+    const res = {
+      pss: median(samples.map((s) => s.pss)),
+      rss: median(samples.map((s) => s.rss)),
+      ms: median(samples.map((s) => s.ms)),
+    };
     results[mode] = res;
-    rows.push(`| ${mode} | ${fmtMB(res.pss)} | ${(res.pss / size).toFixed(2)} | ${fmtMB(res.rss)} | ${res.ms.toFixed(0)} ms | ${res.pss <= budget ? 'yes' : 'no'} |`);
+    rows.push(
+      `| ${mode} | ${fmtMB(res.pss)} | ${(res.pss / size).toFixed(2)} | ${fmtMB(res.rss)} | ${res.ms.toFixed(0)} ms | ${res.pss <= budget ? 'yes' : 'no'} |`,
+    );
   }
   const table = [
     `Cache: ${fmtMB(size)} (${path.replace(here, 'bench')}); main thread + ${workers} workers, every page touched in every thread; median of ${runs} runs; PSS budget 1.2 × file + ${workers} × 40 MB = ${fmtMB(budget)}.`,

@@ -21,7 +21,15 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { openCache, openShm, readerFromBytes } from '../cache/reader.ts';
 import { loadNative } from '../native/index.ts';
 import { fmtMB, memoryOf } from './lib/pss.ts';
-import { combineDigests, jsonPageData, pageDigest, pageRows, renderSimilarPage, type PageData, type PipelineJson } from './lib/render-page.ts';
+import {
+  combineDigests,
+  jsonPageData,
+  pageDigest,
+  pageRows,
+  renderSimilarPage,
+  type PageData,
+  type PipelineJson,
+} from './lib/render-page.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const STRATEGIES = ['a', 'b', 'c', 'd', 'd2', 'd3'] as const;
@@ -51,7 +59,8 @@ const YOUNG_GENERATION_MB = 8;
 
 /** Thrown (as a message) when a JSON file cannot be one JS string. */
 const isStringLimit = (e: unknown) =>
-  (e as NodeJS.ErrnoException)?.code === 'ERR_STRING_TOO_LONG' || /string longer than|Invalid string length/i.test(String((e as Error)?.message));
+  (e as NodeJS.ErrnoException)?.code === 'ERR_STRING_TOO_LONG' ||
+  /string longer than|Invalid string length/i.test(String((e as Error)?.message));
 
 function parseJsonFiles(dir: string): PipelineJson {
   const read = (f: string) => {
@@ -114,14 +123,31 @@ if (!isMainThread) {
   let keep: unknown;
   try {
     switch (w.strategy) {
-      case 'a': keep = parseJsonFiles(w.data); d = jsonPageData(keep as PipelineJson); break;
-      case 'b': keep = w.json; d = jsonPageData(w.json!); break;
-      case 'c': case 'd3': d = readerFromBytes(new Uint8Array(w.shared!), w.strategy); break;
-      case 'd': d = openCache(w.cache); break;
-      case 'd2': d = openShm(w.shm!); break;
+      case 'a':
+        keep = parseJsonFiles(w.data);
+        d = jsonPageData(keep as PipelineJson);
+        break;
+      case 'b':
+        keep = w.json;
+        d = jsonPageData(w.json!);
+        break;
+      case 'c':
+      case 'd3':
+        d = readerFromBytes(new Uint8Array(w.shared!), w.strategy);
+        break;
+      case 'd':
+        d = openCache(w.cache);
+        break;
+      case 'd2':
+        d = openShm(w.shm!);
+        break;
     }
   } catch (e) {
-    parentPort!.postMessage({ type: 'error', cannot: isStringLimit(e), message: String((e as Error)?.message ?? e).split('\n')[0] });
+    parentPort!.postMessage({
+      type: 'error',
+      cannot: isStringLimit(e),
+      message: String((e as Error)?.message ?? e).split('\n')[0],
+    });
   }
   if (d) {
     (globalThis as { keep?: unknown }).keep = keep; // the parsed data stays alive until the final PSS reading
@@ -152,7 +178,11 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
   let shm: string | undefined;
   const cleanup = () => {
     if (shm) {
-      try { loadNative()!.shmUnlink(shm); } catch { /* already gone */ }
+      try {
+        loadNative()!.shmUnlink(shm);
+      } catch {
+        /* already gone */
+      }
       shm = undefined;
     }
   };
@@ -167,7 +197,11 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
         try {
           base.json = parseJsonFiles(data);
         } catch (e) {
-          if (isStringLimit(e)) return say({ cannot: `cannot: ${String((e as Error).message).split('\n')[0]}`, failMs: performance.now() - t0 });
+          if (isStringLimit(e))
+            return say({
+              cannot: `cannot: ${String((e as Error).message).split('\n')[0]}`,
+              failMs: performance.now() - t0,
+            });
           throw e;
         }
       }
@@ -186,21 +220,33 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
       count = await readCount(cache);
     } else {
       const native = loadNative();
-      if (!native?.mapFileShared) return say({ cannot: `cannot: mapFileShared needs Node >= 24.16 (this is ${process.version})` });
+      if (!native?.mapFileShared)
+        return say({ cannot: `cannot: mapFileShared needs Node >= 24.16 (this is ${process.version})` });
       base.shared = native.mapFileShared(resolve(cache));
       count = readerFromBytes(new Uint8Array(base.shared), 'main').count;
     }
     const rows = pageRows(count, pages);
     const heavy = strategy === 'a' || strategy === 'b';
-    const pool = Array.from({ length: workers }, (_, index) => new Worker(SELF, {
-      workerData: { ...base, index, rows },
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, ...(heavy ? { maxOldGenerationSizeMb: JSON_HEAP_MB } : {}) },
-    }));
+    const pool = Array.from(
+      { length: workers },
+      (_, index) =>
+        new Worker(SELF, {
+          workerData: { ...base, index, rows },
+          resourceLimits: {
+            maxYoungGenerationSizeMb: YOUNG_GENERATION_MB,
+            ...(heavy ? { maxOldGenerationSizeMb: JSON_HEAP_MB } : {}),
+          },
+        }),
+    );
     const firsts = await Promise.all(pool.map((w) => once(w, 'message').then(([m]) => m)));
     const failed = firsts.find((m) => m.type === 'error');
     if (failed) {
       for (const w of pool) void w.terminate();
-      return say({ cannot: failed.cannot ? `cannot: ${failed.message}` : undefined, error: failed.cannot ? undefined : failed.message, failMs: performance.now() - t0 });
+      return say({
+        cannot: failed.cannot ? `cannot: ${failed.message}` : undefined,
+        error: failed.cannot ? undefined : failed.message,
+        failMs: performance.now() - t0,
+      });
     }
     const tReady = performance.now();
     const done = pool.map((w) => once(w, 'message').then(([m]) => m));
@@ -218,8 +264,13 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
     (globalThis as { gc?: () => void }).gc?.();
     const final = memoryOf('self');
     say({
-      setupMs: tReady - t0, renderMs: tDone - tReady, totalMs: tDone - t0, pages: rows.length,
-      hash: combineDigests(digests), finalPss: final.pss, finalRss: final.rss,
+      setupMs: tReady - t0,
+      renderMs: tDone - tReady,
+      totalMs: tDone - t0,
+      pages: rows.length,
+      hash: combineDigests(digests),
+      finalPss: final.pss,
+      finalRss: final.rss,
       loadMs: Math.max(...firsts.map((m) => m.loadMs)),
     });
     for (const w of pool) w.postMessage('exit');
@@ -259,8 +310,24 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : Infinity;
 }
 
-async function measure(strategy: Strategy, workers: number, o: { data: string; cache: string; pages: number }): Promise<Cell> {
-  const args = [SELF, '--child', strategy, '--workers', String(workers), '--data', o.data, '--cache', o.cache, '--pages', String(o.pages)];
+async function measure(
+  strategy: Strategy,
+  workers: number,
+  o: { data: string; cache: string; pages: number },
+): Promise<Cell> {
+  const args = [
+    SELF,
+    '--child',
+    strategy,
+    '--workers',
+    String(workers),
+    '--data',
+    o.data,
+    '--cache',
+    o.cache,
+    '--pages',
+    String(o.pages),
+  ];
   const heavy = strategy === 'a' || strategy === 'b';
   const flags = ['--expose-gc', ...(heavy ? [`--max-old-space-size=${JSON_HEAP_MB}`] : [])];
   const cp = spawn(process.execPath, [...flags, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -268,7 +335,9 @@ async function measure(strategy: Strategy, workers: number, o: { data: string; c
   const sample = () => {
     try {
       peak = Math.max(peak, memoryOf(cp.pid!).pss);
-    } catch { /* not started yet / exited */ }
+    } catch {
+      /* not started yet / exited */
+    }
   };
   sample();
   const timer = setInterval(sample, 50);
@@ -280,20 +349,35 @@ async function measure(strategy: Strategy, workers: number, o: { data: string; c
   clearInterval(timer);
   if (strategy === 'd2' && code !== 0) {
     // The child died before unlinking its segment: do it here (name as in child()).
-    try { loadNative()?.shmUnlink(`poem-bench-${cp.pid}`); } catch { /* it did, or never created it */ }
+    try {
+      loadNative()?.shmUnlink(`poem-bench-${cp.pid}`);
+    } catch {
+      /* it did, or never created it */
+    }
   }
   const line = out.split('\n').find((l) => l.startsWith('@@RESULT '));
   if (code !== 0 || !line) {
     const why = signal ? `signal ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}` : `exit ${code}`;
-    return { strategy, workers, peakPss: peak || undefined, note: `failed: ${why}: ${err.trim().split('\n').slice(-1)[0] ?? ''}` };
+    return {
+      strategy,
+      workers,
+      peakPss: peak || undefined,
+      note: `failed: ${why}: ${err.trim().split('\n').slice(-1)[0] ?? ''}`,
+    };
   }
   const r = JSON.parse(line.slice('@@RESULT '.length));
-  if (r.cannot || r.error) return { strategy, workers, peakPss: peak || undefined, failMs: r.failMs, note: r.cannot ?? `failed: ${r.error}` };
+  if (r.cannot || r.error)
+    return { strategy, workers, peakPss: peak || undefined, failMs: r.failMs, note: r.cannot ?? `failed: ${r.error}` };
   return { strategy, workers, ...r, peakPss: Math.max(peak, r.finalPss), note: undefined };
 }
 
 function svgChart(cells: Cell[], workerCounts: number[], strategies: Strategy[], title: string): string {
-  const W = 720, H = 420, L = 80, R = 250, T = 40, B = 50;
+  const W = 720,
+    H = 420,
+    L = 80,
+    R = 250,
+    T = 40,
+    B = 50;
   const colors = ['#d62728', '#ff7f0e', '#2ca02c', '#1f77b4', '#9467bd', '#8c564b'];
   const pts = cells.filter((c) => c.peakPss !== undefined && !c.note);
   const maxMb = Math.max(1, ...pts.map((c) => c.peakPss! / (1 << 20)));
@@ -301,7 +385,9 @@ function svgChart(cells: Cell[], workerCounts: number[], strategies: Strategy[],
     const p = 10 ** Math.floor(Math.log10(maxMb));
     return [1, 2, 2.5, 5, 10].map((m) => m * p).find((v) => v >= maxMb)!;
   })();
-  const xs = (w: number) => L + (workerCounts.length === 1 ? (W - L - R) / 2 : (workerCounts.indexOf(w) / (workerCounts.length - 1)) * (W - L - R));
+  const xs = (w: number) =>
+    L +
+    (workerCounts.length === 1 ? (W - L - R) / 2 : (workerCounts.indexOf(w) / (workerCounts.length - 1)) * (W - L - R));
   const ys = (mb: number) => H - B - (mb / niceMax) * (H - T - B);
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const out: string[] = [
@@ -312,31 +398,52 @@ function svgChart(cells: Cell[], workerCounts: number[], strategies: Strategy[],
   for (let i = 0; i <= 5; i++) {
     const v = (niceMax * i) / 5;
     const y = ys(v);
-    out.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/>`, `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)}</text>`);
+    out.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#ddd"/>`,
+      `<text x="${L - 6}" y="${y + 4}" text-anchor="end">${Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1)}</text>`,
+    );
   }
   for (const w of workerCounts) out.push(`<text x="${xs(w)}" y="${H - B + 18}" text-anchor="middle">${w}</text>`);
   out.push(
-    `<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="black"/>`, `<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="black"/>`,
+    `<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="black"/>`,
+    `<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="black"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">worker threads</text>`,
     `<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">total peak PSS (MB)</text>`,
   );
   strategies.forEach((s, i) => {
     const color = colors[i % colors.length];
     const mine = pts.filter((c) => c.strategy === s).sort((a, b) => a.workers - b.workers);
-    if (mine.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${mine.map((c) => `${xs(c.workers).toFixed(1)},${ys(c.peakPss! / (1 << 20)).toFixed(1)}`).join(' ')}"/>`);
-    for (const c of mine) out.push(`<circle cx="${xs(c.workers).toFixed(1)}" cy="${ys(c.peakPss! / (1 << 20)).toFixed(1)}" r="3.5" fill="${color}"/>`);
+    if (mine.length > 1)
+      out.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${mine.map((c) => `${xs(c.workers).toFixed(1)},${ys(c.peakPss! / (1 << 20)).toFixed(1)}`).join(' ')}"/>`,
+      );
+    for (const c of mine)
+      out.push(
+        `<circle cx="${xs(c.workers).toFixed(1)}" cy="${ys(c.peakPss! / (1 << 20)).toFixed(1)}" r="3.5" fill="${color}"/>`,
+      );
     const ly = T + 10 + i * 20;
     const missing = cells.filter((c) => c.strategy === s && c.note).length;
     const failed = cells.some((c) => c.strategy === s && c.failMs !== undefined);
-    out.push(`<line x1="${W - R + 20}" x2="${W - R + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${W - R + 50}" y="${ly + 4}">${esc(DESCRIBE[s])}${failed ? ' (fails, see the table)' : missing ? ` (${missing} not measured)` : ''}</text>`);
+    out.push(
+      `<line x1="${W - R + 20}" x2="${W - R + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+      `<text x="${W - R + 50}" y="${ly + 4}">${esc(DESCRIBE[s])}${failed ? ' (fails, see the table)' : missing ? ` (${missing} not measured)` : ''}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
 
-async function parent(o: { data: string; cache: string; pages: number; workers: number[]; strategies: Strategy[]; out?: string; memFraction: number }) {
-  for (const f of Object.values(JSON_FILES)) if (!existsSync(join(o.data, f))) throw new Error(`render: ${join(o.data, f)} is missing (node bench/generate.ts)`);
+async function parent(o: {
+  data: string;
+  cache: string;
+  pages: number;
+  workers: number[];
+  strategies: Strategy[];
+  out?: string;
+  memFraction: number;
+}) {
+  for (const f of Object.values(JSON_FILES))
+    if (!existsSync(join(o.data, f))) throw new Error(`render: ${join(o.data, f)} is missing (node bench/generate.ts)`);
   if (!existsSync(o.cache)) throw new Error(`render: cache ${o.cache} is missing (convert ${o.data} first)`);
   const jsonBytes = Object.values(JSON_FILES).reduce((s, f) => s + statSync(join(o.data, f)).size, 0);
   const cacheBytes = statSync(o.cache).size;
@@ -365,12 +472,14 @@ async function parent(o: { data: string; cache: string; pages: number; workers: 
   }
   const hashes = new Set(cells.filter((c) => c.hash).map((c) => c.hash));
   const pages = cells.find((c) => c.pages)?.pages ?? o.pages;
-  const rows = cells.map((c) => c.note && c.failMs !== undefined
-    // started and failed: peak PSS until the failure, the time to it, the reason where the hash would be
-    ? `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.peakPss ? fmtMB(c.peakPss) : '–'} | – | failed after ${(c.failMs / 1000).toFixed(2)} s | – | ${(c.failMs / 1000).toFixed(2)} s | – | ${c.note} |`
-    : c.note
-    ? `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.note} | | | | | | |`
-    : `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${fmtMB(c.peakPss!)} | ${fmtMB(c.finalPss!)} | ${(c.setupMs! / 1000).toFixed(2)} s | ${(c.renderMs! / 1000).toFixed(2)} s | ${(c.totalMs! / 1000).toFixed(2)} s | ${(c.pages! / (c.renderMs! / 1000)).toFixed(0)} | ${c.hash!.slice(0, 12)} |`);
+  const rows = cells.map((c) =>
+    c.note && c.failMs !== undefined
+      ? // started and failed: peak PSS until the failure, the time to it, the reason where the hash would be
+        `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.peakPss ? fmtMB(c.peakPss) : '–'} | – | failed after ${(c.failMs / 1000).toFixed(2)} s | – | ${(c.failMs / 1000).toFixed(2)} s | – | ${c.note} |`
+      : c.note
+        ? `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.note} | | | | | | |`
+        : `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${fmtMB(c.peakPss!)} | ${fmtMB(c.finalPss!)} | ${(c.setupMs! / 1000).toFixed(2)} s | ${(c.renderMs! / 1000).toFixed(2)} s | ${(c.totalMs! / 1000).toFixed(2)} s | ${(c.pages! / (c.renderMs! / 1000)).toFixed(0)} | ${c.hash!.slice(0, 12)} |`,
+  );
   const table = [
     `Render ${pages} "similar" pages (title + 100 most similar + first 100 of the diversity sequence, titles and first lines) with N worker threads.`,
     `JSON inputs ${fmtMB(jsonBytes)} (${o.data}); cache ${fmtMB(cacheBytes)} (${o.cache}); ${process.version}; one child process per cell, one run each.`,
@@ -385,7 +494,10 @@ async function parent(o: { data: string; cache: string; pages: number; workers: 
   if (o.out) {
     mkdirSync(o.out, { recursive: true });
     writeFileSync(join(o.out, 'render.md'), table + '\n');
-    writeFileSync(join(o.out, 'render.svg'), svgChart(cells, o.workers, o.strategies, `Render ${pages} pages: total peak PSS vs worker threads`));
+    writeFileSync(
+      join(o.out, 'render.svg'),
+      svgChart(cells, o.workers, o.strategies, `Render ${pages} pages: total peak PSS vs worker threads`),
+    );
     console.log(`\nwrote ${join(o.out, 'render.md')} and render.svg`);
   }
   if (hashes.size > 1) {
@@ -408,7 +520,8 @@ if (isMainThread) {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const usage = 'Usage: node bench/render.ts --data DIR --cache FILE [--pages N (default: every row once)] [--workers 1,2,4,8] [--strategies a,b,c,d,d2,d3] [--out DIR] [--mem-fraction 0.8]\n';
+  const usage =
+    'Usage: node bench/render.ts --data DIR --cache FILE [--pages N (default: every row once)] [--workers 1,2,4,8] [--strategies a,b,c,d,d2,d3] [--out DIR] [--mem-fraction 0.8]\n';
   if (values.help) {
     process.stdout.write(usage);
     process.exit(0);
@@ -435,6 +548,14 @@ if (isMainThread) {
       process.exit(2);
     }
     const pages = values.pages ? Number(values.pages) : openCache(cache, { fallback: !loadNative() }).count;
-    await parent({ data, cache, pages, workers, strategies, out: values.out, memFraction: Number(values['mem-fraction']) });
+    await parent({
+      data,
+      cache,
+      pages,
+      workers,
+      strategies,
+      out: values.out,
+      memFraction: Number(values['mem-fraction']),
+    });
   }
 }

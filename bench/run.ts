@@ -29,15 +29,21 @@ interface Plan {
 }
 const PLANS: Record<string, Plan> = {
   small: {
-    runs: 1, mapping: { mappingMb: 64, workers: 8 },
-    render: { pages: '100', workers: '1,2' }, warmStart: { sizesMb: '10,64', dataCache: false, runs: 3 },
-    lookup: { batches: 5, batchMs: 20, minCalls: 100000, warmupMs: 50 }, writeBenchmarks: false,
+    runs: 1,
+    mapping: { mappingMb: 64, workers: 8 },
+    render: { pages: '100', workers: '1,2' },
+    warmStart: { sizesMb: '10,64', dataCache: false, runs: 3 },
+    lookup: { batches: 5, batchMs: 20, minCalls: 100000, warmupMs: 50 },
+    writeBenchmarks: false,
     astroBuild: { runs: 1, variants: 'own,w1,w2,w4,json' },
   },
   seed: {
-    runs: 3, mapping: { mappingMb: 600, workers: 8 },
-    render: { pages: '', workers: '1,2,4,8' }, warmStart: { sizesMb: '10,500', dataCache: false, runs: 5 },
-    lookup: { batches: 9, batchMs: 200, minCalls: 2000000, warmupMs: 300 }, writeBenchmarks: true,
+    runs: 3,
+    mapping: { mappingMb: 600, workers: 8 },
+    render: { pages: '', workers: '1,2,4,8' },
+    warmStart: { sizesMb: '10,500', dataCache: false, runs: 5 },
+    lookup: { batches: 9, batchMs: 200, minCalls: 2000000, warmupMs: 300 },
+    writeBenchmarks: true,
     astroBuild: { runs: 3, variants: 'own,w1,w2,w4,json' },
   },
   // 57,607 poems: the embeddings JSON (466 MB in the real shapes; it was 834 MB, over V8's string limit) is near
@@ -45,20 +51,28 @@ const PLANS: Record<string, Plan> = {
   // memory); the cache strategies render every page. Mapping and the synthetic warm-start caches measure the same thing at every size: not
   // rerun here (see the seed block); warm start is measured on the tang cache itself instead.
   tang: {
-    runs: 3, mapping: null,
-    render: { pages: '', workers: '1,2,4,8' }, warmStart: { sizesMb: '', dataCache: true, runs: 5 },
-    lookup: { batches: 9, batchMs: 200, minCalls: 2000000, warmupMs: 300 }, writeBenchmarks: true,
+    runs: 3,
+    mapping: null,
+    render: { pages: '', workers: '1,2,4,8' },
+    warmStart: { sizesMb: '', dataCache: true, runs: 5 },
+    lookup: { batches: 9, batchMs: 200, minCalls: 2000000, warmupMs: 300 },
+    writeBenchmarks: true,
     astroBuild: null,
   },
 };
 
 const { values } = parseArgs({
-  options: { size: { type: 'string', default: 'small' }, 'write-benchmarks': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    size: { type: 'string', default: 'small' },
+    'write-benchmarks': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
   allowNegative: true,
 });
 // --write-benchmarks (default for seed and tang; --no-write-benchmarks: not) puts the tables into BENCHMARKS.md
 // between this size's markers.
-const usage = 'Usage: npm run bench -- --size small|seed|tang [--[no-]write-benchmarks]\n' +
+const usage =
+  'Usage: npm run bench -- --size small|seed|tang [--[no-]write-benchmarks]\n' +
   '  small  CI smoke run (~2 min); seed  7,790 poems, full lists (~15 min); tang  57,607 real poems, top-100 lists (~20-30 min,\n' +
   '         the first run also builds the data set from the npm package chinese-poetry: a few minutes)\n';
 if (values.help) {
@@ -78,7 +92,7 @@ mkdirSync(out, { recursive: true });
 const repo = dirname(here);
 const ran: { title: string; command: string; seconds: number; table?: string }[] = [];
 const skipped: string[] = [];
-const rel = (p: string) => p.startsWith(repo) ? p.slice(repo.length + 1) : p;
+const rel = (p: string) => (p.startsWith(repo) ? p.slice(repo.length + 1) : p);
 
 function step(title: string, args: string[], table?: string): void {
   console.log(`\n## ${title}\n`);
@@ -96,43 +110,125 @@ function step(title: string, args: string[], table?: string): void {
 if (!Object.values(FILES).every((f) => existsSync(join(data, f)))) {
   step(`Generate the ${size} data set`, [join(here, 'generate.ts'), '--size', size, '--out', data]);
 }
-step('Converter: MB/s and peak RSS per input vs JSON.parse', [join(here, 'converter.ts'), '--data', data, '--runs', String(plan.runs), '--out', join(out, 'converter.md')], 'converter.md');
+step(
+  'Converter: MB/s and peak RSS per input vs JSON.parse',
+  [join(here, 'converter.ts'), '--data', data, '--runs', String(plan.runs), '--out', join(out, 'converter.md')],
+  'converter.md',
+);
 if (plan.mapping) {
-  step(`Mapping: total PSS of main + ${plan.mapping.workers} workers`, [
-    join(here, 'mapping.ts'), '--size-mb', String(plan.mapping.mappingMb), '--workers', String(plan.mapping.workers), '--runs', String(plan.runs),
-    '--out', join(out, 'mapping.md'),
-  ], 'mapping.md');
+  step(
+    `Mapping: total PSS of main + ${plan.mapping.workers} workers`,
+    [
+      join(here, 'mapping.ts'),
+      '--size-mb',
+      String(plan.mapping.mappingMb),
+      '--workers',
+      String(plan.mapping.workers),
+      '--runs',
+      String(plan.runs),
+      '--out',
+      join(out, 'mapping.md'),
+    ],
+    'mapping.md',
+  );
 } else skipped.push('Mapping (a synthetic cache, the same at every size: see the seed block)');
 // The binary cache of this data set, for the render and lookup steps (the converter skips it when up to date).
 const cache = join(data, 'poems.pcache');
 step(`Convert the ${size} data set to ${cache}`, [
-  join(dirname(here), 'bin', 'poem-cache.mjs'), 'convert', '--quiet', '--out', cache,
+  join(dirname(here), 'bin', 'poem-cache.mjs'),
+  'convert',
+  '--quiet',
+  '--out',
+  cache,
   ...(['poems', 'embeddings', 'similarity', 'diversity'] as const).flatMap((k) => [`--${k}`, join(data, FILES[k])]),
 ]);
-step(`Render: pages/s and total PSS per data strategy x workers (${plan.render.workers})`, [
-  join(here, 'render.ts'), '--data', data, '--cache', cache, '--workers', plan.render.workers,
-  ...(plan.render.pages ? ['--pages', plan.render.pages] : []), '--out', out,
-], 'render.md');
-const warmOf = [...(plan.warmStart.sizesMb ? [`caches of ${plan.warmStart.sizesMb} MB`] : []), ...(plan.warmStart.dataCache ? [`the ${size} cache`] : [])].join(' and ');
-step(`Warm start: process start -> first page, ${warmOf}`, [
-  join(here, 'warm-start.ts'), '--sizes-mb', plan.warmStart.sizesMb, ...(plan.warmStart.dataCache ? ['--caches', cache] : []),
-  '--runs', String(plan.warmStart.runs), '--out', join(out, 'warm-start.md'),
-], 'warm-start.md');
-if (!plan.warmStart.sizesMb) skipped.push('Warm start on synthetic caches of 10 and 500 MB (the same at every size: see the seed block)');
-step('Lookup: ns per accessor call', [
-  join(here, 'lookup.ts'), '--cache', cache, '--batches', String(plan.lookup.batches), '--batch-ms', String(plan.lookup.batchMs),
-  '--min-calls', String(plan.lookup.minCalls), '--warmup-ms', String(plan.lookup.warmupMs), '--out', join(out, 'lookup.md'),
-], 'lookup.md');
+step(
+  `Render: pages/s and total PSS per data strategy x workers (${plan.render.workers})`,
+  [
+    join(here, 'render.ts'),
+    '--data',
+    data,
+    '--cache',
+    cache,
+    '--workers',
+    plan.render.workers,
+    ...(plan.render.pages ? ['--pages', plan.render.pages] : []),
+    '--out',
+    out,
+  ],
+  'render.md',
+);
+const warmOf = [
+  ...(plan.warmStart.sizesMb ? [`caches of ${plan.warmStart.sizesMb} MB`] : []),
+  ...(plan.warmStart.dataCache ? [`the ${size} cache`] : []),
+].join(' and ');
+step(
+  `Warm start: process start -> first page, ${warmOf}`,
+  [
+    join(here, 'warm-start.ts'),
+    '--sizes-mb',
+    plan.warmStart.sizesMb,
+    ...(plan.warmStart.dataCache ? ['--caches', cache] : []),
+    '--runs',
+    String(plan.warmStart.runs),
+    '--out',
+    join(out, 'warm-start.md'),
+  ],
+  'warm-start.md',
+);
+if (!plan.warmStart.sizesMb)
+  skipped.push('Warm start on synthetic caches of 10 and 500 MB (the same at every size: see the seed block)');
+step(
+  'Lookup: ns per accessor call',
+  [
+    join(here, 'lookup.ts'),
+    '--cache',
+    cache,
+    '--batches',
+    String(plan.lookup.batches),
+    '--batch-ms',
+    String(plan.lookup.batchMs),
+    '--min-calls',
+    String(plan.lookup.minCalls),
+    '--warmup-ms',
+    String(plan.lookup.warmupMs),
+    '--out',
+    join(out, 'lookup.md'),
+  ],
+  'lookup.md',
+);
 if (plan.astroBuild) {
-  step(`Astro build: Astro's own prerenderer vs the worker prerenderer vs pages importing the JSON (${plan.astroBuild.variants})`, [
-    join(here, 'astro-build.ts'), '--data', data, '--cache', cache, '--runs', String(plan.astroBuild.runs),
-    '--variants', plan.astroBuild.variants, '--out', join(out, 'astro-build.md'),
-  ], 'astro-build.md');
-} else skipped.push('Astro build of the example site (at this size 172,822 pages with one similar and one different page per poem; the seed block has it)');
+  step(
+    `Astro build: Astro's own prerenderer vs the worker prerenderer vs pages importing the JSON (${plan.astroBuild.variants})`,
+    [
+      join(here, 'astro-build.ts'),
+      '--data',
+      data,
+      '--cache',
+      cache,
+      '--runs',
+      String(plan.astroBuild.runs),
+      '--variants',
+      plan.astroBuild.variants,
+      '--out',
+      join(out, 'astro-build.md'),
+    ],
+    'astro-build.md',
+  );
+} else
+  skipped.push(
+    'Astro build of the example site (at this size 172,822 pages with one similar and one different page per poem; the seed block has it)',
+  );
 
 // One report per run: the machine, the commit, every step's exact command and table.
-const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout.trim() || 'unknown';
-const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repo, encoding: 'utf8' }).stdout.trim() ? ' (with uncommitted changes)' : '';
+const git =
+  spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repo, encoding: 'utf8' }).stdout.trim() || 'unknown';
+const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+  cwd: repo,
+  encoding: 'utf8',
+}).stdout.trim()
+  ? ' (with uncommitted changes)'
+  : '';
 const svg = join(out, 'render.svg');
 const chart = `docs/benchmarks/render-pss-${size}.svg`;
 const report = [
@@ -140,11 +236,17 @@ const report = [
   `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}.`,
   ...(skipped.length ? [`Not run at this size: ${skipped.join('; ')}.`] : []),
   '',
-  ...ran.filter((r) => r.table).flatMap((r) => [
-    `### ${r.title}`, '', `\`${r.command}\` (${r.seconds.toFixed(0)} s)`, '',
-    readFileSync(join(out, r.table!), 'utf8').trim(), '',
-    ...(r.table === 'render.md' && existsSync(svg) ? [`![Total PSS vs workers per strategy](${chart})`, ''] : []),
-  ]),
+  ...ran
+    .filter((r) => r.table)
+    .flatMap((r) => [
+      `### ${r.title}`,
+      '',
+      `\`${r.command}\` (${r.seconds.toFixed(0)} s)`,
+      '',
+      readFileSync(join(out, r.table!), 'utf8').trim(),
+      '',
+      ...(r.table === 'render.md' && existsSync(svg) ? [`![Total PSS vs workers per strategy](${chart})`, ''] : []),
+    ]),
 ].join('\n');
 writeFileSync(join(out, 'REPORT.md'), report + '\n');
 if (values['write-benchmarks'] ?? plan.writeBenchmarks) {

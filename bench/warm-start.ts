@@ -41,9 +41,13 @@ if (values.child) {
   const tOpen = performance.now();
   const html = renderSimilarPage(reader, 0);
   const t1 = performance.now();
-  process.stdout.write(`@@RESULT ${JSON.stringify({ openMs: tOpen - t0, firstPageMs: t1 - t0, sinceStartMs: t1, scriptStartMs: tScript, backing: reader.backing, htmlBytes: html.length })}\n`);
+  process.stdout.write(
+    `@@RESULT ${JSON.stringify({ openMs: tOpen - t0, firstPageMs: t1 - t0, sinceStartMs: t1, scriptStartMs: tScript, backing: reader.backing, htmlBytes: html.length })}\n`,
+  );
 } else if (values.help) {
-  process.stdout.write('Usage: node bench/warm-start.ts [--sizes-mb 10,500] [--caches FILE,...] [--runs 5] [--dir DIR] [--out FILE]\n');
+  process.stdout.write(
+    'Usage: node bench/warm-start.ts [--sizes-mb 10,500] [--caches FILE,...] [--runs 5] [--dir DIR] [--out FILE]\n',
+  );
 } else {
   await parent();
 }
@@ -82,12 +86,22 @@ async function makeCache(path: string, mb: number): Promise<number> {
     }
     return { name, kind: SectionKind.ragged, flags: 0, count: R, param: R * len, parts: [starts, lengths, values()] };
   };
-  await w.addSection(ragged('similar', R - 1, (r, a) => { for (let j = 0; j < R - 1; j++) a[j] = (r + 1 + ((j * 7919) % (R - 1))) % R; }));
-  await w.addSection(ragged('diversity', R, (r, a) => { for (let j = 0; j < R; j++) a[j] = (r + R - j) % R; }));
+  await w.addSection(
+    ragged('similar', R - 1, (r, a) => {
+      for (let j = 0; j < R - 1; j++) a[j] = (r + 1 + ((j * 7919) % (R - 1))) % R;
+    }),
+  );
+  await w.addSection(
+    ragged('diversity', R, (r, a) => {
+      for (let j = 0; j < R; j++) a[j] = (r + R - j) % R;
+    }),
+  );
   const words = ['moon', 'river', 'stone', 'light', 'shadow', 'wind', 'autumn', 'café', 'ember', 'harbor'];
   const word = () => words[Math.floor(rand() * words.length)];
   const titles = Array.from({ length: R }, () => `${word()} ${word()} ${word()}`);
-  const texts = Array.from({ length: R }, () => Array.from({ length: 8 }, () => `${word()} ${word()} ${word()} ${word()} ${word()}`).join('\n'));
+  const texts = Array.from({ length: R }, () =>
+    Array.from({ length: 8 }, () => `${word()} ${word()} ${word()} ${word()} ${word()}`).join('\n'),
+  );
   await w.addSection(encodeStrings('title', titles));
   await w.addSection(encodeStrings('text', texts));
   return (await w.finish()).size;
@@ -101,25 +115,42 @@ async function parent(): Promise<void> {
   const lines: string[] = [];
   const targets = [
     ...sizes.map((mb) => ({ path: join(dir, `warm-${mb}mb.cache`), mb, label: '' })),
-    ...(values.caches ?? '').split(',').filter(Boolean).map((f) => ({ path: resolve(f), mb: 0, label: ` (${relative(process.cwd(), resolve(f))})` })),
+    ...(values.caches ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((f) => ({ path: resolve(f), mb: 0, label: ` (${relative(process.cwd(), resolve(f))})` })),
   ];
   for (const { path, mb, label } of targets) {
     const t = performance.now();
     if (!mb && !existsSync(path)) throw new Error(`warm-start: ${path}: no such cache file`);
     const size = mb ? await makeCache(path, mb) : statSync(path).size;
-    process.stderr.write(`warm-start: ${path} ${fmtMB(size)} (${((performance.now() - t) / 1000).toFixed(1)} s to make or find)\n`);
+    process.stderr.write(
+      `warm-start: ${path} ${fmtMB(size)} (${((performance.now() - t) / 1000).toFixed(1)} s to make or find)\n`,
+    );
     for (const fallback of [false, true]) {
       const one = () => {
-        const r = spawnSync(process.execPath, [SELF, '--child', path, ...(fallback ? ['--fallback'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        const r = spawnSync(process.execPath, [SELF, '--child', path, ...(fallback ? ['--fallback'] : [])], {
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        });
         const line = r.stdout?.split('\n').find((l) => l.startsWith('@@RESULT '));
-        if (r.status !== 0 || !line) throw new Error(`warm-start child failed (status ${r.status}, signal ${r.signal}): ${r.stderr}`);
-        return JSON.parse(line.slice(9)) as { openMs: number; firstPageMs: number; sinceStartMs: number; backing: string };
+        if (r.status !== 0 || !line)
+          throw new Error(`warm-start child failed (status ${r.status}, signal ${r.signal}): ${r.stderr}`);
+        return JSON.parse(line.slice(9)) as {
+          openMs: number;
+          firstPageMs: number;
+          sinceStartMs: number;
+          backing: string;
+        };
       };
       one(); // untimed: warms the OS page cache for this file
       const s = Array.from({ length: runs }, one);
       const m = (k: 'openMs' | 'firstPageMs' | 'sinceStartMs') => median(s.map((x) => x[k]));
-      const range = (k: 'firstPageMs' | 'sinceStartMs') => `${Math.min(...s.map((x) => x[k])).toFixed(1)}-${Math.max(...s.map((x) => x[k])).toFixed(1)}`;
-      lines.push(`| ${fmtMB(size)}${label} | ${fallback ? 'fallback (reads whole file)' : `${s[0].backing} (native)`} | ${m('openMs').toFixed(2)} ms | ${m('firstPageMs').toFixed(2)} ms (${range('firstPageMs')}) | ${m('sinceStartMs').toFixed(1)} ms (${range('sinceStartMs')}) |`);
+      const range = (k: 'firstPageMs' | 'sinceStartMs') =>
+        `${Math.min(...s.map((x) => x[k])).toFixed(1)}-${Math.max(...s.map((x) => x[k])).toFixed(1)}`;
+      lines.push(
+        `| ${fmtMB(size)}${label} | ${fallback ? 'fallback (reads whole file)' : `${s[0].backing} (native)`} | ${m('openMs').toFixed(2)} ms | ${m('firstPageMs').toFixed(2)} ms (${range('firstPageMs')}) | ${m('sinceStartMs').toFixed(1)} ms (${range('sinceStartMs')}) |`,
+      );
     }
   }
   const table = [

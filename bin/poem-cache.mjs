@@ -16,7 +16,11 @@ const compiled = fileURLToPath(new URL('../dist/converter/cli/main.js', import.m
 const cli = existsSync(compiled) ? compiled : fileURLToPath(new URL('../converter/cli/main.ts', import.meta.url));
 if (cli !== compiled && !process.features.typescript) {
   // Node 22.12..22.17 strips types only behind a flag: run the CLI in a child that has it.
-  const r = spawnSync(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', cli, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', cli, ...process.argv.slice(2)],
+    { stdio: 'inherit' },
+  );
   process.exit(r.status ?? 1);
 }
 const { main } = await import(cli);

@@ -38,8 +38,10 @@ export class AmbiguousIdError extends Error {
   readonly rows: number[];
   constructor(source: string, id: number, rows: number[], describe: (row: number) => string) {
     const shown = rows.slice(0, 5).map(describe).join(', ');
-    super(`${source}: poem id ${id} is not unique: ${rows.length} poems have it (${shown}${rows.length > 5 ? ', …' : ''}); ` +
-      'use rowsOf(id), or rowOfIndex(poem_index): a poem is its position in poems.json');
+    super(
+      `${source}: poem id ${id} is not unique: ${rows.length} poems have it (${shown}${rows.length > 5 ? ', …' : ''}); ` +
+        'use rowsOf(id), or rowOfIndex(poem_index): a poem is its position in poems.json',
+    );
     this.name = 'AmbiguousIdError';
     this.id = id;
     this.rows = rows;
@@ -104,7 +106,12 @@ export class CacheReader {
 
     const rowsOf = (s: SectionInfo) => {
       if (s.count !== this.count) {
-        throw new CacheFormatError(source, s.offset, `section "${s.name}" to have ${this.count} rows like "${SectionName.ids}"`, String(s.count));
+        throw new CacheFormatError(
+          source,
+          s.offset,
+          `section "${s.name}" to have ${this.count} rows like "${SectionName.ids}"`,
+          String(s.count),
+        );
       }
     };
     const emb = need(SectionName.embeddings, SectionKind.matrix);
@@ -146,14 +153,26 @@ export class CacheReader {
       const s = this.sections.find((x) => x.name === SectionName.meta && x.kind === SectionKind.json);
       let value: unknown = {};
       if (s) {
-        const text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + s.parts.bytes.offset, s.count).toString('utf8');
+        const text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + s.parts.bytes.offset, s.count).toString(
+          'utf8',
+        );
         try {
           value = JSON.parse(text);
         } catch (err) {
-          throw new CacheFormatError(this.source, s.offset, `section "${SectionName.meta}" to hold valid JSON`, (err as Error).message);
+          throw new CacheFormatError(
+            this.source,
+            s.offset,
+            `section "${SectionName.meta}" to hold valid JSON`,
+            (err as Error).message,
+          );
         }
         if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-          throw new CacheFormatError(this.source, s.offset, `section "${SectionName.meta}" to hold a JSON object`, value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
+          throw new CacheFormatError(
+            this.source,
+            s.offset,
+            `section "${SectionName.meta}" to hold a JSON object`,
+            value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value,
+          );
         }
       }
       this.metadataValue = value;
@@ -240,8 +259,10 @@ export class CacheReader {
     const s = this.fieldMap().get(name);
     if (!s) {
       const known = this.fieldNames;
-      throw new Error(`${this.source}: no field "${name}" in this cache (its fields: ${known.length ? known.join(', ') : 'none'}); ` +
-        'add it to the fields option (converter --fields) and convert again');
+      throw new Error(
+        `${this.source}: no field "${name}" in this cache (its fields: ${known.length ? known.join(', ') : 'none'}); ` +
+          'add it to the fields option (converter --fields) and convert again',
+      );
     }
     const a = s.offsets[row];
     const b = s.offsets[row + 1];
@@ -251,7 +272,12 @@ export class CacheReader {
     if (tag === FieldTag.true) return true;
     if (tag === FieldTag.false) return false;
     if (tag === FieldTag.number) return Number(s.bytes.toString('latin1', a + 1, b));
-    throw new CacheFormatError(this.source, a, `a field tag (s, n, t or f) in row ${row} of field "${name}"`, `byte ${tag}`);
+    throw new CacheFormatError(
+      this.source,
+      a,
+      `a field tag (s, n, t or f) in row ${row} of field "${name}"`,
+      `byte ${tag}`,
+    );
   }
 
   private fieldMap(): Map<string, Strings> {
@@ -409,7 +435,8 @@ export function forgetCache(path: string): void {
 
 // Threads created from now on no longer inherit this image; the memory goes once no view refers to it.
 function releaseSharedImage(key: string): void {
-  if (isMainThread && getEnvironmentData(ENV_PREFIX + key) !== undefined) setEnvironmentData(ENV_PREFIX + key, undefined);
+  if (isMainThread && getEnvironmentData(ENV_PREFIX + key) !== undefined)
+    setEnvironmentData(ENV_PREFIX + key, undefined);
 }
 
 // Fallback: read the file once per process into a SharedArrayBuffer. Threads created after the first

@@ -36,7 +36,9 @@ function registry(): Registry {
 
 /** The error publishToShm throws (and option validation reports) when the addon is missing. */
 export function shmUnavailableReason(): string | undefined {
-  return loadNative() ? undefined : `shared memory (share: 'shm') needs the native addon poem_cache.node, which is not available (${nativeLoadError ?? 'unknown reason'})`;
+  return loadNative()
+    ? undefined
+    : `shared memory (share: 'shm') needs the native addon poem_cache.node, which is not available (${nativeLoadError ?? 'unknown reason'})`;
 }
 
 /** Segment names this process created and has not unlinked yet (for tests and tooling). */
@@ -111,7 +113,8 @@ export interface PublishedShm {
 export function publishToShm(cacheFile: string, options: { open?: boolean } = {}): PublishedShm {
   const native = loadNative();
   if (!native) throw new Error(`astro-poem-cache: ${shmUnavailableReason()}`);
-  if (!isMainThread) throw new Error('astro-poem-cache: publishToShm must be called on the main thread (signal cleanup lives there)');
+  if (!isMainThread)
+    throw new Error('astro-poem-cache: publishToShm must be called on the main thread (signal cleanup lives there)');
   install();
   const name = `${SHM_PREFIX}${process.pid}-${randomBytes(12).toString('hex')}`;
   const fd = openSync(cacheFile, 'r');
@@ -125,7 +128,8 @@ export function publishToShm(cacheFile: string, options: { open?: boolean } = {}
     const target = new Uint8Array(native.shmCreate(name, size));
     created = true;
     const got = readFileInto(fd, target);
-    if (got < size) throw new Error(`${cacheFile}: file shrank while copying to shared memory (${got} of ${size} bytes read)`);
+    if (got < size)
+      throw new Error(`${cacheFile}: file shrank while copying to shared memory (${got} of ${size} bytes read)`);
   } catch (err) {
     // Not created (e.g. EEXIST, however unlikely with 96 random bits): not ours to unlink.
     if (created) releaseShm(name);
@@ -146,10 +150,10 @@ export function publishToShm(cacheFile: string, options: { open?: boolean } = {}
 /** Unlinks a segment this process published (idempotent). Mappings that exist keep working until unmapped. */
 export function releaseShm(name: string): boolean {
   registry().names.delete(name);
-  if (!SHM_NAME_RE.test(name)) throw new Error(`releaseShm: ${JSON.stringify(name)} is not an astro-poem-cache segment name`);
+  if (!SHM_NAME_RE.test(name))
+    throw new Error(`releaseShm: ${JSON.stringify(name)} is not an astro-poem-cache segment name`);
   return unlinkName(name);
 }
-
 
 /**
  * Removes this package's segments whose creating process is gone (kill(pid, 0) fails with ESRCH). Never

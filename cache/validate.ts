@@ -6,8 +6,22 @@
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import {
-  ALIGN, BYTE_ORDER_MARK, E, ElementType, FORMAT_MAJOR, H, HEADER_SIZE, IDS_DENSE_INDEX, KIND_ELEMENT_TYPE,
-  MAGIC, MAX_SECTIONS, SECTION_ENTRY_SIZE, SECTION_NAME_BYTES, SectionKind, sectionShape, type Part,
+  ALIGN,
+  BYTE_ORDER_MARK,
+  E,
+  ElementType,
+  FORMAT_MAJOR,
+  H,
+  HEADER_SIZE,
+  IDS_DENSE_INDEX,
+  KIND_ELEMENT_TYPE,
+  MAGIC,
+  MAX_SECTIONS,
+  SECTION_ENTRY_SIZE,
+  SECTION_NAME_BYTES,
+  SectionKind,
+  sectionShape,
+  type Part,
 } from './layout.ts';
 
 /** A cache file that cannot be read: names the file, the byte offset and what was expected there. */
@@ -65,9 +79,11 @@ function u64(view: DataView, at: number): number {
 
 type Fail = (at: number, expected: string, found?: string) => never;
 
-const failIn = (file: string): Fail => (at, expected, found) => {
-  throw new CacheFormatError(file, at, expected, found);
-};
+const failIn =
+  (file: string): Fail =>
+  (at, expected, found) => {
+    throw new CacheFormatError(file, at, expected, found);
+  };
 
 /**
  * Validates header, section table, section bounds and (unless indexes: false, for tools that only look at a
@@ -111,7 +127,11 @@ async function readAt(fh: FileHandle, file: string, position: number, length: nu
   while (got < length) {
     const { bytesRead } = await fh.read(out, got, length - got, position + got);
     if (bytesRead === 0) {
-      throw new CacheFormatError(file, position + got, `${length} bytes at ${position} (the file shrank while being read)`);
+      throw new CacheFormatError(
+        file,
+        position + got,
+        `${length} bytes at ${position} (the file shrank while being read)`,
+      );
     }
     got += bytesRead;
   }
@@ -135,22 +155,32 @@ function parseHeader(head: Uint8Array, size: number, file: string): CacheHeader 
     fail(H.byteOrder, `byte-order mark ${hex(BYTE_ORDER_MARK)} (little-endian)`, hex(bom));
   }
   if (major !== FORMAT_MAJOR) {
-    fail(H.major, `format major version ${FORMAT_MAJOR}`,
-      `${major}.${minor}${major > FORMAT_MAJOR ? ': written by a newer astro-poem-cache, upgrade this package to read it' : ''}`);
+    fail(
+      H.major,
+      `format major version ${FORMAT_MAJOR}`,
+      `${major}.${minor}${major > FORMAT_MAJOR ? ': written by a newer astro-poem-cache, upgrade this package to read it' : ''}`,
+    );
   }
   const headerChecksum = view.getUint32(H.headerChecksum, true);
   const headerActual = crc32(head.subarray(0, H.headerChecksum));
-  if (headerChecksum !== headerActual) fail(H.headerChecksum, `header checksum ${hex(headerActual)}`, hex(headerChecksum));
+  if (headerChecksum !== headerActual)
+    fail(H.headerChecksum, `header checksum ${hex(headerActual)}`, hex(headerChecksum));
   const fileSize = u64(view, H.fileSize);
   if (fileSize !== size) fail(H.fileSize, `file size ${size} (truncated or extended file?)`, String(fileSize));
   const tableOffset = u64(view, H.tableOffset);
   if (tableOffset !== HEADER_SIZE) fail(H.tableOffset, `section table at ${HEADER_SIZE}`, String(tableOffset));
   const entrySize = view.getUint32(H.entrySize, true);
-  if (entrySize !== SECTION_ENTRY_SIZE) fail(H.entrySize, `section entry size ${SECTION_ENTRY_SIZE}`, String(entrySize));
+  if (entrySize !== SECTION_ENTRY_SIZE)
+    fail(H.entrySize, `section entry size ${SECTION_ENTRY_SIZE}`, String(entrySize));
   const sectionCount = view.getUint32(H.sectionCount, true);
   if (sectionCount > MAX_SECTIONS) fail(H.sectionCount, `at most ${MAX_SECTIONS} sections`, String(sectionCount));
   const header: CacheHeader = {
-    major, minor, flags: view.getUint32(H.flags, true), fileSize, sectionCount, headerChecksum,
+    major,
+    minor,
+    flags: view.getUint32(H.flags, true),
+    fileSize,
+    sectionCount,
+    headerChecksum,
     tableChecksum: view.getUint32(H.tableChecksum, true),
   };
   if (tableEndOf(header) > size) {
@@ -197,8 +227,10 @@ function parseTable(table: Uint8Array, header: CacheHeader, size: number, file: 
       parts: {},
     };
     const where = `section ${i} "${name}"`;
-    if (s.offset % ALIGN !== 0) fail(at + E.offset, `${where}: an offset that is a multiple of ${ALIGN}`, String(s.offset));
-    if (s.offset < tableEnd) fail(at + E.offset, `${where}: an offset after the section table (${tableEnd})`, String(s.offset));
+    if (s.offset % ALIGN !== 0)
+      fail(at + E.offset, `${where}: an offset that is a multiple of ${ALIGN}`, String(s.offset));
+    if (s.offset < tableEnd)
+      fail(at + E.offset, `${where}: an offset after the section table (${tableEnd})`, String(s.offset));
     if (s.offset + s.byteLength > size) {
       fail(at + E.byteLength, `${where}: ${s.byteLength} bytes at ${s.offset} to end inside the file (${size} bytes)`);
     }
@@ -211,7 +243,11 @@ function parseTable(table: Uint8Array, header: CacheHeader, size: number, file: 
         fail(at + E.elementType, `${where}: element type ${expectedType} for kind ${s.kind}`, String(s.elementType));
       }
       if (s.byteLength !== shape.byteLength) {
-        fail(at + E.byteLength, `${where}: byte length ${shape.byteLength} for its kind, count and parameters`, String(s.byteLength));
+        fail(
+          at + E.byteLength,
+          `${where}: byte length ${shape.byteLength} for its kind, count and parameters`,
+          String(s.byteLength),
+        );
       }
       for (const p of shape.parts) s.parts[p.name] = { ...p, offset: s.offset + p.offset };
     }
@@ -244,7 +280,8 @@ function checkIndexes(bytes: Uint8Array, s: SectionInfo, fail: Fail): void {
     if (r === 0) fail(s.parts.offsets.offset, `${where}: string offset 0 to be 0`, String(off[0]));
     const at = s.parts.offsets.offset;
     if (r > 0) fail(at + r * 4, `${where}: string offset ${r} in ${off[r - 1]}..${s.param}`, String(off[r]));
-    if (off[s.count] !== s.param) fail(at + s.count * 4, `${where}: last string offset ${s.param}`, String(off[s.count]));
+    if (off[s.count] !== s.param)
+      fail(at + s.count * 4, `${where}: last string offset ${s.param}`, String(off[s.count]));
   } else if (s.kind === SectionKind.ragged) {
     const starts = u32s(bytes, s.parts.starts);
     const lengths = u32s(bytes, s.parts.lengths);

@@ -5,7 +5,13 @@
 // `poem-cache verify` prints its result.
 import { crc32 } from 'node:zlib';
 import {
-  FIELD_PREFIX, FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, RAGGED_HAS_SCORES, SectionKind, SectionName,
+  FIELD_PREFIX,
+  FieldTag,
+  IDS_DENSE_INDEX,
+  IDS_REPEATED,
+  RAGGED_HAS_SCORES,
+  SectionKind,
+  SectionName,
 } from './layout.ts';
 import { CacheFormatError, parseCache, sectionChecksumOk, type ParsedCache, type SectionInfo } from './validate.ts';
 

@@ -7,9 +7,28 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import {
-  ALIGN, BYTE_ORDER_MARK, DENSE_INDEX_FACTOR, DENSE_INDEX_SLACK, E, FORMAT_MAJOR, FORMAT_MINOR, H, HEADER_SIZE,
-  FIELD_PREFIX, FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, KIND_ELEMENT_TYPE, MAGIC, RAGGED_HAS_SCORES, SECTION_ENTRY_SIZE, SECTION_NAME_BYTES, SectionKind,
-  SectionName, align, sectionShape,
+  ALIGN,
+  BYTE_ORDER_MARK,
+  DENSE_INDEX_FACTOR,
+  DENSE_INDEX_SLACK,
+  E,
+  FORMAT_MAJOR,
+  FORMAT_MINOR,
+  H,
+  HEADER_SIZE,
+  FIELD_PREFIX,
+  FieldTag,
+  IDS_DENSE_INDEX,
+  IDS_REPEATED,
+  KIND_ELEMENT_TYPE,
+  MAGIC,
+  RAGGED_HAS_SCORES,
+  SECTION_ENTRY_SIZE,
+  SECTION_NAME_BYTES,
+  SectionKind,
+  SectionName,
+  align,
+  sectionShape,
 } from './layout.ts';
 
 /** Bytes of one array of a section: in memory, a file to copy, or a stream of chunks. */
@@ -62,7 +81,10 @@ export class CacheWriter {
   /** Opens a new temp file beside `path` ('wx': never an existing file). */
   static async create(path: string, options: { maxSections?: number } = {}): Promise<CacheWriter> {
     const maxSections = options.maxSections ?? 16;
-    const tempPath = join(dirname(path), `${basename(path)}${TEMP_MARK}${process.pid}-${randomBytes(6).toString('hex')}`);
+    const tempPath = join(
+      dirname(path),
+      `${basename(path)}${TEMP_MARK}${process.pid}-${randomBytes(6).toString('hex')}`,
+    );
     const fh = await open(tempPath, 'wx', 0o644);
     return new CacheWriter(path, tempPath, fh, maxSections);
   }
@@ -73,18 +95,24 @@ export class CacheWriter {
     const spec: Required<SectionSpec> = { flags: 0, param: 0, param2: 0, ...section };
     const nameBytes = Buffer.from(spec.name, 'utf8');
     if (nameBytes.length === 0 || nameBytes.length > SECTION_NAME_BYTES || nameBytes.includes(0)) {
-      throw new Error(`section name ${JSON.stringify(spec.name)}: expected 1..${SECTION_NAME_BYTES} UTF-8 bytes without NUL`);
+      throw new Error(
+        `section name ${JSON.stringify(spec.name)}: expected 1..${SECTION_NAME_BYTES} UTF-8 bytes without NUL`,
+      );
     }
     if (this.entries.some((e) => e.name === spec.name)) throw new Error(`section "${spec.name}" written twice`);
-    if (this.entries.length >= this.maxSections) throw new Error(`more than ${this.maxSections} sections (raise maxSections)`);
+    if (this.entries.length >= this.maxSections)
+      throw new Error(`more than ${this.maxSections} sections (raise maxSections)`);
     for (const k of ['count', 'param', 'param2', 'flags'] as const) {
       const v = spec[k];
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`section "${spec.name}": ${k} ${v} is not a u32`);
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+        throw new Error(`section "${spec.name}": ${k} ${v} is not a u32`);
     }
     const shape = sectionShape(spec);
     if (!shape) throw new Error(`section "${spec.name}": unknown kind ${spec.kind}`);
     if (section.parts.length !== shape.parts.length) {
-      throw new Error(`section "${spec.name}": expected ${shape.parts.length} parts (${shape.parts.map((p) => p.name).join(', ')}), got ${section.parts.length}`);
+      throw new Error(
+        `section "${spec.name}": expected ${shape.parts.length} parts (${shape.parts.map((p) => p.name).join(', ')}), got ${section.parts.length}`,
+      );
     }
     const start = this.position;
     let checksum = 0;
@@ -101,7 +129,9 @@ export class CacheWriter {
       const before = written;
       for await (const chunk of chunksOf(section.parts[i])) await put(chunk);
       if (written - before !== part.bytes) {
-        throw new Error(`section "${spec.name}" part "${part.name}": expected ${part.bytes} bytes, got ${written - before}`);
+        throw new Error(
+          `section "${spec.name}" part "${part.name}": expected ${part.bytes} bytes, got ${written - before}`,
+        );
       }
     }
     this.entries.push({ ...spec, offset: start, byteLength: written, checksum });
@@ -198,7 +228,8 @@ function encodeHeadAndTable(entries: Entry[], fileSize: number): Uint8Array {
 // ---- Encoders for in-memory data (tests, small sites, the converter's merge step) ----
 
 export function encodeMatrix(name: string, rows: number, dim: number, values: Float32Array): EncodedSection {
-  if (values.length !== rows * dim) throw new Error(`matrix "${name}": expected ${rows} x ${dim} values, got ${values.length}`);
+  if (values.length !== rows * dim)
+    throw new Error(`matrix "${name}": expected ${rows} x ${dim} values, got ${values.length}`);
   return { name, kind: SectionKind.matrix, count: rows, param: dim, parts: [values] };
 }
 
@@ -224,7 +255,11 @@ export function encodeRagged(name: string, lists: ArrayLike<number>[], scores?: 
     scoreValues?.set(scores![r], starts[r]);
   }
   return {
-    name, kind: SectionKind.ragged, flags: scoreValues ? RAGGED_HAS_SCORES : 0, count: rows, param: total,
+    name,
+    kind: SectionKind.ragged,
+    flags: scoreValues ? RAGGED_HAS_SCORES : 0,
+    count: rows,
+    param: total,
     parts: scoreValues ? [starts, lengths, values, scoreValues] : [starts, lengths, values],
   };
 }
@@ -238,7 +273,13 @@ export function encodeStrings(name: string, strings: string[]): EncodedSection {
     offsets[i + 1] = total;
   });
   if (total > 0xffffffff) throw new Error(`strings "${name}": ${total} bytes exceed the format's 2^32 - 1`);
-  return { name, kind: SectionKind.strings, count: strings.length, param: total, parts: [offsets, Buffer.concat(encoded)] };
+  return {
+    name,
+    kind: SectionKind.strings,
+    count: strings.length,
+    param: total,
+    parts: [offsets, Buffer.concat(encoded)],
+  };
 }
 
 /**
@@ -252,7 +293,8 @@ export function encodeIds(ids: ArrayLike<number>, name: string = SectionName.ids
   let max = -Infinity;
   for (let r = 0; r < rows; r++) {
     const id = ids[r];
-    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new Error(`ids: row ${r}: expected an integer id in 0..2147483647, got ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff)
+      throw new Error(`ids: row ${r}: expected an integer id in 0..2147483647, got ${id}`);
     if (id < min) min = id;
     if (id > max) max = id;
   }
@@ -265,7 +307,15 @@ export function encodeIds(ids: ArrayLike<number>, name: string = SectionName.ids
       else table[ids[r] - min] = r;
     }
     if (unique) {
-      return { name, kind: SectionKind.ids, flags: IDS_DENSE_INDEX, count: rows, param: rows ? min : 0, param2: span, parts: [idArray, table] };
+      return {
+        name,
+        kind: SectionKind.ids,
+        flags: IDS_DENSE_INDEX,
+        count: rows,
+        param: rows ? min : 0,
+        param2: span,
+        parts: [idArray, table],
+      };
     }
   }
   const sorted = Uint32Array.from({ length: rows }, (_, r) => r).sort((a, b) => idArray[a] - idArray[b] || a - b);
@@ -275,13 +325,19 @@ export function encodeIds(ids: ArrayLike<number>, name: string = SectionName.ids
 }
 
 /** A field column: per row null (empty), or a tag byte and the value (FieldTag). */
-export function encodeField(name: string, values: readonly (string | number | boolean | null | undefined)[]): EncodedSection {
-  return encodeStrings(name, values.map((v) => {
-    if (v === null || v === undefined) return '';
-    if (typeof v === 'string') return String.fromCharCode(FieldTag.string) + v;
-    if (typeof v === 'number') return String.fromCharCode(FieldTag.number) + String(v);
-    return String.fromCharCode(v ? FieldTag.true : FieldTag.false);
-  }));
+export function encodeField(
+  name: string,
+  values: readonly (string | number | boolean | null | undefined)[],
+): EncodedSection {
+  return encodeStrings(
+    name,
+    values.map((v) => {
+      if (v === null || v === undefined) return '';
+      if (typeof v === 'string') return String.fromCharCode(FieldTag.string) + v;
+      if (typeof v === 'number') return String.fromCharCode(FieldTag.number) + String(v);
+      return String.fromCharCode(v ? FieldTag.true : FieldTag.false);
+    }),
+  );
 }
 
 export function encodeJson(name: string, value: unknown): EncodedSection {
@@ -312,7 +368,14 @@ export function encodeCacheData(data: CacheData): EncodedSection[] {
     if (n !== rows) throw new Error(`${what}: expected ${rows} rows (one per id), got ${n}`);
   };
   if (data.embeddings) {
-    out.push(encodeMatrix(SectionName.embeddings, data.embeddings.values.length / (data.embeddings.dim || 1) | 0, data.embeddings.dim, data.embeddings.values));
+    out.push(
+      encodeMatrix(
+        SectionName.embeddings,
+        (data.embeddings.values.length / (data.embeddings.dim || 1)) | 0,
+        data.embeddings.dim,
+        data.embeddings.values,
+      ),
+    );
     check('embeddings', out[out.length - 1].count);
   }
   for (const key of ['similar', 'diversity'] as const) {
@@ -334,13 +397,17 @@ export function encodeCacheData(data: CacheData): EncodedSection[] {
     out.push(encodeField(`${FIELD_PREFIX}${i}`, values));
     return { path, section: `${FIELD_PREFIX}${i}` };
   });
-  if (fields.length) out.push(encodeJson(SectionName.meta, { ...(data.meta ?? {}) as Record<string, unknown>, fields }));
+  if (fields.length)
+    out.push(encodeJson(SectionName.meta, { ...((data.meta ?? {}) as Record<string, unknown>), fields }));
   else if (data.meta !== undefined) out.push(encodeJson(SectionName.meta, data.meta));
   return out;
 }
 
 /** Writes a whole cache from memory: temp file, fsync, rename. */
-export async function writeCache(path: string, data: CacheData | EncodedSection[]): Promise<{ path: string; size: number }> {
+export async function writeCache(
+  path: string,
+  data: CacheData | EncodedSection[],
+): Promise<{ path: string; size: number }> {
   const sections = Array.isArray(data) ? data : encodeCacheData(data);
   const writer = await CacheWriter.create(path, { maxSections: Math.max(16, sections.length) });
   try {

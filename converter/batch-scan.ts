@@ -31,13 +31,32 @@ export class BracketScan {
     let depth = 0;
     let keys = 0;
     let p = s;
-    let nq = this.nq, nob = this.nob, ncb = this.ncb, nos = this.nos, ncs = this.ncs;
+    let nq = this.nq,
+      nob = this.nob,
+      ncb = this.ncb,
+      nos = this.nos,
+      ncs = this.ncs;
     for (;;) {
-      if (nq < p) { nq = buf.indexOf(0x22, p); if (nq < 0 || nq > end) nq = end; }
-      if (nob < p) { nob = buf.indexOf(0x7b, p); if (nob < 0 || nob > end) nob = end; }
-      if (ncb < p) { ncb = buf.indexOf(0x7d, p); if (ncb < 0 || ncb > end) ncb = end; }
-      if (nos < p) { nos = buf.indexOf(0x5b, p); if (nos < 0 || nos > end) nos = end; }
-      if (ncs < p) { ncs = buf.indexOf(0x5d, p); if (ncs < 0 || ncs > end) ncs = end; }
+      if (nq < p) {
+        nq = buf.indexOf(0x22, p);
+        if (nq < 0 || nq > end) nq = end;
+      }
+      if (nob < p) {
+        nob = buf.indexOf(0x7b, p);
+        if (nob < 0 || nob > end) nob = end;
+      }
+      if (ncb < p) {
+        ncb = buf.indexOf(0x7d, p);
+        if (ncb < 0 || ncb > end) ncb = end;
+      }
+      if (nos < p) {
+        nos = buf.indexOf(0x5b, p);
+        if (nos < 0 || nos > end) nos = end;
+      }
+      if (ncs < p) {
+        ncs = buf.indexOf(0x5d, p);
+        if (ncs < 0 || ncs > end) ncs = end;
+      }
       let m = nq;
       if (nob < m) m = nob;
       if (ncb < m) m = ncb;
@@ -71,7 +90,11 @@ export class BracketScan {
       if (m === nob || m === nos) depth++;
       else if (--depth === 0) break;
     }
-    this.nq = nq; this.nob = nob; this.ncb = ncb; this.nos = nos; this.ncs = ncs;
+    this.nq = nq;
+    this.nob = nob;
+    this.ncb = ncb;
+    this.nos = nos;
+    this.ncs = ncs;
     this.keys = keys;
     return p;
   }

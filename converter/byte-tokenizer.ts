@@ -112,9 +112,10 @@ export class ByteTokenizer {
       lineStart = nl;
       nl = this.buf.indexOf(10, nl + 1);
     }
-    const before = lineStart === -1
-      ? this.charsBefore() + chars(this.buf, Math.max(0, this.lineStart - this.base), p)
-      : chars(this.buf, lineStart + 1, p);
+    const before =
+      lineStart === -1
+        ? this.charsBefore() + chars(this.buf, Math.max(0, this.lineStart - this.base), p)
+        : chars(this.buf, lineStart + 1, p);
     return { line, column: before + 1, offset: this.base + p };
   }
 
@@ -126,7 +127,7 @@ export class ByteTokenizer {
     const tmp = Buffer.allocUnsafe(Math.min(1 << 20, this.base - from));
     let n = 0;
     try {
-      for (let at = from; at < this.base;) {
+      for (let at = from; at < this.base; ) {
         const got = readSync(fd, tmp, 0, Math.min(tmp.length, this.base - at), at);
         if (got <= 0) break;
         n += chars(tmp, 0, got);

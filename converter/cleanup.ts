@@ -28,16 +28,18 @@ export async function removeDeadLeftovers(out: string): Promise<string[]> {
   const dir = dirname(out);
   const names = await readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
-  await Promise.all(names.map(async (name) => {
-    const pid = leftoverPid(out, name);
-    if (pid === undefined || pidAlive(pid)) return;
-    const path = join(dir, name);
-    try {
-      await unlink(path);
-      removed.push(path);
-    } catch {
-      // gone already (another process cleaned it) or not removable: leave it
-    }
-  }));
+  await Promise.all(
+    names.map(async (name) => {
+      const pid = leftoverPid(out, name);
+      if (pid === undefined || pidAlive(pid)) return;
+      const path = join(dir, name);
+      try {
+        await unlink(path);
+        removed.push(path);
+      } catch {
+        // gone already (another process cleaned it) or not removable: leave it
+      }
+    }),
+  );
   return removed.sort();
 }

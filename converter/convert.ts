@@ -36,7 +36,13 @@ export interface ConvertOptions extends ReliabilityOptions {
   force?: boolean; // convert even when the fingerprint says inputs are unchanged
   parser?: ParserChoice; // 'stream-json' forces the stream-json path
   workers?: number; // piscina threads for independent inputs; 0 = all in this thread; default min(3, cores)
-  onProgress?: (p: { file: string; bytesRead: number; totalBytes: number; bytesPerSecond: number; etaSeconds: number }) => void;
+  onProgress?: (p: {
+    file: string;
+    bytesRead: number;
+    totalBytes: number;
+    bytesPerSecond: number;
+    etaSeconds: number;
+  }) => void;
   signal?: AbortSignal;
   /** Testing knob: read buffer size in bytes (default 2 MiB); small values exercise chunk boundaries. */
   chunkSize?: number;
@@ -51,7 +57,14 @@ export interface ConvertResult {
   rows: number;
   sections: string[];
   seconds: number;
-  inputs: { role: InputRole; file: string; bytes: number; seconds: number; mbPerSecond: number; reading?: KeyReading }[];
+  inputs: {
+    role: InputRole;
+    file: string;
+    bytes: number;
+    seconds: number;
+    mbPerSecond: number;
+    reading?: KeyReading;
+  }[];
 }
 
 export interface Fingerprint {
@@ -63,11 +76,17 @@ export interface Fingerprint {
 
 /** The roles given, with absolute paths (poems first). */
 export function inputsOf(o: Pick<ConvertOptions, InputRole>): { role: InputRole; file: string }[] {
-  return INPUT_ROLES.filter((r) => o[r] !== undefined && o[r] !== '').map((role) => ({ role, file: resolve(o[role]!) }));
+  return INPUT_ROLES.filter((r) => o[r] !== undefined && o[r] !== '').map((role) => ({
+    role,
+    file: resolve(o[role]!),
+  }));
 }
 
 /** What a conversion stores besides the inputs themselves: part of a cache's freshness. */
-export function conversionSettings(o: Pick<ConvertOptions, 'keys' | 'fields'>): { fields: string[]; keys: Record<KeyedRole, KeyMode> } {
+export function conversionSettings(o: Pick<ConvertOptions, 'keys' | 'fields'>): {
+  fields: string[];
+  keys: Record<KeyedRole, KeyMode>;
+} {
   return {
     fields: fieldList(o.fields),
     keys: Object.fromEntries(KEYED_ROLES.map((r) => [r, o.keys?.[r] ?? 'auto'])) as Record<KeyedRole, KeyMode>,
@@ -93,19 +112,28 @@ function progressReporter(o: ConvertOptions, given: { file: string }[], sizes: n
       if (!startedAt[i]) startedAt[i] = now;
       const secs = Math.max(1e-3, (now - (startedAt[i] || now)) / 1000);
       const bytesPerSecond = bytesRead / secs;
-      o.onProgress!({ file: g.file, bytesRead, totalBytes: sizes[i], bytesPerSecond, etaSeconds: bytesPerSecond > 0 ? (sizes[i] - bytesRead) / bytesPerSecond : 0 });
+      o.onProgress!({
+        file: g.file,
+        bytesRead,
+        totalBytes: sizes[i],
+        bytesPerSecond,
+        etaSeconds: bytesPerSecond > 0 ? (sizes[i] - bytesRead) / bytesPerSecond : 0,
+      });
     });
   };
   const timer = o.onProgress ? setInterval(report, 250) : undefined;
   return {
-    buffer, progress, report,
+    buffer,
+    progress,
+    report,
     start: (slot: number) => (startedAt[slot] = performance.now()),
     stop: () => timer && clearInterval(timer),
   };
 }
 
 export async function convertUnguarded(
-  o: ConvertOptions, isFresh: (o: ConvertOptions) => Promise<{ size: number; rows: number; sections: string[] } | undefined>,
+  o: ConvertOptions,
+  isFresh: (o: ConvertOptions) => Promise<{ size: number; rows: number; sections: string[] } | undefined>,
 ): Promise<ConvertResult> {
   const t0 = performance.now();
   if (!o.poems) throw new Error('convertCaches: "poems" is required');
@@ -133,7 +161,11 @@ export async function convertUnguarded(
     });
     stats.set(g.role, { size: st.size, mtimeMs: st.mtimeMs });
   }
-  const progress = progressReporter(o, given, given.map((g) => stats.get(g.role)!.size));
+  const progress = progressReporter(
+    o,
+    given,
+    given.map((g) => stats.get(g.role)!.size),
+  );
   const threads = o.workers ?? Math.min(3, availableParallelism());
   let pool: Piscina | undefined;
   let writer: CacheWriter | undefined;
@@ -146,7 +178,12 @@ export async function convertUnguarded(
     const src = openSource(given[0].file, parser, o.chunkSize);
     let poems: PoemsResult;
     try {
-      poems = await readPoems(src, settings.fields, (what) => spoolName(spoolBase, what), new Ticker(progress.progress, 0, signal));
+      poems = await readPoems(
+        src,
+        settings.fields,
+        (what) => spoolName(spoolBase, what),
+        new Ticker(progress.progress, 0, signal),
+      );
     } finally {
       src.close();
     }
@@ -157,15 +194,25 @@ export async function convertUnguarded(
 
     // 2. the inputs that name poems, in parallel
     const tasks: InputTask[] = given.slice(1).map((g, k) => ({
-      role: g.role as KeyedRole, file: g.file, poems: { ids: poems.ids, labels: poems.labels }, keys: settings.keys[g.role as KeyedRole],
-      spoolBase, parser, chunkSize: o.chunkSize, matrixInMemory: o.matrixInMemory, progress: progress.buffer, slot: k + 1,
+      role: g.role as KeyedRole,
+      file: g.file,
+      poems: { ids: poems.ids, labels: poems.labels },
+      keys: settings.keys[g.role as KeyedRole],
+      spoolBase,
+      parser,
+      chunkSize: o.chunkSize,
+      matrixInMemory: o.matrixInMemory,
+      progress: progress.buffer,
+      slot: k + 1,
     }));
     tasks.forEach((t) => progress.start(t.slot));
     let results: InputResult[];
     if (threads > 0 && tasks.length > 0) {
       const n = Math.min(threads, tasks.length);
       pool = new Piscina({
-        filename: new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href, minThreads: n, maxThreads: n,
+        filename: new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href,
+        minThreads: n,
+        maxThreads: n,
         idleTimeout: 60_000,
         // a small young generation per worker isolate keeps peak RSS low (JSON.parse garbage is short-lived)
         resourceLimits: { maxYoungGenerationSizeMb: 8 },
@@ -173,17 +220,19 @@ export async function convertUnguarded(
       // A task that finished just as it was aborted makes piscina emit 'error' ("Unexpected message from
       // Worker"): benign here, its spool files are removed below with the rest.
       pool.on('error', () => {});
-      const settled = await Promise.allSettled(tasks.map(async (t) => {
-        try {
-          const r = (await pool!.run(t, { signal: inner.signal })) as InputResult | { error: SerializedError };
-          if ('error' in r) throw reviveError(r.error);
-          progress.report();
-          return r;
-        } catch (err) {
-          inner.abort(err); // one failed input stops the others
-          throw err;
-        }
-      }));
+      const settled = await Promise.allSettled(
+        tasks.map(async (t) => {
+          try {
+            const r = (await pool!.run(t, { signal: inner.signal })) as InputResult | { error: SerializedError };
+            if ('error' in r) throw reviveError(r.error);
+            progress.report();
+            return r;
+          } catch (err) {
+            inner.abort(err); // one failed input stops the others
+            throw err;
+          }
+        }),
+      );
       checkAbort();
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !isAbortLike(s.reason));
       if (failed) throw failed.reason;
@@ -199,7 +248,8 @@ export async function convertUnguarded(
     }
     checkAbort();
     const index = new PoemIndex(poems);
-    for (const r of results) checkInputResult(r, given.find((g) => g.role === r.role)!.file, resolveLimits(o.limits), index);
+    for (const r of results)
+      checkInputResult(r, given.find((g) => g.role === r.role)!.file, resolveLimits(o.limits), index);
 
     // 3. one cache through CacheWriter: temp file, fsync, rename
     const rows = poems.ids.length;
@@ -213,27 +263,56 @@ export async function convertUnguarded(
     await add(encodeIds(poems.ids));
     for (const name of ['title', 'text', 'category', 'date'] as const) {
       const col = poems.strings[name];
-      await add({ name: SectionName[name], kind: SectionKind.strings, count: rows, param: col.bytes, parts: [col.offsets, { file: col.file }] });
+      await add({
+        name: SectionName[name],
+        kind: SectionKind.strings,
+        count: rows,
+        param: col.bytes,
+        parts: [col.offsets, { file: col.file }],
+      });
     }
     const fields = poems.fields.map((f, i) => ({ path: f.path, section: `${FIELD_PREFIX}${i}`, types: f.types }));
     for (const [i, f] of poems.fields.entries()) {
-      await add({ name: fields[i].section, kind: SectionKind.strings, count: rows, param: f.column.bytes, parts: [f.column.offsets, { file: f.column.file }] });
+      await add({
+        name: fields[i].section,
+        kind: SectionKind.strings,
+        count: rows,
+        param: f.column.bytes,
+        parts: [f.column.offsets, { file: f.column.file }],
+      });
     }
     const byRole = new Map(results.map((r) => [r.role, r]));
     const emb = byRole.get('embeddings');
-    if (emb) await add({ name: SectionName.embeddings, kind: SectionKind.matrix, count: rows, param: emb.matrix!.dim, parts: [{ file: emb.matrix!.file }] });
-    for (const [role, name] of [['similarity', SectionName.similar], ['diversity', SectionName.diversity]] as const) {
+    if (emb)
+      await add({
+        name: SectionName.embeddings,
+        kind: SectionKind.matrix,
+        count: rows,
+        param: emb.matrix!.dim,
+        parts: [{ file: emb.matrix!.file }],
+      });
+    for (const [role, name] of [
+      ['similarity', SectionName.similar],
+      ['diversity', SectionName.diversity],
+    ] as const) {
       const result = byRole.get(role);
       const r = result?.ragged;
       if (!r) continue;
       // the numbers as the file had them, turned into rows under the file's reading on the way into the cache
       const values = mappedInts(r.valuesFile, (v) => index.toRows(result.reading, v));
       await add({
-        name, kind: SectionKind.ragged, flags: r.scoresFile ? RAGGED_HAS_SCORES : 0, count: rows, param: r.total,
+        name,
+        kind: SectionKind.ragged,
+        flags: r.scoresFile ? RAGGED_HAS_SCORES : 0,
+        count: rows,
+        param: r.total,
         parts: r.scoresFile ? [r.starts, r.lengths, values, { file: r.scoresFile }] : [r.starts, r.lengths, values],
       });
     }
-    const crcs: Record<string, number> = { poems: poems.crc, ...Object.fromEntries(results.map((r) => [r.role, r.crc])) };
+    const crcs: Record<string, number> = {
+      poems: poems.crc,
+      ...Object.fromEntries(results.map((r) => [r.role, r.crc])),
+    };
     const inputs: Record<string, Fingerprint> = {};
     const sources: Record<string, unknown> = {};
     for (const g of given) {
@@ -242,27 +321,51 @@ export async function convertUnguarded(
       sources[g.role] = g.role === 'poems' ? poems.sourceMeta : byRole.get(g.role as KeyedRole)!.sourceMeta;
     }
     const readings = Object.fromEntries(results.map((r) => [r.role, r.reading]));
-    await add(encodeJson(SectionName.meta, {
-      converter: { name: CONVERTER_NAME, version: CONVERTER_VERSION }, rows, inputs, sources, settings, readings, fields,
-      idsRepeat: index.repeatedIds > 0,
-    }));
+    await add(
+      encodeJson(SectionName.meta, {
+        converter: { name: CONVERTER_NAME, version: CONVERTER_VERSION },
+        rows,
+        inputs,
+        sources,
+        settings,
+        readings,
+        fields,
+        idsRepeat: index.repeatedIds > 0,
+      }),
+    );
     checkAbort();
     const { size } = await writer.finish();
     writer = undefined;
     progress.report();
     const seconds = (performance.now() - t0) / 1000;
     return {
-      out, skipped: false, size, rows, sections, seconds,
+      out,
+      skipped: false,
+      size,
+      rows,
+      sections,
+      seconds,
       inputs: [
-        { role: 'poems', file: given[0].file, bytes: poems.bytes, seconds: poemSeconds, mbPerSecond: poems.bytes / 1e6 / Math.max(poemSeconds, 1e-6) },
+        {
+          role: 'poems',
+          file: given[0].file,
+          bytes: poems.bytes,
+          seconds: poemSeconds,
+          mbPerSecond: poems.bytes / 1e6 / Math.max(poemSeconds, 1e-6),
+        },
         ...results.map((r) => ({
-          role: r.role, file: given.find((g) => g.role === r.role)!.file, bytes: r.bytes, seconds: r.seconds,
-          mbPerSecond: r.bytes / 1e6 / Math.max(r.seconds, 1e-6), reading: r.reading,
+          role: r.role,
+          file: given.find((g) => g.role === r.role)!.file,
+          bytes: r.bytes,
+          seconds: r.seconds,
+          mbPerSecond: r.bytes / 1e6 / Math.max(r.seconds, 1e-6),
+          reading: r.reading,
         })),
       ],
     };
   } catch (err) {
-    if (signal?.aborted && !(err instanceof AbortError) && !(err instanceof ConvertError)) throw new AbortError(signal.reason);
+    if (signal?.aborted && !(err instanceof AbortError) && !(err instanceof ConvertError))
+      throw new AbortError(signal.reason);
     if (signal?.aborted && isAbortLike(err)) throw new AbortError(signal.reason);
     throw err;
   } finally {
@@ -275,7 +378,9 @@ export async function convertUnguarded(
 }
 
 function isAbortLike(err: unknown): boolean {
-  return err instanceof AbortError || (err instanceof Error && (err.name === 'AbortError' || /abort/i.test(err.message)));
+  return (
+    err instanceof AbortError || (err instanceof Error && (err.name === 'AbortError' || /abort/i.test(err.message)))
+  );
 }
 
 async function removeSpools(dir: string, prefix: string): Promise<void> {

@@ -41,7 +41,11 @@ interface Ref {
 }
 
 export async function readEmbeddings(
-  src: JsonSource, index: PoemIndex, spoolFile: string, ticker: Ticker, options: EmbeddingsOptions,
+  src: JsonSource,
+  index: PoemIndex,
+  spoolFile: string,
+  ticker: Ticker,
+  options: EmbeddingsOptions,
 ): Promise<EmbeddingsResult> {
   const rows = index.count;
   const mode = options.keys;
@@ -91,7 +95,13 @@ export async function readEmbeddings(
     stage!.set(vals, stageN * dim);
     stageN++;
   };
-  const failAt = (offset: number | undefined, what: string, expected: string, poem?: string, mismatch = false): never => {
+  const failAt = (
+    offset: number | undefined,
+    what: string,
+    expected: string,
+    poem?: string,
+    mismatch = false,
+  ): never => {
     const err = new ConvertError(src.file, what, expected, locate(src.file, { offset }) ?? {}, poem);
     err.mismatch = mismatch;
     throw err;
@@ -138,11 +148,18 @@ export async function readEmbeddings(
     }
     if (!ref) return failAt(entryAt, `embedding #${k + 1} has no "poem_index"`, 'a "poem_index" (or "id") key');
     if (objectKey && poemIndex && objectKey.value !== poemIndex.value) {
-      failAt(poemIndex.offset, `poem_index ${poemIndex.value} differs from its key "${objectKey.value}"`, 'the key of the entry');
+      failAt(
+        poemIndex.offset,
+        `poem_index ${poemIndex.value} differs from its key "${objectKey.value}"`,
+        'the key of the entry',
+      );
     }
     if (reading !== undefined && how !== reading) {
-      failAt(ref.offset, `this entry names its poem by ${READING_NAMES[how]}, the ones before by ${READING_NAMES[reading]}`,
-        'one way of naming poems in the file (set keys.embeddings to choose)');
+      failAt(
+        ref.offset,
+        `this entry names its poem by ${READING_NAMES[how]}, the ones before by ${READING_NAMES[reading]}`,
+        'one way of naming poems in the file (set keys.embeddings to choose)',
+      );
     }
     reading = how;
     const row = index.rowOf(how, ref.value);
@@ -150,11 +167,17 @@ export async function readEmbeddings(
       const label = ref === objectKey ? `key "${ref.value}"` : `${ref === id ? 'id' : 'poem_index'} ${ref.value}`;
       failAt(ref.offset, index.whyNot(how, ref.value, label), index.expected(how), undefined, row === -1);
     }
-    if (have[row] || failed.has(row)) failAt(ref.offset, `a second embedding for ${index.describe(row)}`, 'one embedding per poem');
+    if (have[row] || failed.has(row))
+      failAt(ref.offset, `a second embedding for ${index.describe(row)}`, 'one embedding per poem');
     // an entry with both: its id must be the id of the poem its poem_index names, or the files disagree
     if (how !== 'id' && id && index.ids[row] !== id.value) {
-      failAt(id.offset, `this entry's id is ${id.value}, but ${index.describe(row)} has id ${index.ids[row]}`,
-        `the ids of poems.json (the embeddings were made from another poems.json)`, undefined, true);
+      failAt(
+        id.offset,
+        `this entry's id is ${id.value}, but ${index.describe(row)} has id ${index.ids[row]}`,
+        `the ids of poems.json (the embeddings were made from another poems.json)`,
+        undefined,
+        true,
+      );
     }
     if (got < 0) {
       failed.set(row, { offset: entryAt, error });
@@ -173,17 +196,20 @@ export async function readEmbeddings(
     else if (!scratch) setup(want);
     // fast path: the floats straight from the bytes (anything unusual: the way below reports it)
     let got = want >= 0 && src.readFloats ? src.readFloats(scratch!, 0, want) : -1;
-    if (got < 0) got = src.readNumbers((values, first) => {
-      const len = values.length;
-      for (let i = 0; i < len; i++) {
-        const v = values[i];
-        if (!(v <= FLT_MAX && v >= -FLT_MAX)) throw new ElementError(i, `number $lexeme is outside the float32 range`, 'a finite float32');
-      }
-      if (want >= 0) {
-        if (first + len > want) throw new ElementError(want - first, `embedding has more than ${want} values`, `${want} values (${like})`);
-        for (let i = 0; i < len; i++) scratch![first + i] = values[i];
-      } else for (let i = 0; i < len; i++) firstValues!.push(values[i]);
-    }, 'a number (the pipeline writes NaN and infinities as null)');
+    if (got < 0)
+      got = src.readNumbers((values, first) => {
+        const len = values.length;
+        for (let i = 0; i < len; i++) {
+          const v = values[i];
+          if (!(v <= FLT_MAX && v >= -FLT_MAX))
+            throw new ElementError(i, `number $lexeme is outside the float32 range`, 'a finite float32');
+        }
+        if (want >= 0) {
+          if (first + len > want)
+            throw new ElementError(want - first, `embedding has more than ${want} values`, `${want} values (${like})`);
+          for (let i = 0; i < len; i++) scratch![first + i] = values[i];
+        } else for (let i = 0; i < len; i++) firstValues!.push(values[i]);
+      }, 'a number (the pipeline writes NaN and infinities as null)');
     if (want >= 0 && got !== want) src.fail(`embedding has ${got} values`, `${want} values (${like})`);
     if (want < 0) {
       if (got === 0) src.fail('embedding has 0 values', 'at least one value');
@@ -194,13 +220,23 @@ export async function readEmbeddings(
     return got;
   };
 
-  const countChecks = Object.fromEntries(COUNT_KEYS.map((key) => [key, (v: number) => {
-    if (v !== rows) {
-      const err = new ConvertError(src.file, `metadata.${key} is ${v} but poems.json has ${rows} poems`, `${rows}`, locate(src.file, { offset: src.offset() }) ?? {});
-      err.mismatch = true;
-      throw err;
-    }
-  }]));
+  const countChecks = Object.fromEntries(
+    COUNT_KEYS.map((key) => [
+      key,
+      (v: number) => {
+        if (v !== rows) {
+          const err = new ConvertError(
+            src.file,
+            `metadata.${key} is ${v} but poems.json has ${rows} poems`,
+            `${rows}`,
+            locate(src.file, { offset: src.offset() }) ?? {},
+          );
+          err.mismatch = true;
+          throw err;
+        }
+      },
+    ]),
+  );
   try {
     src.beginObject('a JSON object with "metadata" and "embeddings"');
     for (let key = src.nextKey(); key !== null; key = src.nextKey()) {
@@ -210,7 +246,8 @@ export async function readEmbeddings(
           ...countChecks,
           embedding_dimension: (v) => {
             if (v === 0) src.fail('metadata.embedding_dimension is 0', 'a positive integer');
-            if (dim >= 0 && v !== dim) src.fail(`metadata.embedding_dimension is ${v} but the embeddings have ${dim} values`, `${dim}`);
+            if (dim >= 0 && v !== dim)
+              src.fail(`metadata.embedding_dimension is ${v} but the embeddings have ${dim} values`, `${dim}`);
             metaDim = v;
           },
         });
@@ -225,7 +262,8 @@ export async function readEmbeddings(
           for (let key = src.nextKey(); key !== null; key = src.nextKey()) {
             const p = ticker.tick(src);
             if (p) await p;
-            if (!/^(?:0|[1-9][0-9]*)$/.test(key) || !isRef(Number(key))) src.fail(`invalid key ${JSON.stringify(key)}`, REF_EXPECTED);
+            if (!/^(?:0|[1-9][0-9]*)$/.test(key) || !isRef(Number(key)))
+              src.fail(`invalid key ${JSON.stringify(key)}`, REF_EXPECTED);
             readEntry(k++, { value: Number(key), offset: src.offset() });
           }
         } else {
@@ -245,10 +283,14 @@ export async function readEmbeddings(
     for (let r = 0; r < rows; r++) {
       if (have[r]) continue;
       const f = failed.get(r);
-      const err = new ConvertError(src.file,
-        f ? `no embedding for ${index.describe(r)}: its entry has no "embedding"${f.error ? ` (the pipeline's error: ${f.error})` : ''}`
+      const err = new ConvertError(
+        src.file,
+        f
+          ? `no embedding for ${index.describe(r)}: its entry has no "embedding"${f.error ? ` (the pipeline's error: ${f.error})` : ''}`
           : `no embedding for ${index.describe(r)}`,
-        'one embedding per poem of poems.json', (f && locate(src.file, { offset: f.offset })) || {});
+        'one embedding per poem of poems.json',
+        (f && locate(src.file, { offset: f.offset })) || {},
+      );
       err.mismatch = true;
       throw err;
     }
@@ -264,5 +306,12 @@ export async function readEmbeddings(
     if (fd >= 0) closeSync(fd);
   }
   ticker.done(src);
-  return { file: spoolFile, dim, reading: reading ?? (mode === 'auto' ? 'index' : mode), sourceMeta: sourceMeta!, crc: src.crc, bytes: src.totalBytes };
+  return {
+    file: spoolFile,
+    dim,
+    reading: reading ?? (mode === 'auto' ? 'index' : mode),
+    sourceMeta: sourceMeta!,
+    crc: src.crc,
+    bytes: src.totalBytes,
+  };
 }

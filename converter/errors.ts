@@ -24,7 +24,12 @@ export class ConvertError extends Error {
   mismatch = false;
 
   constructor(file: string, what: string, expected?: string, pos: ErrorPosition = {}, poem?: number | string) {
-    const where = pos.line !== undefined ? `${file}:${pos.line}:${pos.column}` : pos.offset !== undefined ? `${file}: byte ${pos.offset}` : file;
+    const where =
+      pos.line !== undefined
+        ? `${file}:${pos.line}:${pos.column}`
+        : pos.offset !== undefined
+          ? `${file}: byte ${pos.offset}`
+          : file;
     const about = poem === undefined ? '' : typeof poem === 'number' ? ` (poem id ${poem})` : ` (${poem})`;
     super(`${where}: ${what}${expected !== undefined ? `, expected ${expected}` : ''}${about}`);
     this.name = 'ConvertError';
@@ -58,7 +63,9 @@ export class ElementError extends Error {
 /** Thrown when the caller's AbortSignal fires. */
 export class AbortError extends Error {
   constructor(reason?: unknown) {
-    super(`conversion aborted${reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : ''}`);
+    super(
+      `conversion aborted${reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : ''}`,
+    );
     this.name = 'AbortError';
   }
 }

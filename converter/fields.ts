@@ -14,7 +14,8 @@ export const DEFAULT_FIELDS = [
 /** Why a path cannot name a field, or undefined when it can. */
 export function fieldPathProblem(path: unknown): string | undefined {
   if (typeof path !== 'string') return `expected a dotted path string, got ${path === null ? 'null' : typeof path}`;
-  if (path === '' || path.split('.').some((seg) => seg === '')) return `"${path}" has an empty segment (expected e.g. "metadata.author")`;
+  if (path === '' || path.split('.').some((seg) => seg === ''))
+    return `"${path}" has an empty segment (expected e.g. "metadata.author")`;
   return undefined;
 }
 

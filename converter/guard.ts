@@ -25,20 +25,28 @@ export interface ReliabilityOptions {
 }
 
 type Opts = ReliabilityOptions & {
-  poems: string; embeddings?: string; similarity?: string; diversity?: string; out: string; signal?: AbortSignal; force?: boolean;
+  poems: string;
+  embeddings?: string;
+  similarity?: string;
+  diversity?: string;
+  out: string;
+  signal?: AbortSignal;
+  force?: boolean;
   keys?: Partial<Record<KeyedRole, KeyMode>>;
 };
 type Result = { out: string; inputs: { role: string; file: string }[] };
 
-
 export async function runGuarded<O extends Opts, R extends Result>(o: O, convert: (o: O) => Promise<R>): Promise<R> {
   if (!o.poems || !o.out) return convert(o); // the converter's own "required" errors
   const mode = o.onMismatch ?? 'error';
-  if (mode !== 'error' && mode !== 'warn') throw new TypeError(`convertCaches: onMismatch must be "error" or "warn", got ${JSON.stringify(mode)}`);
+  if (mode !== 'error' && mode !== 'warn')
+    throw new TypeError(`convertCaches: onMismatch must be "error" or "warn", got ${JSON.stringify(mode)}`);
   const limits = resolveLimits(o.limits, 'convertCaches: limits');
   const out = resolve(o.out);
   const poems = resolve(o.poems);
-  const files = [o.poems, o.embeddings, o.similarity, o.diversity].filter((f): f is string => !!f).map((f) => resolve(f));
+  const files = [o.poems, o.embeddings, o.similarity, o.diversity]
+    .filter((f): f is string => !!f)
+    .map((f) => resolve(f));
   await checkFileSizes(files, limits);
 
   const once = async (): Promise<R> => {
@@ -58,12 +66,22 @@ export async function runGuarded<O extends Opts, R extends Result>(o: O, convert
     return await withLock(out, once, { signal: o.signal, ...o.lock });
   } catch (err) {
     // no directory to lock in: the converter reports that itself
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (err as NodeJS.ErrnoException).path?.startsWith(`${out}.tmp-`)) return once();
+    if (
+      (err as NodeJS.ErrnoException).code === 'ENOENT' &&
+      (err as NodeJS.ErrnoException).path?.startsWith(`${out}.tmp-`)
+    )
+      return once();
     throw err;
   }
 }
 
-async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: string, out: string, convert: (o: O) => Promise<R>, first: ConvertError): Promise<R> {
+async function convertReconciled<O extends Opts, R extends Result>(
+  o: O,
+  poems: string,
+  out: string,
+  convert: (o: O) => Promise<R>,
+  first: ConvertError,
+): Promise<R> {
   // the converter read poems.json fine; an input that JSON.parse cannot read gets the converter's error
   const unreadable = () => nameBothFiles(first, poems);
   const list = await readPoemList(poems).catch(() => Promise.reject(unreadable()));
@@ -77,7 +95,9 @@ async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: 
       if (!o[role]) continue;
       const file = resolve(o[role]!);
       const copy = join(dirname(out), `${prefix}${role}.json`);
-      const r = await reconcile(role, file, poems, list, o.keys?.[role] ?? 'auto', copy).catch(() => Promise.reject(unreadable()));
+      const r = await reconcile(role, file, poems, list, o.keys?.[role] ?? 'auto', copy).catch(() =>
+        Promise.reject(unreadable()),
+      );
       if (!r.changed) continue;
       changed[role] = copy;
       keys[role] = r.reading; // the copy is written in this reading
@@ -90,13 +110,22 @@ async function convertReconciled<O extends Opts, R extends Result>(o: O, poems: 
     } catch (err) {
       if (err instanceof ConvertError && copies.has(err.file)) {
         const original = copies.get(err.file)!;
-        throw new ConvertError(original, `${err.what} (in its copy reconciled with ${poems})`, err.expected, {}, err.poem);
+        throw new ConvertError(
+          original,
+          `${err.what} (in its copy reconciled with ${poems})`,
+          err.expected,
+          {},
+          err.poem,
+        );
       }
       throw err;
     }
     const warn = o.onWarning ?? ((m: string) => console.warn(m));
     for (const w of warnings) warn(w);
-    return { ...result, inputs: result.inputs.map((i) => (copies.has(i.file) ? { ...i, file: copies.get(i.file)! } : i)) };
+    return {
+      ...result,
+      inputs: result.inputs.map((i) => (copies.has(i.file) ? { ...i, file: copies.get(i.file)! } : i)),
+    };
   } finally {
     await Promise.all([...copies.keys()].map((c) => unlink(c).catch(() => {})));
   }

@@ -114,7 +114,10 @@ export class PoemIndex {
     if (reading === 'index0') return `${label} is outside 0..${this.count - 1}`;
     const rows = this.rowsOfId(v);
     if (rows.length === 0) return `no poem has id ${v}`;
-    const shown = rows.slice(0, 4).map((r) => this.labels[r]).join(', ');
+    const shown = rows
+      .slice(0, 4)
+      .map((r) => this.labels[r])
+      .join(', ');
     return `id ${v} names ${rows.length} poems (${shown}${rows.length > 4 ? ', …' : ''})`;
   }
 
@@ -129,7 +132,7 @@ export class PoemIndex {
   agree(a: KeyReading, b: KeyReading): boolean {
     if (a === b) return true;
     if (a !== 'id' && b !== 'id') return this.count === 0;
-    const offset = (a === 'index' || b === 'index') ? 1 : 0;
+    const offset = a === 'index' || b === 'index' ? 1 : 0;
     if (this.repeatedIds > 0) return false;
     for (let r = 0; r < this.count; r++) if (this.ids[r] !== r + offset) return false;
     return true;
@@ -213,7 +216,8 @@ export function locate(file: string, place: Place): { line: number; column: numb
         const c = buf[i];
         if (pos === place.offset && place.element === undefined) return { line, column, offset: pos };
         if (pos >= place.offset) {
-          if (pos === place.offset) depth = 0; // the '['
+          if (pos === place.offset)
+            depth = 0; // the '['
           else if (inString) {
             if (escaped) escaped = false;
             else if (c === 0x5c) escaped = true;
@@ -296,7 +300,11 @@ export class ReadingTracker {
     // a number no poem has (not one that names several) is what a file made from another poems.json has
     const mismatch = this.index.rowOf(last, v) === -1;
     if (this.mode !== 'auto') {
-      return { what: this.index.whyNot(last, v), expected: `${this.index.expected(last)} (${this.option} is "${this.mode}")`, mismatch };
+      return {
+        what: this.index.whyNot(last, v),
+        expected: `${this.index.expected(last)} (${this.option} is "${this.mode}")`,
+        mismatch,
+      };
     }
     const others = KEY_READINGS.filter((r) => r !== last && this.ruledOut.has(r)).map((r) => {
       const o = this.ruledOut.get(r)!;
@@ -304,7 +312,8 @@ export class ReadingTracker {
       return `as ${READING_NAMES[r]}, ${this.index.whyNot(r, o.value)}${at ? ` (at ${at.line}:${at.column})` : ''}`;
     });
     return {
-      what: `${v} names no poem in any reading: as ${READING_NAMES[last]}, ${this.index.whyNot(last, v)}` +
+      what:
+        `${v} names no poem in any reading: as ${READING_NAMES[last]}, ${this.index.whyNot(last, v)}` +
         (others.length ? `; ${others.join('; ')}` : ''),
       expected: `numbers that all name poems of poems.json one way (set ${this.option} to id, index or index0 to choose)`,
       mismatch,

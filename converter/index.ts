@@ -6,7 +6,15 @@ import { resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { SectionKind, SectionName } from '../cache/layout.ts';
 import { CacheFormatError, readCacheLayout, readSectionChecked } from '../cache/validate.ts';
-import { CONVERTER_VERSION, conversionSettings, convertUnguarded, inputsOf, type ConvertOptions, type ConvertResult, type Fingerprint } from './convert.ts';
+import {
+  CONVERTER_VERSION,
+  conversionSettings,
+  convertUnguarded,
+  inputsOf,
+  type ConvertOptions,
+  type ConvertResult,
+  type Fingerprint,
+} from './convert.ts';
 import { runGuarded } from './guard.ts';
 
 export { ConvertError, AbortError } from './errors.ts';
@@ -22,7 +30,9 @@ export { INPUT_ROLES, KEYED_ROLES, PIPELINE_FILES, type InputRole, type KeyedRol
  * header and the section table, validated by cache/validate.ts, then the meta section, checked against its
  * checksum. Undefined when there is no readable cache there (missing, damaged, not ours, no meta object).
  */
-export async function readCacheMeta(path: string): Promise<{ meta: Record<string, unknown>; sections: string[]; rows: number; size: number } | undefined> {
+export async function readCacheMeta(
+  path: string,
+): Promise<{ meta: Record<string, unknown>; sections: string[]; rows: number; size: number } | undefined> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -61,18 +71,33 @@ async function crcOfFile(file: string): Promise<number> {
  * whole file (hashed here, streamed; mtime is recorded but not compared, so a touch or a fresh checkout does
  * not force a conversion).
  */
-export async function isFresh(o: Pick<ConvertOptions, 'poems' | 'embeddings' | 'similarity' | 'diversity' | 'out' | 'keys' | 'fields'>): Promise<boolean> {
+export async function isFresh(
+  o: Pick<ConvertOptions, 'poems' | 'embeddings' | 'similarity' | 'diversity' | 'out' | 'keys' | 'fields'>,
+): Promise<boolean> {
   return (await freshCache(o)) !== undefined;
 }
 
-async function freshCache(o: Pick<ConvertOptions, 'poems' | 'embeddings' | 'similarity' | 'diversity' | 'out' | 'keys' | 'fields'>) {
+async function freshCache(
+  o: Pick<ConvertOptions, 'poems' | 'embeddings' | 'similarity' | 'diversity' | 'out' | 'keys' | 'fields'>,
+) {
   const existing = await readCacheMeta(resolve(o.out));
   if (!existing) return undefined;
-  const meta = existing.meta as { converter?: { version?: string }; inputs?: Record<string, Fingerprint>; settings?: unknown };
+  const meta = existing.meta as {
+    converter?: { version?: string };
+    inputs?: Record<string, Fingerprint>;
+    settings?: unknown;
+  };
   if (meta.converter?.version !== CONVERTER_VERSION || !meta.inputs) return undefined;
   if (JSON.stringify(meta.settings) !== JSON.stringify(conversionSettings(o))) return undefined;
   const given = inputsOf(o);
-  if (Object.keys(meta.inputs).sort().join() !== given.map((g) => g.role).sort().join()) return undefined;
+  if (
+    Object.keys(meta.inputs).sort().join() !==
+    given
+      .map((g) => g.role)
+      .sort()
+      .join()
+  )
+    return undefined;
   for (const { role, file } of given) {
     const fp = meta.inputs[role];
     try {

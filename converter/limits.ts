@@ -27,9 +27,11 @@ export const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
 export function resolveLimits(given: Limits | undefined, where = 'limits'): Required<Limits> {
   const out = { ...DEFAULT_LIMITS };
   if (given === undefined) return out;
-  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError(`${where}: expected an object with ${LIMIT_NAMES.join(', ')}`);
+  if (given === null || typeof given !== 'object' || Array.isArray(given))
+    throw new TypeError(`${where}: expected an object with ${LIMIT_NAMES.join(', ')}`);
   for (const [k, v] of Object.entries(given)) {
-    if (!(LIMIT_NAMES as string[]).includes(k)) throw new TypeError(`${where}: unknown limit "${k}" (known: ${LIMIT_NAMES.join(', ')})`);
+    if (!(LIMIT_NAMES as string[]).includes(k))
+      throw new TypeError(`${where}: unknown limit "${k}" (known: ${LIMIT_NAMES.join(', ')})`);
     if (v === undefined) continue;
     if (typeof v !== 'number' || !(v === Infinity || (Number.isInteger(v) && v >= 1))) {
       throw new TypeError(`${where}.${k} must be an integer >= 1 or Infinity, got ${JSON.stringify(v) ?? String(v)}`);
@@ -43,7 +45,10 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** `<file>: <what> exceeds the limit <name> = N (set limits.<name> to raise it)` */
 export function limitError(file: string, what: string, name: keyof Limits, limit: number): ConvertError {
-  const err = new ConvertError(file, `${what} exceeds the limit ${name} = ${fmt(limit)} (set limits.${name} to raise it)`);
+  const err = new ConvertError(
+    file,
+    `${what} exceeds the limit ${name} = ${fmt(limit)} (set limits.${name} to raise it)`,
+  );
   return err;
 }
 
@@ -51,7 +56,8 @@ export function limitError(file: string, what: string, name: keyof Limits, limit
 export async function checkFileSizes(files: string[], limits: Required<Limits>): Promise<void> {
   for (const file of files) {
     const st = await stat(file).catch(() => undefined);
-    if (st && st.size > limits.maxFileBytes) throw limitError(file, `the file size ${fmt(st.size)} bytes`, 'maxFileBytes', limits.maxFileBytes);
+    if (st && st.size > limits.maxFileBytes)
+      throw limitError(file, `the file size ${fmt(st.size)} bytes`, 'maxFileBytes', limits.maxFileBytes);
   }
 }
 
@@ -66,13 +72,19 @@ export function checkInputResult(
   limits: Required<Limits>,
   poems?: { describe(row: number): string },
 ): void {
-  if (r.matrix && r.matrix.dim > limits.maxDimension) throw limitError(file, `the embedding dimension ${fmt(r.matrix.dim)}`, 'maxDimension', limits.maxDimension);
+  if (r.matrix && r.matrix.dim > limits.maxDimension)
+    throw limitError(file, `the embedding dimension ${fmt(r.matrix.dim)}`, 'maxDimension', limits.maxDimension);
   if (r.ragged) {
     const lengths = r.ragged.lengths;
     for (let i = 0; i < lengths.length; i++) {
       if (lengths[i] > limits.maxListLength) {
         const noun = r.role === 'diversity' ? 'sequence' : 'ranking';
-        throw limitError(file, `the ${noun} of ${poems ? poems.describe(i) : `row ${i}`} (${fmt(lengths[i])} entries)`, 'maxListLength', limits.maxListLength);
+        throw limitError(
+          file,
+          `the ${noun} of ${poems ? poems.describe(i) : `row ${i}`} (${fmt(lengths[i])} entries)`,
+          'maxListLength',
+          limits.maxListLength,
+        );
       }
     }
   }

@@ -4,7 +4,15 @@
 // does, 0-based positions as the diversity writer does) is the file's reading (identity.ts): the numbers are
 // spooled as they are and turned into rows when the cache is written, once the whole file fixed the reading.
 import { ConvertError, ElementError } from './errors.ts';
-import { locate, MAX_ID, READING_NAMES, ReadingTracker, type KeyMode, type KeyReading, type PoemIndex } from './identity.ts';
+import {
+  locate,
+  MAX_ID,
+  READING_NAMES,
+  ReadingTracker,
+  type KeyMode,
+  type KeyReading,
+  type PoemIndex,
+} from './identity.ts';
 import { readMeta } from './metadata.ts';
 import type { JsonSource } from './json-source.ts';
 import { FLT_MAX } from './parse-floats.ts';
@@ -48,7 +56,11 @@ class Column<T extends Int32Array | Uint32Array | Float64Array> {
 }
 
 export async function readLists(
-  src: JsonSource, role: ListRole, index: PoemIndex, spoolPath: (what: string) => string, ticker: Ticker,
+  src: JsonSource,
+  role: ListRole,
+  index: PoemIndex,
+  spoolPath: (what: string) => string,
+  ticker: Ticker,
   options: { keys: KeyMode },
 ): Promise<ListsResult> {
   const rows = index.count;
@@ -83,7 +95,9 @@ export async function readLists(
   /** The numbers of one list (after its '['), raw, into vbuf; returns their count. */
   const readNumbers = (owner: number, arrayAt: number | undefined): number => {
     // fast path: plain integers that every remaining reading accepts, straight from the bytes
-    let got = src.readIdRows ? src.readIdRows(tracker.acceptTable(), 0, vbuf, vn, role === 'diversity' ? owner : -1) : -1;
+    let got = src.readIdRows
+      ? src.readIdRows(tracker.acceptTable(), 0, vbuf, vn, role === 'diversity' ? owner : -1)
+      : -1;
     if (got === -2) {
       flushValues();
       got = src.readIdRows!(tracker.acceptTable(), 0, vbuf, vn, role === 'diversity' ? owner : -1);
@@ -94,19 +108,28 @@ export async function readLists(
       return got;
     }
     // the precise way: element by element, errors at the element
-    return src.readNumbers((vals, first) => {
-      for (let i = 0; i < vals.length; i++) {
-        const v = vals[i];
-        if (!isRef(v)) throw new ElementError(i, 'invalid poem reference $lexeme', REF_EXPECTED);
-        if (first + i === 0 && role === 'diversity' && v !== owner) {
-          throw new ElementError(i, `the sequence of "${owner}" starts with ${v}`, `its own key ${owner} first (a sequence starts with its poem)`);
+    return src.readNumbers(
+      (vals, first) => {
+        for (let i = 0; i < vals.length; i++) {
+          const v = vals[i];
+          if (!isRef(v)) throw new ElementError(i, 'invalid poem reference $lexeme', REF_EXPECTED);
+          if (first + i === 0 && role === 'diversity' && v !== owner) {
+            throw new ElementError(
+              i,
+              `the sequence of "${owner}" starts with ${v}`,
+              `its own key ${owner} first (a sequence starts with its poem)`,
+            );
+          }
+          const problem = tracker.accepts(v, { offset: arrayAt, element: first + i });
+          if (problem) throw new ElementError(i, problem.what, problem.expected, undefined, problem.mismatch);
+          vbuf[vn++] = v;
+          if (vn === vbuf.length) flushValues();
         }
-        const problem = tracker.accepts(v, { offset: arrayAt, element: first + i });
-        if (problem) throw new ElementError(i, problem.what, problem.expected, undefined, problem.mismatch);
-        vbuf[vn++] = v;
-        if (vn === vbuf.length) flushValues();
-      }
-    }, role === 'diversity' ? 'a poem reference (a number)' : 'a poem reference (a number) or an {"id", "similarity"} object');
+      },
+      role === 'diversity'
+        ? 'a poem reference (a number)'
+        : 'a poem reference (a number) or an {"id", "similarity"} object',
+    );
   };
 
   /** [{"id": poem, "similarity": score}, ...]: rankings with scores. */
@@ -148,7 +171,8 @@ export async function readLists(
         if (sourceMeta) src.fail('duplicate key "metadata"', 'one "metadata" object');
         sourceMeta = readMeta(src, {
           [countKey]: (v) => {
-            if (v !== rows) src.fail(`metadata.${countKey} is ${v} but poems.json has ${rows} poems`, `${rows}`, undefined, true);
+            if (v !== rows)
+              src.fail(`metadata.${countKey} is ${v} but poems.json has ${rows} poems`, `${rows}`, undefined, true);
             metaCount = v;
           },
         });
@@ -173,11 +197,13 @@ export async function readLists(
           const kind = src.peek();
           let n: number;
           if (kind === 'object') {
-            if (role === 'diversity' || form === 'numbers') src.fail('unexpected object', 'a poem reference (a number) like the other lists');
+            if (role === 'diversity' || form === 'numbers')
+              src.fail('unexpected object', 'a poem reference (a number) like the other lists');
             form = 'objects';
             n = readObjects();
           } else {
-            if (form === 'objects' && kind !== 'close') src.fail(`unexpected ${kind}`, 'an {"id", "similarity"} object like the other lists');
+            if (form === 'objects' && kind !== 'close')
+              src.fail(`unexpected ${kind}`, 'an {"id", "similarity"} object like the other lists');
             n = readNumbers(owner, arrayAt);
             if (n > 0) form = 'numbers';
           }
@@ -206,8 +232,12 @@ export async function readLists(
   for (let i = 0; i < keys.length; i++) {
     const row = index.rowOf(reading, keys.data[i]);
     if (keyOf[row] >= 0) {
-      throw new ConvertError(src.file, `a second ${noun} for ${index.describe(row)} (key "${keys.data[i]}")`, `one ${noun} per poem`,
-        locate(src.file, { offset: keyAt.data[i] }) ?? {});
+      throw new ConvertError(
+        src.file,
+        `a second ${noun} for ${index.describe(row)} (key "${keys.data[i]}")`,
+        `one ${noun} per poem`,
+        locate(src.file, { offset: keyAt.data[i] }) ?? {},
+      );
     }
     keyOf[row] = i;
     rowStarts[row] = starts.data[i];
@@ -215,13 +245,24 @@ export async function readLists(
   }
   for (let r = 0; r < rows; r++) {
     if (keyOf[r] >= 0) continue;
-    const err = new ConvertError(src.file, `no ${noun} for ${index.describe(r)}`, `one ${noun} per poem of poems.json (its numbers read as ${READING_NAMES[reading]})`);
+    const err = new ConvertError(
+      src.file,
+      `no ${noun} for ${index.describe(r)}`,
+      `one ${noun} per poem of poems.json (its numbers read as ${READING_NAMES[reading]})`,
+    );
     err.mismatch = true;
     throw err;
   }
   ticker.done(src);
   return {
-    valuesFile: values.path, scoresFile: scores?.path, reading, starts: rowStarts, lengths: rowLengths, total,
-    sourceMeta: sourceMeta!, crc: src.crc, bytes: src.totalBytes,
+    valuesFile: values.path,
+    scoresFile: scores?.path,
+    reading,
+    starts: rowStarts,
+    lengths: rowLengths,
+    total,
+    sourceMeta: sourceMeta!,
+    crc: src.crc,
+    bytes: src.totalBytes,
   };
 }

@@ -40,7 +40,9 @@ export class LockTimeoutError extends Error {
   holder?: LockInfo;
   constructor(lockFile: string, waitedMs: number, holder?: LockInfo) {
     const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.started}` : 'another process';
-    super(`${lockFile}: timed out after ${(waitedMs / 1000).toFixed(1)} s waiting for the conversion lock held by ${who} (remove the lock file if no conversion is running)`);
+    super(
+      `${lockFile}: timed out after ${(waitedMs / 1000).toFixed(1)} s waiting for the conversion lock held by ${who} (remove the lock file if no conversion is running)`,
+    );
     this.name = 'LockTimeoutError';
     this.lockFile = lockFile;
     this.holder = holder;
@@ -90,7 +92,12 @@ function isStale(l: { info?: LockInfo; mtimeMs: number }, staleMs: number): bool
 /** Removes `lockFile` if it still holds `token` (or, without a token, is still stale), under the takeover guard. */
 async function takeOver(out: string, lockFile: string, token: string | undefined, staleMs: number): Promise<void> {
   const guard = `${lockFile}.takeover`;
-  const me = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString(), token: randomBytes(8).toString('hex') });
+  const me = JSON.stringify({
+    pid: process.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+  });
   if (!(await createExclusive(out, guard, me))) {
     // another waiter is taking over; its guard lives for milliseconds unless it died holding it
     const g = await readLock(guard);
@@ -107,18 +114,19 @@ async function takeOver(out: string, lockFile: string, token: string | undefined
   }
 }
 
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((res, rej) => {
-  if (signal?.aborted) return rej(new AbortError(signal.reason));
-  const t = setTimeout(() => {
-    signal?.removeEventListener('abort', onAbort);
-    res();
-  }, ms);
-  const onAbort = () => {
-    clearTimeout(t);
-    rej(new AbortError(signal!.reason));
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
-});
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((res, rej) => {
+    if (signal?.aborted) return rej(new AbortError(signal.reason));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      res();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      rej(new AbortError(signal!.reason));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 
 /** Takes the lock of `out` (waiting as needed), returns a release function. */
 export async function acquireLock(out: string, opts: LockOptions = {}): Promise<() => Promise<void>> {
@@ -127,7 +135,12 @@ export async function acquireLock(out: string, opts: LockOptions = {}): Promise<
   const pollMs = opts.pollMs ?? 100;
   const staleMs = opts.staleMs ?? 60_000;
   const t0 = Date.now();
-  const info: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const info: LockInfo = {
+    pid: process.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+  };
   const text = `${JSON.stringify(info)}\n`;
   let waited = false;
   let holder: LockInfo | undefined;
@@ -148,14 +161,19 @@ export async function acquireLock(out: string, opts: LockOptions = {}): Promise<
     if (Date.now() - t0 >= timeoutMs) throw new LockTimeoutError(lockFile, Date.now() - t0, holder);
     await sleep(pollMs, opts.signal);
   }
-  const heartbeat = setInterval(() => {
-    readLock(lockFile).then((l) => {
-      if (l?.info?.token === info.token) {
-        const now = new Date();
-        return utimes(lockFile, now, now);
-      }
-    }).catch(() => {});
-  }, Math.max(50, staleMs / 6));
+  const heartbeat = setInterval(
+    () => {
+      readLock(lockFile)
+        .then((l) => {
+          if (l?.info?.token === info.token) {
+            const now = new Date();
+            return utimes(lockFile, now, now);
+          }
+        })
+        .catch(() => {});
+    },
+    Math.max(50, staleMs / 6),
+  );
   heartbeat.unref();
   let released = false;
   return async () => {

@@ -22,7 +22,13 @@ export function isMismatch(err: unknown, poemsFile: string): err is ConvertError
 export function nameBothFiles(err: ConvertError, poemsFile: string): ConvertError {
   const what = err.what.replaceAll('poems.json', poemsFile);
   const expected = err.expected?.replaceAll('poems.json', poemsFile);
-  const e = new ConvertError(err.file, what, expected, { line: err.line, column: err.column, offset: err.offset }, err.poem);
+  const e = new ConvertError(
+    err.file,
+    what,
+    expected,
+    { line: err.line, column: err.column, offset: err.offset },
+    err.poem,
+  );
   e.mismatch = true;
   e.message += ' (set onMismatch: "warn" to convert anyway)';
   return e;
@@ -39,11 +45,18 @@ export interface Reconciled {
 
 /** The poems of poems.json (only on the warn path, after the converter read the file once). */
 export async function readPoemList(poemsFile: string): Promise<PoemList> {
-  const doc = JSON.parse(await readFile(poemsFile, 'utf8')) as { poems: { id: number; filepath?: unknown; category?: unknown }[] };
+  const doc = JSON.parse(await readFile(poemsFile, 'utf8')) as {
+    poems: { id: number; filepath?: unknown; category?: unknown }[];
+  };
   return {
     ids: Int32Array.from(doc.poems, (p) => p.id),
-    labels: doc.poems.map((p) => (typeof p.filepath === 'string' && p.filepath ? p.filepath
-      : typeof p.category === 'string' && p.category ? `${p.category} id ${p.id}` : `id ${p.id}`)),
+    labels: doc.poems.map((p) =>
+      typeof p.filepath === 'string' && p.filepath
+        ? p.filepath
+        : typeof p.category === 'string' && p.category
+          ? `${p.category} id ${p.id}`
+          : `id ${p.id}`,
+    ),
   };
 }
 
@@ -57,7 +70,12 @@ const COUNT_KEYS: Record<KeyedRole, string[]> = {
  * The reading that names the most of these numbers (the forced one when not 'auto'); on a tie the pipeline's
  * own convention for the file wins (`preferred` first).
  */
-function likeliestReading(index: PoemIndex, mode: KeyMode, numbers: Iterable<number>, preferred: KeyReading): KeyReading {
+function likeliestReading(
+  index: PoemIndex,
+  mode: KeyMode,
+  numbers: Iterable<number>,
+  preferred: KeyReading,
+): KeyReading {
   if (mode !== 'auto') return mode;
   const misses: Record<KeyReading, number> = { index: 0, index0: 0, id: 0 };
   for (const v of numbers) for (const r of KEY_READINGS) if (index.rowOf(r, v) < 0) misses[r]++;
@@ -74,7 +92,14 @@ function refOf(index: PoemIndex, reading: KeyReading, row: number): number {
  * Writes a copy of `file` consistent with poems.json to `outFile`; returns what changed. Whole-file JSON.parse:
  * meant for the warn path only (about 3 x the input's size in memory).
  */
-export async function reconcile(role: KeyedRole, file: string, poemsFile: string, poems: PoemList, mode: KeyMode, outFile: string): Promise<Reconciled> {
+export async function reconcile(
+  role: KeyedRole,
+  file: string,
+  poemsFile: string,
+  poems: PoemList,
+  mode: KeyMode,
+  outFile: string,
+): Promise<Reconciled> {
   const doc = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   const index = new PoemIndex(poems);
   const n = index.count;
@@ -107,7 +132,12 @@ export async function reconcile(role: KeyedRole, file: string, poemsFile: string
         return true;
       }
       dropped++;
-      firstDropped ||= row < 0 ? index.whyNot(reading, v, `${refKey} ${v}`) : stale ? `${refKey} ${v} has id ${e.id}, its poem ${index.ids[row]}` : `${refKey} ${v} has no embedding`;
+      firstDropped ||=
+        row < 0
+          ? index.whyNot(reading, v, `${refKey} ${v}`)
+          : stale
+            ? `${refKey} ${v} has id ${e.id}, its poem ${index.ids[row]}`
+            : `${refKey} ${v} has no embedding`;
       return false;
     });
     const dim = (meta.embedding_dimension as number | undefined) ?? kept[0]?.embedding!.length ?? 0;
@@ -120,22 +150,30 @@ export async function reconcile(role: KeyedRole, file: string, poemsFile: string
       kept.push({ [refKey]: refOf(index, reading, row), embedding: new Array(dim).fill(0) });
     }
     doc.embeddings = kept;
-    if (dropped) notes.push(`${dropped} embedding(s) that name no poem, or whose id is not their poem's, dropped (first: ${firstDropped})`);
+    if (dropped)
+      notes.push(
+        `${dropped} embedding(s) that name no poem, or whose id is not their poem's, dropped (first: ${firstDropped})`,
+      );
     if (missing) notes.push(`${missing} poem(s) without an embedding given zeros (first: ${firstMissing})`);
   } else {
     const key = role === 'similarity' ? 'rankings' : 'sequences';
     const noun = role === 'similarity' ? 'ranking' : 'sequence';
     const lists = (doc[key] ?? {}) as Record<string, unknown[]>;
     const refOfItem = (v: unknown) => (typeof v === 'number' ? v : (v as { id?: number } | null)?.id);
-    reading = likeliestReading(index, mode, (function* () {
-      for (const [k, list] of Object.entries(lists)) {
-        yield Number(k);
-        for (const v of list) {
-          const r = refOfItem(v);
-          if (typeof r === 'number') yield r;
+    reading = likeliestReading(
+      index,
+      mode,
+      (function* () {
+        for (const [k, list] of Object.entries(lists)) {
+          yield Number(k);
+          for (const v of list) {
+            const r = refOfItem(v);
+            if (typeof r === 'number') yield r;
+          }
         }
-      }
-    })(), role === 'diversity' ? 'index0' : 'index');
+      })(),
+      role === 'diversity' ? 'index0' : 'index',
+    );
     const fixed: Record<string, unknown[]> = {};
     const have = new Set<number>();
     let droppedKeys = 0;
@@ -170,15 +208,20 @@ export async function reconcile(role: KeyedRole, file: string, poemsFile: string
     }
     doc[key] = fixed;
     if (droppedKeys) notes.push(`${droppedKeys} ${noun}(s) of keys that name no poem dropped (first: ${firstKey})`);
-    if (droppedValues) notes.push(`${droppedValues} number(s) that name no poem dropped from lists (first: ${firstValue})`);
-    if (missing) notes.push(`${missing} poem(s) without a ${noun} given ${role === 'diversity' ? 'a sequence of just the poem' : 'an empty ranking'} (first: ${firstMissing})`);
+    if (droppedValues)
+      notes.push(`${droppedValues} number(s) that name no poem dropped from lists (first: ${firstValue})`);
+    if (missing)
+      notes.push(
+        `${missing} poem(s) without a ${noun} given ${role === 'diversity' ? 'a sequence of just the poem' : 'an empty ranking'} (first: ${firstMissing})`,
+      );
   }
   notes.push(...counts);
   if (notes.length === 0) return { changed: false, reading, warning: '' };
   doc.metadata = meta;
   await writeFile(outFile, JSON.stringify(doc));
   return {
-    changed: true, reading,
+    changed: true,
+    reading,
     warning: `${file} disagrees with ${poemsFile} (read as ${READING_NAMES[reading]}): ${notes.join('; ')} (onMismatch: "warn")`,
   };
 }

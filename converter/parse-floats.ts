@@ -18,9 +18,7 @@ const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
  * bracket is bytes[to], into out[at, at + max) as float32, each the float32 of the double JSON.parse gives.
  * Returns the count, or -1 when anything is unusual (the caller reads the array the precise way).
  */
-export function parseFloats(
-  buf: Buffer, from: number, to: number, out: Float32Array, at: number, max: number,
-): number {
+export function parseFloats(buf: Buffer, from: number, to: number, out: Float32Array, at: number, max: number): number {
   if (buf[to] !== 0x5d) throw new RangeError('parseFloats: bytes[to] must be the closing bracket');
   const lim = at + max;
   let i = from;
@@ -100,8 +98,10 @@ export function parseFloats(
         scale += eneg ? -e : e;
       }
       let v: number;
-      if (hi === 0) v = neg ? -0 : 0; // hi holds the first significant digit, if any
-      else if (many || scale > 22 || scale < -44) v = +buf.toString('latin1', s, i); // Number() = JSON.parse here
+      if (hi === 0)
+        v = neg ? -0 : 0; // hi holds the first significant digit, if any
+      else if (many || scale > 22 || scale < -44)
+        v = +buf.toString('latin1', s, i); // Number() = JSON.parse here
       else {
         const m = nlo > 0 ? hi * POW10[nlo] + lo : hi;
         v = scale >= 0 ? m * POW10[scale] : scale >= -22 ? m / POW10[-scale] : m / 1e22 / POW10[-scale - 22];

@@ -81,12 +81,19 @@ interface PoemRow {
 }
 
 const describeValue = (v: unknown): string =>
-  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+  v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : typeof v === 'object'
+        ? 'an object'
+        : `${typeof v} ${JSON.stringify(v)}`;
 
 /** Puts a scalar read at `node` into the row; returns an error (what, expected) or undefined. */
 function assign(row: PoemRow, node: PathNode, v: unknown, names: readonly string[]): [string, string] | undefined {
   for (const i of node.fields) {
-    if (v !== null && typeof v === 'object') return [`field "${names[i]}" is ${describeValue(v)}`, 'a string, number, boolean or null (fields hold scalars)'];
+    if (v !== null && typeof v === 'object')
+      return [`field "${names[i]}" is ${describeValue(v)}`, 'a string, number, boolean or null (fields hold scalars)'];
     row.fields[i] = v as FieldValue;
   }
   for (const b of node.builtins) {
@@ -97,7 +104,11 @@ function assign(row: PoemRow, node: PathNode, v: unknown, names: readonly string
       if (typeof v !== 'string') return [`content is ${describeValue(v)}`, 'a string for content'];
       row.content = v;
     } else {
-      if (v !== null && typeof v !== 'string') return [`${b === 'date' ? 'metadata.creation_date' : b === 'topDate' ? 'creation_date' : b} is ${describeValue(v)}`, 'a string or null'];
+      if (v !== null && typeof v !== 'string')
+        return [
+          `${b === 'date' ? 'metadata.creation_date' : b === 'topDate' ? 'creation_date' : b} is ${describeValue(v)}`,
+          'a string or null',
+        ];
       const s = v ?? undefined;
       if (b === 'title') row.title = s ?? '';
       else if (b === 'category') row.category = s ?? '';
@@ -122,7 +133,10 @@ const optString = (v: unknown): string | undefined | false =>
   v === undefined || v === null ? undefined : typeof v === 'string' ? v : false;
 
 export async function readPoems(
-  src: JsonSource, fieldPaths: readonly string[], spoolPath: (what: string) => string, ticker: Ticker,
+  src: JsonSource,
+  fieldPaths: readonly string[],
+  spoolPath: (what: string) => string,
+  ticker: Ticker,
 ): Promise<PoemsResult> {
   const tree = pathTree(fieldPaths);
   const split = fieldPaths.map((f) => f.split('.'));
@@ -154,7 +168,13 @@ export async function readPoems(
     for (let i = 0; i < fieldCols.length; i++) fieldCols[i].push(p.fields[i]);
   };
   const newRow = (): PoemRow => ({
-    id: -1, title: '', content: undefined, category: '', date: undefined, topDate: undefined, filepath: undefined,
+    id: -1,
+    title: '',
+    content: undefined,
+    category: '',
+    date: undefined,
+    topDate: undefined,
+    filepath: undefined,
     fields: new Array<FieldValue>(fieldPaths.length).fill(null),
   });
 
@@ -164,7 +184,8 @@ export async function readPoems(
     const kind = src.peek();
     if (kind === 'object' && node.children) {
       const bad = node.fields.length ? `field "${fieldPaths[node.fields[0]]}" is an object` : undefined;
-      if (bad) src.fail(bad, 'a string, number, boolean or null (fields hold scalars)', row.id >= 0 ? row.id : undefined);
+      if (bad)
+        src.fail(bad, 'a string, number, boolean or null (fields hold scalars)', row.id >= 0 ? row.id : undefined);
       src.beginObject(`an object for ${key}`);
       for (let k = src.nextKey(); k !== null; k = src.nextKey()) {
         const child = node.children.get(k);
@@ -182,11 +203,20 @@ export async function readPoems(
       assign(row, node, v, fieldPaths);
       return;
     }
-    const v = kind === 'string' ? src.readString(`a value for ${key}`) : kind === 'number' ? src.readNumber(`a value for ${key}`)
-      : kind === 'literal' ? src.readValue() : undefined;
+    const v =
+      kind === 'string'
+        ? src.readString(`a value for ${key}`)
+        : kind === 'number'
+          ? src.readNumber(`a value for ${key}`)
+          : kind === 'literal'
+            ? src.readValue()
+            : undefined;
     if (v === undefined) {
       // an object or array where a scalar belongs: report it where it starts
-      const problem = assign(row, node, kind === 'array' ? [] : {}, fieldPaths) ?? [`${key} is ${kind === 'array' ? 'an array' : 'an object'}`, 'a scalar'];
+      const problem = assign(row, node, kind === 'array' ? [] : {}, fieldPaths) ?? [
+        `${key} is ${kind === 'array' ? 'an array' : 'an object'}`,
+        'a scalar',
+      ];
       src.fail(problem[0], problem[1], row.id >= 0 ? row.id : undefined);
     }
     const problem = assign(row, node, v, fieldPaths);
@@ -232,12 +262,24 @@ export async function readPoems(
         let v: unknown = p;
         const path = split[f];
         for (let k = 0; k < path.length && v !== undefined; k++) {
-          v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[path[k]] : undefined;
+          v =
+            v !== null && typeof v === 'object' && !Array.isArray(v)
+              ? (v as Record<string, unknown>)[path[k]]
+              : undefined;
         }
         if (v !== null && typeof v === 'object') return i + 1;
         fields[f] = v === undefined ? null : (v as FieldValue);
       }
-      rows.push({ id, title: title ?? '', content, category: category ?? '', date: date as string | undefined, topDate, filepath, fields });
+      rows.push({
+        id,
+        title: title ?? '',
+        content,
+        category: category ?? '',
+        date: date as string | undefined,
+        topDate,
+        filepath,
+        fields,
+      });
     }
     for (const row of rows) add(row);
     return -1;
@@ -280,7 +322,12 @@ export async function readPoems(
   return {
     ids: ids.slice(0, n),
     labels,
-    strings: { title: cols.title.finish(), text: cols.text.finish(), category: cols.category.finish(), date: cols.date.finish() },
+    strings: {
+      title: cols.title.finish(),
+      text: cols.text.finish(),
+      category: cols.category.finish(),
+      date: cols.date.finish(),
+    },
     fields: fieldCols.map((c) => ({ path: c.path, types: c.types, column: c.finish() })),
     sourceMeta,
     crc: src.crc,

@@ -31,7 +31,9 @@ export class StreamJsonSource implements JsonSource {
   private tokens: Token[] = [];
   private i = 0;
   private readonly decoder = new TextDecoder('utf-8');
-  private readonly parse = jsonParser({ packValues: true, streamValues: false }) as unknown as (chunk: unknown) => unknown;
+  private readonly parse = jsonParser({ packValues: true, streamValues: false }) as unknown as (
+    chunk: unknown,
+  ) => unknown;
 
   constructor(file: string, options: { chunkSize?: number } = {}) {
     this.file = file;
@@ -62,7 +64,7 @@ export class StreamJsonSource implements JsonSource {
       throw new ConvertError(this.file, `invalid JSON (stream-json: ${(err as Error).message})`, 'well-formed JSON');
     }
     if (out === NONE || out === undefined) return;
-    const toks = (out as Record<symbol, unknown>)[MANY] === 1 ? ((out as { values: Token[] }).values) : [out as Token];
+    const toks = (out as Record<symbol, unknown>)[MANY] === 1 ? (out as { values: Token[] }).values : [out as Token];
     if (this.i >= this.tokens.length) {
       this.tokens = toks.slice();
       this.i = 0;

@@ -37,8 +37,16 @@ export interface InputResult {
 }
 
 export type SerializedError = {
-  convertError: true; file: string; message: string; what: string; expected?: string; line?: number; column?: number;
-  offset?: number; poem?: number | string; mismatch: boolean;
+  convertError: true;
+  file: string;
+  message: string;
+  what: string;
+  expected?: string;
+  line?: number;
+  column?: number;
+  offset?: number;
+  poem?: number | string;
+  mismatch: boolean;
 };
 
 export async function runInput(task: InputTask, signal?: AbortSignal): Promise<InputResult> {
@@ -50,17 +58,39 @@ export async function runInput(task: InputTask, signal?: AbortSignal): Promise<I
   try {
     if (task.role === 'embeddings') {
       const file = spoolName(task.spoolBase, 'embeddings');
-      const r = await readEmbeddings(src, index, file, ticker, { keys: task.keys, matrixInMemory: task.matrixInMemory });
+      const r = await readEmbeddings(src, index, file, ticker, {
+        keys: task.keys,
+        matrixInMemory: task.matrixInMemory,
+      });
       return {
-        role: task.role, reading: r.reading, sourceMeta: r.sourceMeta, crc: r.crc, bytes: r.bytes, seconds: seconds(),
-        spools: [file], matrix: { file, dim: r.dim },
+        role: task.role,
+        reading: r.reading,
+        sourceMeta: r.sourceMeta,
+        crc: r.crc,
+        bytes: r.bytes,
+        seconds: seconds(),
+        spools: [file],
+        matrix: { file, dim: r.dim },
       };
     }
-    const r = await readLists(src, task.role, index, (what) => spoolName(task.spoolBase, what), ticker, { keys: task.keys });
+    const r = await readLists(src, task.role, index, (what) => spoolName(task.spoolBase, what), ticker, {
+      keys: task.keys,
+    });
     return {
-      role: task.role, reading: r.reading, sourceMeta: r.sourceMeta, crc: r.crc, bytes: r.bytes, seconds: seconds(),
+      role: task.role,
+      reading: r.reading,
+      sourceMeta: r.sourceMeta,
+      crc: r.crc,
+      bytes: r.bytes,
+      seconds: seconds(),
       spools: [r.valuesFile, ...(r.scoresFile ? [r.scoresFile] : [])],
-      ragged: { valuesFile: r.valuesFile, scoresFile: r.scoresFile, starts: r.starts, lengths: r.lengths, total: r.total },
+      ragged: {
+        valuesFile: r.valuesFile,
+        scoresFile: r.scoresFile,
+        starts: r.starts,
+        lengths: r.lengths,
+        total: r.total,
+      },
     };
   } finally {
     src.close();
@@ -75,8 +105,16 @@ export default async function (task: InputTask): Promise<InputResult | { error: 
     if (err instanceof ConvertError) {
       return {
         error: {
-          convertError: true, file: err.file, message: err.message, what: err.what, expected: err.expected, line: err.line,
-          column: err.column, offset: err.offset, poem: err.poem, mismatch: err.mismatch,
+          convertError: true,
+          file: err.file,
+          message: err.message,
+          what: err.what,
+          expected: err.expected,
+          line: err.line,
+          column: err.column,
+          offset: err.offset,
+          poem: err.poem,
+          mismatch: err.mismatch,
         },
       };
     }
@@ -85,7 +123,13 @@ export default async function (task: InputTask): Promise<InputResult | { error: 
 }
 
 export function reviveError(e: SerializedError): ConvertError {
-  const err = new ConvertError(e.file, e.what, e.expected, { line: e.line, column: e.column, offset: e.offset }, e.poem);
+  const err = new ConvertError(
+    e.file,
+    e.what,
+    e.expected,
+    { line: e.line, column: e.column, offset: e.offset },
+    e.poem,
+  );
   err.message = e.message;
   err.mismatch = e.mismatch;
   return err;

@@ -67,10 +67,11 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export function summaryLine(s: RenderStats): string {
   const by = s.mode === 'workers' ? `${s.workers} worker thread(s)` : "Astro's prerenderer (main thread)";
   const f = s.fragments;
-  const used = f && f.rendered + f.reused + f.inline > 0
-    ? `; fragments (<Reuse>): ${f.rendered} rendered once, ${f.reused} uses reused them, `
-      + `${f.inline} rendered on their page`
-    : '';
+  const used =
+    f && f.rendered + f.reused + f.inline > 0
+      ? `; fragments (<Reuse>): ${f.rendered} rendered once, ${f.reused} uses reused them, ` +
+        `${f.inline} rendered on their page`
+      : '';
   return `rendered ${s.pages} page(s) in ${seconds(s.wallMs)} wall time with ${by}${used}`;
 }
 
@@ -85,8 +86,9 @@ export function debugLines(s: RenderStats): string[] {
   lines.push(`pages by thread: ${by || 'none'}; build.concurrency ${s.concurrency}${setup}${work}`);
   if (s.mainCpuMs !== undefined) {
     const per = (ms: number, n: number) => `${seconds(ms)} (${(ms / Math.max(1, n)).toFixed(2)} ms/page)`;
-    const workers = Object.entries(s.workerCpuMs ?? {})
-      .map(([t, ms]) => `thread ${t} ${per(ms, s.pagesByThread[Number(t)] ?? 0)}`);
+    const workers = Object.entries(s.workerCpuMs ?? {}).map(
+      ([t, ms]) => `thread ${t} ${per(ms, s.pagesByThread[Number(t)] ?? 0)}`,
+    );
     const threads = workers.length ? `; ${workers.join(', ')}` : '';
     lines.push(`CPU time while rendering: main thread ${per(s.mainCpuMs, s.pages)}${threads}`);
   }
@@ -94,15 +96,18 @@ export function debugLines(s: RenderStats): string[] {
   const f = s.fragments;
   if (f && f.rendered + f.reused + f.inline > 0) {
     const where = f.store === 'shared' ? 'one shared-memory store' : `per-thread ${f.store} stores`;
-    const threads = Object.entries(f.byThread)
-      .map(([t, c]) => `${t === '0' ? 'main' : `thread ${t}`} ${c.rendered} rendered, ${c.adopted} from other threads`);
+    const threads = Object.entries(f.byThread).map(
+      ([t, c]) => `${t === '0' ? 'main' : `thread ${t}`} ${c.rendered} rendered, ${c.adopted} from other threads`,
+    );
     const mb = (f.bytes / 1048576).toFixed(1);
     lines.push(`fragments: ${mb} MB in ${where} (part of the process PSS); ${threads.join(', ')}`);
   }
   if (s.workerHeap) {
     const heaps = Object.entries(s.workerHeap).map(([t, b]) => `thread ${t} ${(b / 1048576).toFixed(1)} MB`);
-    lines.push('per-worker V8 heap in use after its last page (each thread\'s own JS heap; the cache is outside '
-      + `it, mapped): ${heaps.join(', ')}`);
+    lines.push(
+      "per-worker V8 heap in use after its last page (each thread's own JS heap; the cache is outside " +
+        `it, mapped): ${heaps.join(', ')}`,
+    );
   }
   return lines;
 }

@@ -35,8 +35,10 @@ export function captureEntry(readerFiles: string[]): EntryCapture {
       }
       bundle = check;
       if (check.readerBundled) {
-        this.warn('the cache reader was bundled into the prerender chunks; the native addon may not load from there '
-          + `(is "${PACKAGE}" in ssr.noExternal?)`);
+        this.warn(
+          'the cache reader was bundled into the prerender chunks; the native addon may not load from there ' +
+            `(is "${PACKAGE}" in ssr.noExternal?)`,
+        );
       }
     },
   };

@@ -4,8 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { createSharedFragments } from './fragment-table.ts';
 import {
-  installFragmentHost, setFragmentHost,
-  type FragmentConfig, type FragmentCounts, type FragmentHost, type FragmentStoreKind,
+  installFragmentHost,
+  setFragmentHost,
+  type FragmentConfig,
+  type FragmentCounts,
+  type FragmentHost,
+  type FragmentStoreKind,
 } from './fragments.ts';
 import { PageResponse } from './page-response.ts';
 
@@ -89,7 +93,11 @@ export class BuildFragments {
     const s: FragmentSummary = {
       store: this.config.kind,
       byThread: Object.fromEntries(this.byThread),
-      rendered: 0, reused: 0, inline: 0, bytes: 0, adopted: 0,
+      rendered: 0,
+      reused: 0,
+      inline: 0,
+      bytes: 0,
+      adopted: 0,
     };
     for (const c of this.byThread.values()) {
       s.rendered += c.rendered;

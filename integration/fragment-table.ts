@@ -5,7 +5,13 @@
 // compareExchange; the others wait for it (Atomics.waitAsync: a thread never blocks) and then decode the
 // record. A thread keeps what it decoded (the parts to render) in its own small map.
 import type {
-  ComponentLike, Fragment, FragmentCounts, FragmentStore, Instruction, Part, Placeholders,
+  ComponentLike,
+  Fragment,
+  FragmentCounts,
+  FragmentStore,
+  Instruction,
+  Part,
+  Placeholders,
 } from './fragments.ts';
 import { FragmentEntries, INLINE, notReusable, ThreadFragments } from './fragments.ts';
 
@@ -46,12 +52,16 @@ export function createSharedFragments(expected: number): SharedFragmentsInit {
 }
 
 // ES2024 library types (this repository compiles against ES2023): growable SharedArrayBuffer, Atomics.waitAsync.
-type GrowableSharedArrayBufferConstructor =
-  new (length: number, options: { maxByteLength: number }) => SharedArrayBuffer;
+type GrowableSharedArrayBufferConstructor = new (
+  length: number,
+  options: { maxByteLength: number },
+) => SharedArrayBuffer;
 type Growable = SharedArrayBuffer & { grow(length: number): void };
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
-}).waitAsync;
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, index: number, value: number): { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync;
 
 /** 32-bit FNV-1a over UTF-16 code units. */
 function hashKey(s: string): number {
@@ -177,7 +187,12 @@ export class SharedFragments implements FragmentStore {
 
   /** This thread claimed slot i: render, write the record, publish, wake the waiters. */
   private async render(
-    i: number, tag: number, full: string, capture: Capture, component: ComponentLike, key: string,
+    i: number,
+    tag: number,
+    full: string,
+    capture: Capture,
+    component: ComponentLike,
+    key: string,
   ): Promise<Produced> {
     const words = this.words;
     const publish = (state: number, offset: number, length: number) => {

@@ -157,8 +157,10 @@ export function installFragmentHost(
 ): FragmentHost | undefined {
   if (config.identity !== identity) {
     const cache = identity.split('\0')[0];
-    note(`fragments off in ${thread}: its cache (${cache}) is not the one this build's fragments belong to `
-      + '(it changed since the build started)');
+    note(
+      `fragments off in ${thread}: its cache (${cache}) is not the one this build's fragments belong to ` +
+        '(it changed since the build started)',
+    );
     return undefined;
   }
   const host = new FragmentHost(config, (component, reason) => {
@@ -273,13 +275,16 @@ export class FragmentEntries {
     let table = this.byComponent.get(component);
     if (!table) this.byComponent.set(component, (table = new Map()));
     const t = table;
-    const settled = pending.then((f) => {
-      t.set(key, f);
-      return f;
-    }, (err) => {
-      t.delete(key);
-      throw err;
-    });
+    const settled = pending.then(
+      (f) => {
+        t.set(key, f);
+        return f;
+      },
+      (err) => {
+        t.delete(key);
+        throw err;
+      },
+    );
     t.set(key, settled);
     return settled;
   }
@@ -354,9 +359,10 @@ export class FragmentHost {
     this.note = note;
     const mark = markHtml;
     this.marks = new Placeholders(config.token);
-    this.store = config.kind === 'shared' && config.shared
-      ? new SharedFragments(config.shared, this.marks, mark)
-      : new ThreadFragments(this.marks, mark, config.kind !== 'strings');
+    this.store =
+      config.kind === 'shared' && config.shared
+        ? new SharedFragments(config.shared, this.marks, mark)
+        : new ThreadFragments(this.marks, mark, config.kind !== 'strings');
   }
   get counts(): FragmentCounts {
     return this.store.counts;
@@ -400,11 +406,15 @@ export class FragmentHost {
       counts.inline++;
       return inline();
     }
-    const pending = hit ?? this.store.produce(component, key, () => capture().then((parts) => {
-      const why = notReusable(parts);
-      if (why) this.notOnce(component, why);
-      return parts;
-    }));
+    const pending =
+      hit ??
+      this.store.produce(component, key, () =>
+        capture().then((parts) => {
+          const why = notReusable(parts);
+          if (why) this.notOnce(component, why);
+          return parts;
+        }),
+      );
     return pending.then((f) => {
       if (f === INLINE) {
         counts.inline++;

@@ -23,8 +23,9 @@ export type { PoemCacheOptions } from './options.ts';
 export { PoemCacheOptionError } from './options.ts';
 
 const EXT = extname(fileURLToPath(import.meta.url)); // .ts in this repository, .js installed
-const READER_FILES = ['../cache/reader', '../native/index']
-  .map((f) => fileURLToPath(new URL(`${f}${EXT}`, import.meta.url)));
+const READER_FILES = ['../cache/reader', '../native/index'].map((f) =>
+  fileURLToPath(new URL(`${f}${EXT}`, import.meta.url)),
+);
 
 /** Pages in flight per worker (its awaits overlap), twice over in build.concurrency (one batch queued). */
 const TASKS_PER_WORKER = 4;
@@ -108,8 +109,12 @@ export function poemCache(options: PoemCacheOptions, internals: Internals = {}):
         fragments?.stopMainThread();
         const shm = process.env[SHM_ENV];
         const f = (fragments = r.fragments
-          ? new BuildFragments(shm ? `shm:${shm}` : cacheIdentity(r.cacheFile), openCache(r.cacheFile).count,
-            (m) => logger.info(m), internals.fragmentStore)
+          ? new BuildFragments(
+              shm ? `shm:${shm}` : cacheIdentity(r.cacheFile),
+              openCache(r.cacheFile).count,
+              (m) => logger.info(m),
+              internals.fragmentStore,
+            )
           : undefined);
         if (r.workers === 0) {
           setPrerenderer((def) => createCountingPrerenderer(def, s, r.cacheFile, f));
@@ -119,16 +124,18 @@ export function poemCache(options: PoemCacheOptions, internals: Internals = {}):
         // at prerender setup (it is written, manifest included, only just before).
         const failStart = internals.failWorkerStart;
         const p = (pool = new RenderPool({ workers: r.workers, cacheFile: r.cacheFile, failStart, fragments: f }));
-        setPrerenderer((def) => createWorkerPrerenderer(def, {
-          pool: p,
-          workers: r.workers,
-          cacheFile: r.cacheFile,
-          trailingSlash,
-          logger,
-          getEntry: capture.entry,
-          stats: s,
-          fragments: f,
-        }));
+        setPrerenderer((def) =>
+          createWorkerPrerenderer(def, {
+            pool: p,
+            workers: r.workers,
+            cacheFile: r.cacheFile,
+            trailingSlash,
+            logger,
+            getEntry: capture.entry,
+            stats: s,
+            fragments: f,
+          }),
+        );
       },
       'astro:build:done': async ({ logger }) => {
         // Normally gone after prerendering; still here if Astro had no static page to render.

@@ -77,19 +77,28 @@ export function defaultWorkers(): number {
   return Math.max(1, availableParallelism());
 }
 
-const limits = objectOf({
-  maxFileBytes: integerOrInfinity(1).optional(),
-  maxPoems: integerOrInfinity(1).optional(),
-  maxDimension: integerOrInfinity(1).optional(),
-  maxListLength: integerOrInfinity(1).optional(),
-} satisfies Record<keyof Limits, unknown>, 'limit', '{ maxPoems: 1000000 }');
+const limits = objectOf(
+  {
+    maxFileBytes: integerOrInfinity(1).optional(),
+    maxPoems: integerOrInfinity(1).optional(),
+    maxDimension: integerOrInfinity(1).optional(),
+    maxListLength: integerOrInfinity(1).optional(),
+  } satisfies Record<keyof Limits, unknown>,
+  'limit',
+  '{ maxPoems: 1000000 }',
+);
 
 const keyMode = z.enum(KEY_MODES, { error: expected(`must be ${KEY_MODES.map((v) => `"${v}"`).join(', ')}`) });
 const keys = objectOf(
-  Object.fromEntries(KEYED_ROLES.map((r) => [r, keyMode.optional()])) as Record<(typeof KEYED_ROLES)[number], z.ZodOptional<typeof keyMode>>,
-  'input', '{ similarity: "index" }',
+  Object.fromEntries(KEYED_ROLES.map((r) => [r, keyMode.optional()])) as Record<
+    (typeof KEYED_ROLES)[number],
+    z.ZodOptional<typeof keyMode>
+  >,
+  'input',
+  '{ similarity: "index" }',
 );
-const fieldPath = z.string({ error: expected('must be a dotted path string such as "metadata.author"') })
+const fieldPath = z
+  .string({ error: expected('must be a dotted path string such as "metadata.author"') })
   .refine((path) => fieldPathProblem(path) === undefined, {
     error: (iss) => `option "${iss.path?.join('.')}": ${fieldPathProblem(iss.input)}`,
   });
@@ -136,10 +145,13 @@ const SHAPE = {
    * unlinked at build end, on exit and on SIGINT/SIGTERM; stale ones swept) that threads map read-only.
    * Needs the native addon. Applies to `astro build`; the dev server always reads the file.
    */
-  share: oneOf(['file', 'shm']).default('file').refine((v) => v !== 'shm' || loadNative() !== undefined, {
-    error: () => 'option "share" is "shm", which needs the native addon poem_cache.node, and it is not available '
-      + `(${nativeLoadError ?? 'unknown reason'}); use share: "file" or build the addon (npm run build:native)`,
-  }),
+  share: oneOf(['file', 'shm'])
+    .default('file')
+    .refine((v) => v !== 'shm' || loadNative() !== undefined, {
+      error: () =>
+        'option "share" is "shm", which needs the native addon poem_cache.node, and it is not available ' +
+        `(${nativeLoadError ?? 'unknown reason'}); use share: "file" or build the addon (npm run build:native)`,
+    }),
   /** `<Reuse of={C} …props />` (from virtual:poem-cache) renders each distinct fragment once per build and reuses
    * its bytes on every page and thread (default true); false: every use renders in place (the same output). */
   fragments: z.boolean({ error: expected('must be true or false') }).default(true),

@@ -149,8 +149,10 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         if (!pool) throw new Error('the render threads were not started');
         const app = (def as AstroPrerenderer & DefaultPrerendererInternals).app;
         if (!app || typeof app.getOptions !== 'function') {
-          throw new Error("Astro's default prerenderer exposes no app.getOptions() (an internal field this "
-            + 'integration reads; this Astro version changed it)');
+          throw new Error(
+            "Astro's default prerenderer exposes no app.getOptions() (an internal field this " +
+              'integration reads; this Astro version changed it)',
+          );
         }
         if (!entry) throw new Error('the built prerender entry was not found in the prerender bundle');
         const options = app.getOptions();
@@ -172,8 +174,10 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         const reason = err instanceof Error ? err.message : String(err);
         stats.mode = 'astro';
         stats.fallbackReason = reason;
-        logger.warn(`cannot render in worker threads (${reason}); `
-          + "falling back to Astro's own prerenderer on the main thread");
+        logger.warn(
+          `cannot render in worker threads (${reason}); ` +
+            "falling back to Astro's own prerenderer on the main thread",
+        );
         const p = pool;
         pool = undefined;
         await p?.destroy();

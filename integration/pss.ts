@@ -57,12 +57,13 @@ const mbOf = (kb: number | undefined) => (kb === undefined ? '?' : (kb / 1024).t
 export function describePss(r: PssReport, workers: number): string {
   if (r.processKb === undefined) return `PSS not available (no /proc/${r.pid}/smaps_rollup on this system)`;
   const each = mbOf((r.cacheKb ?? 0) / Math.max(1, r.cacheMappings));
-  const perWorker = workers > 0
-    ? `; per worker: the ${workers} worker thread(s) share this process, so there is no separate per-worker PSS — `
-      + `each thread maps the cache itself and the ${r.cacheMappings} mapping(s) together cost ${mbOf(r.cacheKb)} MB `
-      + `PSS (≈${each} MB each; RSS summed over mappings ${mbOf(r.cacheRssKb)} MB counts shared pages once per `
-      + 'mapping)'
-    : `; cache mapping(s): ${r.cacheMappings}, ${mbOf(r.cacheKb)} MB PSS`;
+  const perWorker =
+    workers > 0
+      ? `; per worker: the ${workers} worker thread(s) share this process, so there is no separate per-worker PSS — ` +
+        `each thread maps the cache itself and the ${r.cacheMappings} mapping(s) together cost ${mbOf(r.cacheKb)} MB ` +
+        `PSS (≈${each} MB each; RSS summed over mappings ${mbOf(r.cacheRssKb)} MB counts shared pages once per ` +
+        'mapping)'
+      : `; cache mapping(s): ${r.cacheMappings}, ${mbOf(r.cacheKb)} MB PSS`;
   const source = `pid ${r.pid}: main thread + all worker threads, from /proc/${r.pid}/smaps_rollup`;
   return `process PSS ${mbOf(r.processKb)} MB (${source})${perWorker}`;
 }

@@ -10,8 +10,16 @@ import type { RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
 import { SHM_ENV } from '../cache/shm.ts';
 import {
-  MAIN_THREAD_ONLY, NULL_BODY, routeKey, threadCpuMs,
-  type FromWorker, type HeadMessage, type RenderReply, type RenderTask, type ToWorker, type WorkerData,
+  MAIN_THREAD_ONLY,
+  NULL_BODY,
+  routeKey,
+  threadCpuMs,
+  type FromWorker,
+  type HeadMessage,
+  type RenderReply,
+  type RenderTask,
+  type ToWorker,
+  type WorkerData,
 } from './protocol.ts';
 import { cacheIdentity, installFragmentHost, type FragmentHost } from './fragments.ts';
 

@@ -70,9 +70,9 @@ export function reuseKey(props: Record<string, unknown>, component: string, skip
     }
     const path = trail.map((t, i) => (typeof t === 'number' ? `[${t}]` : i ? `.${t}` : t)).join('');
     throw new TypeError(
-      `<Reuse of={${component}}>: prop "${path}" is ${describe(v)}; the props of a reused component are its key `
-        + 'and must be JSON-like (strings, numbers, booleans, null, arrays and plain objects). Pass a row number or '
-        + 'an id and let the component read what it needs itself (e.g. getCache() from virtual:poem-cache).',
+      `<Reuse of={${component}}>: prop "${path}" is ${describe(v)}; the props of a reused component are its key ` +
+        'and must be JSON-like (strings, numbers, booleans, null, arrays and plain objects). Pass a row number or ' +
+        'an id and let the component read what it needs itself (e.g. getCache() from virtual:poem-cache).',
     );
   };
   const object = (o: Record<string, unknown>, omit?: string): string => {
@@ -91,7 +91,12 @@ export function reuseKey(props: Record<string, unknown>, component: string, skip
 }
 
 const nameOf = (c: ComponentLike): string =>
-  c.moduleId?.split('/').pop()?.replace(/\.astro$/, '') || c.name || 'Component';
+  c.moduleId
+    ?.split('/')
+    .pop()
+    ?.replace(/\.astro$/, '') ||
+  c.name ||
+  'Component';
 
 interface ComponentInfo {
   name: string;
@@ -178,8 +183,10 @@ export type ReuseComponent = <P extends Record<string, unknown>>(props: { of: (p
 const factory = (result: Result, props: Record<string, unknown>, slots: Record<string, unknown>): unknown => {
   const component = props.of as ComponentLike | undefined;
   if (typeof component !== 'function') {
-    throw new TypeError('<Reuse of={…}>: "of" must be a component (e.g. of={PoemEntry} with import PoemEntry from '
-      + `'./PoemEntry.astro'), got ${describe(component)}`);
+    throw new TypeError(
+      '<Reuse of={…}>: "of" must be a component (e.g. of={PoemEntry} with import PoemEntry from ' +
+        `'./PoemEntry.astro'), got ${describe(component)}`,
+    );
   }
   const { name, unfit } = infoOf(result, component);
   if (slots && Object.keys(slots).length > 0) {
@@ -193,9 +200,10 @@ const factory = (result: Result, props: Record<string, unknown>, slots: Record<s
   };
   // Exactly what <Component {...props} /> renders: Astro's renderComponent normalized the props already (they
   // were Reuse's), so an Astro component is called as AstroComponentInstance would.
-  const inline = () => (direct
-    ? contentOf(component(result, rest(), {}))
-    : astroRuntime().then((rt) => rt.renderComponent(result, name, component, rest(), {})));
+  const inline = () =>
+    direct
+      ? contentOf(component(result, rest(), {}))
+      : astroRuntime().then((rt) => rt.renderComponent(result, name, component, rest(), {}));
   const host = fragmentHostFor(result);
   if (!host) return inline();
   return host.use(component, key, inline, () => capture(result, name, component, rest(), direct), unfit);

@@ -13,7 +13,9 @@ export const PACKAGE = 'astro-poem-cache';
  * Installed (compiled .js) it is the package's own name, which a deployed server bundle resolves from
  * node_modules; run from this repository's TypeScript sources it is the reader's absolute path.
  */
-export const READER_SPECIFIER = import.meta.url.endsWith('.ts') ? fileURLToPath(new URL('../cache/reader.ts', import.meta.url)) : `${PACKAGE}/reader`;
+export const READER_SPECIFIER = import.meta.url.endsWith('.ts')
+  ? fileURLToPath(new URL('../cache/reader.ts', import.meta.url))
+  : `${PACKAGE}/reader`;
 /** The same for the Reuse component (integration/reuse.ts): run by Node in the thread that renders the page. */
 export const REUSE_SPECIFIER = import.meta.url.endsWith('.ts')
   ? fileURLToPath(new URL('./reuse.ts', import.meta.url))
@@ -45,7 +47,9 @@ const num = (n: number): string => (n === Infinity ? 'Infinity' : String(n));
 export function virtualModuleSource(c: VirtualConfig): string {
   const shm = c.share === 'shm';
   // With share: "shm", the segment published at build start (name in the environment); the file otherwise (dev).
-  const open = shm ? `const shm = process.env.${SHM_ENV}; return shm ? openShm(shm) : openCache(cacheFile);` : 'return openCache(cacheFile);';
+  const open = shm
+    ? `const shm = process.env.${SHM_ENV}; return shm ? openShm(shm) : openCache(cacheFile);`
+    : 'return openCache(cacheFile);';
   return [
     `import { ${shm ? 'openCache, openShm' : 'openCache'} } from ${JSON.stringify(c.readerImport ?? READER_SPECIFIER)};`,
     `export const cacheFile = ${JSON.stringify(c.cacheFile)};`,
@@ -53,12 +57,16 @@ export function virtualModuleSource(c: VirtualConfig): string {
     `export const maxPagesPerPoem = ${num(c.maxPagesPerPoem)};`,
     `export { Reuse } from ${JSON.stringify(c.reuseImport ?? REUSE_SPECIFIER)};`,
     ...(c.reopen
-      ? ['/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
-        `export function getCache() { ${open} }`]
-      : ['/** The cache reader of the calling thread, opened on first use (the cache does not change during a build). */',
-        'let reader;',
-        `function openReader() { ${open} }`,
-        'export function getCache() { return reader ??= openReader(); }']),
+      ? [
+          '/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
+          `export function getCache() { ${open} }`,
+        ]
+      : [
+          '/** The cache reader of the calling thread, opened on first use (the cache does not change during a build). */',
+          'let reader;',
+          `function openReader() { ${open} }`,
+          'export function getCache() { return reader ??= openReader(); }',
+        ]),
     '',
   ].join('\n');
 }

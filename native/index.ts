@@ -123,8 +123,8 @@ export function loadNative(): NativeBinding | undefined {
   if (!g[WARNED]) {
     g[WARNED] = true;
     process.emitWarning(
-      `astro-poem-cache: native addon not available (${nativeLoadError}); `
-        + 'using the pure-JS fallback (reads the cache into memory once per process)',
+      `astro-poem-cache: native addon not available (${nativeLoadError}); ` +
+        'using the pure-JS fallback (reads the cache into memory once per process)',
       { code: 'POEM_CACHE_NO_NATIVE' },
     );
   }

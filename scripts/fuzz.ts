@@ -18,10 +18,15 @@ if (!Number.isInteger(cases) || cases <= 0 || !Number.isInteger(seed)) {
   console.error('usage: node scripts/fuzz.ts --cases N [--seed S] [--path P] [--watchdog-ms MS]');
   process.exit(2);
 }
-console.log(`fuzz: ${cases} cases, seed ${seed}${values.path ? `, path ${values.path}` : ''}, node ${process.version}, started ${new Date().toISOString()}`);
+console.log(
+  `fuzz: ${cases} cases, seed ${seed}${values.path ? `, path ${values.path}` : ''}, node ${process.version}, started ${new Date().toISOString()}`,
+);
 const started = Date.now();
 const result = await runFuzz({
-  cases, seed, path: values.path, watchdogMs: Number(values['watchdog-ms']),
+  cases,
+  seed,
+  path: values.path,
+  watchdogMs: Number(values['watchdog-ms']),
   onProgress: (done) => console.log(`  ${done} cases, ${((Date.now() - started) / 1000).toFixed(0)} s`),
 });
 console.log(describeRun(result, 60).join('\n'));

@@ -16,7 +16,13 @@ const SHOTS = '/tmp';
 const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium)`;
 if (skip) console.log(`browser tests skipped: ${skip}`);
 
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8', '.js': 'text/javascript', '.svg': 'image/svg+xml', '.png': 'image/png' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
 
 /** A tiny static server for the built site: /x/ → /x/index.html, /x → 301 /x/ when x is a directory. */
 function serve(root: string): Promise<{ server: Server; base: string }> {
@@ -30,16 +36,21 @@ function serve(root: string): Promise<{ server: Server; base: string }> {
         file = join(file, 'index.html');
       }
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length });
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': body.length,
+      });
       res.end(body);
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
     }
   });
-  return new Promise((done) => server.listen(0, '127.0.0.1', () => {
-    const a = server.address();
-    done({ server, base: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` });
-  }));
+  return new Promise((done) =>
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      done({ server, base: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` });
+    }),
+  );
 }
 
 // WCAG relative luminance contrast of two CSS rgb()/rgba() colours.
@@ -76,7 +87,8 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
     });
     return page;
   };
-  const indexFromUrl = (url: string, kind: string) => Number(new URL(url).pathname.match(new RegExp(`^/${kind}/(\\d+)/`))?.[1]);
+  const indexFromUrl = (url: string, kind: string) =>
+    Number(new URL(url).pathname.match(new RegExp(`^/${kind}/(\\d+)/`))?.[1]);
   /** The heading text of a poem: its title, or its file path (no title), then its poem_index. */
   const headingOf = (row: number) => {
     const golden = cache.field('metadata.is_golden_poem', row) === true ? ' golden' : '';
@@ -101,18 +113,28 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
       await article.locator('details.cw > summary').click();
     }
     expect(await article.locator('.poem-text').innerText()).toBe(cache.text(row));
-    expect(await article.locator('.meta').innerText()).toContain(cache.field('metadata.form', row) || cache.field('metadata.section', row) || '');
+    expect(await article.locator('.meta').innerText()).toContain(
+      cache.field('metadata.form', row) || cache.field('metadata.section', row) || '',
+    );
     expect(await article.getAttribute('lang')).toBe(/[\u4e00-\u9fff]/.test(cache.text(row)) ? 'zh-Hant' : 'en');
   }
 
   /** A reading page shows the poem first, then the cache's order for its page, with each entry's text. */
-  async function expectOrderPage(page: Page, order: 'similar' | 'different', index: number, pageNo: number, pageSize: number) {
+  async function expectOrderPage(
+    page: Page,
+    order: 'similar' | 'different',
+    index: number,
+    pageNo: number,
+    pageSize: number,
+  ) {
     await page.waitForLoadState('load');
     const row = cache.rowOfIndex(index);
     const ranked = order === 'similar' ? [...cache.similar(row)] : [...cache.diversity(row)].slice(1);
     const want = ranked.slice((pageNo - 1) * pageSize, pageNo * pageSize).map((r) => cache.index(r));
     expect(new URL(page.url()).pathname).toBe(`/${order}/${index}/${pageNo}/`);
-    const shown = await page.locator('article.entry').evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.poemIndex)));
+    const shown = await page
+      .locator('article.entry')
+      .evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.poemIndex)));
     expect(shown).toEqual([index, ...want]);
     for (const i of [0, 1, want.length]) {
       const r = cache.rowOfIndex(shown[i]);
@@ -131,7 +153,16 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
       viewport: { width: 1280, height: 900 },
     });
   }, 20 * 60_000);
@@ -197,7 +228,11 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
     await page.locator('article.entry').nth(2).locator(`a[href="/different/${entry}/1/"]`).click();
     await expectOrderPage(page, 'different', entry, 1, pageSize);
     const last = await page.locator('nav.pager ol li').last().innerText();
-    await page.locator('nav.pager').first().getByRole('link', { name: `Page ${last}` }).click();
+    await page
+      .locator('nav.pager')
+      .first()
+      .getByRole('link', { name: `Page ${last}` })
+      .click();
     await expectOrderPage(page, 'different', entry, Number(last), pageSize);
     expect(await page.locator('a[rel="next"]').count()).toBe(0);
     await page.close();
@@ -206,20 +241,33 @@ describe.skipIf(skip !== undefined)('example site in Chromium', () => {
 
   it('reads well: contrast, no horizontal scrolling on mobile, screenshots', async () => {
     const tang = 1;
-    for (const [width, height, tag] of [[1280, 900, 'desktop'], [390, 844, 'mobile']] as const) {
+    for (const [width, height, tag] of [
+      [1280, 900, 'desktop'],
+      [390, 844, 'mobile'],
+    ] as const) {
       for (const scheme of ['light', 'dark'] as const) {
         const page = watch(await context.newPage());
         await page.setViewportSize({ width, height });
         await page.emulateMedia({ colorScheme: scheme });
-        for (const [url, name] of [[`/poem/${tang}/`, 'poem'], [`/similar/${tang}/1/`, 'similar'], [`/different/${cache.count}/1/`, 'different'], ['/', 'index']]) {
+        for (const [url, name] of [
+          [`/poem/${tang}/`, 'poem'],
+          [`/similar/${tang}/1/`, 'similar'],
+          [`/different/${cache.count}/1/`, 'different'],
+          ['/', 'index'],
+        ]) {
           await page.goto(base + url);
-          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          const overflow = await page.evaluate(
+            () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          );
           expect(overflow, `${url} at ${width}px scrolls sideways`).toBeLessThanOrEqual(0);
           const colours = await page.evaluate(() => {
             const bg = getComputedStyle(document.body).backgroundColor;
-            return [...document.querySelectorAll('h1, .poem-text, .meta, .lede, main a, .site-footer p')].slice(0, 40).map((e) => ({ sel: e.tagName + '.' + e.className, fg: getComputedStyle(e).color, bg }));
+            return [...document.querySelectorAll('h1, .poem-text, .meta, .lede, main a, .site-footer p')]
+              .slice(0, 40)
+              .map((e) => ({ sel: e.tagName + '.' + e.className, fg: getComputedStyle(e).color, bg }));
           });
-          for (const c of colours) expect(contrast(c.fg, c.bg), `${scheme} ${url} ${c.sel} ${c.fg} on ${c.bg}`).toBeGreaterThanOrEqual(4.5);
+          for (const c of colours)
+            expect(contrast(c.fg, c.bg), `${scheme} ${url} ${c.sel} ${c.fg} on ${c.bg}`).toBeGreaterThanOrEqual(4.5);
           if (scheme === 'light' && (name === 'poem' || name === 'similar')) {
             await page.screenshot({ path: join(SHOTS, `poem-site-${name}-${tag}.png`) });
           }

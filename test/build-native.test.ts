@@ -35,14 +35,19 @@ afterAll(() => rmSync(pkg, { recursive: true, force: true }));
 
 const build = (args: string[], env: Record<string, string>) =>
   spawnSync(process.execPath, [join(pkg, 'scripts', 'build-native.mjs'), ...args], {
-    cwd: pkg, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 240_000,
+    cwd: pkg,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 240_000,
   });
 
 describe('scripts/build-native.mjs', () => {
   it('without a compiler: exits 0 with one line saying the fallback will be used', () => {
     const r = build([], { CXX: '/nonexistent/c++' });
     expect(r.status, r.stderr).toBe(0);
-    expect(`${r.stdout}${r.stderr}`).toMatch(/astro-poem-cache: native addon not built \(.+\); the pure-JS fallback will be used\./);
+    expect(`${r.stdout}${r.stderr}`).toMatch(
+      /astro-poem-cache: native addon not built \(.+\); the pure-JS fallback will be used\./,
+    );
     expect(existsSync(join(pkg, 'native', 'build', 'Release', 'poem_cache.node'))).toBe(false);
   });
 

@@ -127,7 +127,12 @@ for (const mode of ['fallback', 'default'] as const) {
 describe('writer', () => {
   it('writes an empty cache and empty sections', async () => {
     const file = join(dir, 'empty.cache');
-    await writeCache(file, { ids: [], title: [], similar: { lists: [] }, embeddings: { dim: 768, values: new Float32Array(0) } });
+    await writeCache(file, {
+      ids: [],
+      title: [],
+      similar: { lists: [] },
+      embeddings: { dim: 768, values: new Float32Array(0) },
+    });
     const r = openCache(file, { fallback: true });
     expect(r.count).toBe(0);
     expect(r.dim).toBe(768);
@@ -144,7 +149,17 @@ describe('writer', () => {
       for (const p of Object.values(s.parts)) expect(p.offset % 64).toBe(0);
       expect(crc32(bytes.subarray(s.offset, s.offset + s.byteLength))).toBe(s.checksum);
     }
-    expect(parsed.sections.map((s) => s.name)).toEqual(['ids', 'embeddings', 'similar', 'diversity', 'title', 'text', 'category', 'date', 'meta']);
+    expect(parsed.sections.map((s) => s.name)).toEqual([
+      'ids',
+      'embeddings',
+      'similar',
+      'diversity',
+      'title',
+      'text',
+      'category',
+      'date',
+      'meta',
+    ]);
   });
 
   it('streams parts from files and async iterables', async () => {
@@ -158,7 +173,15 @@ describe('writer', () => {
     }
     const file = join(dir, 'streamed.cache');
     const w = await CacheWriter.create(file);
-    await w.addSection({ name: 'ids', kind: SectionKind.ids, flags: 1, count: 3, param: 0, param2: 3, parts: [Int32Array.of(0, 1, 2), Int32Array.of(0, 1, 2)] });
+    await w.addSection({
+      name: 'ids',
+      kind: SectionKind.ids,
+      flags: 1,
+      count: 3,
+      param: 0,
+      param2: 3,
+      parts: [Int32Array.of(0, 1, 2), Int32Array.of(0, 1, 2)],
+    });
     await w.addSection({ ...strings, parts: [offsets(), { file: src }] });
     await w.finish();
     const r = openCache(file, { fallback: true });
@@ -168,8 +191,15 @@ describe('writer', () => {
   it('refuses a part of the wrong size and leaves no file behind', async () => {
     const file = join(dir, 'bad-part.cache');
     const w = await CacheWriter.create(file);
-    await expect(w.addSection({ name: 'title', kind: SectionKind.strings, count: 2, param: 3, parts: [Uint32Array.of(0, 1, 3), new Uint8Array(2)] }))
-      .rejects.toThrow('section "title" part "bytes": expected 3 bytes, got 2');
+    await expect(
+      w.addSection({
+        name: 'title',
+        kind: SectionKind.strings,
+        count: 2,
+        param: 3,
+        parts: [Uint32Array.of(0, 1, 3), new Uint8Array(2)],
+      }),
+    ).rejects.toThrow('section "title" part "bytes": expected 3 bytes, got 2');
     await w.abort();
     expect(readdirSync(dir).filter((f) => f.startsWith('bad-part'))).toEqual([]);
   });
@@ -192,7 +222,10 @@ describe('writer', () => {
 
   it('repeated ids (per-category numbering): a sorted index by id then row; rowOf refuses them, rowsOf lists them', async () => {
     const p = join(dir, 'dup.cache');
-    await writeCache(p, { ids: [1, 2, 1, 3, 1], fields: { filepath: ['a/0001.txt', 'a/0002.txt', 'b/0001.txt', null, 'c/0001.txt'] } });
+    await writeCache(p, {
+      ids: [1, 2, 1, 3, 1],
+      fields: { filepath: ['a/0001.txt', 'a/0002.txt', 'b/0001.txt', null, 'c/0001.txt'] },
+    });
     for (const fallback of [true, false]) {
       const c = openCache(p, { fallback });
       expect(c.idsRepeat).toBe(true);
@@ -205,9 +238,19 @@ describe('writer', () => {
       expect(c.rowOf(0)).toBe(-1);
       expect(c.rowOf(4)).toBe(-1);
       expect(() => c.rowOf(1)).toThrow(AmbiguousIdError);
-      expect(() => c.rowOf(1)).toThrow(`${p}: poem id 1 is not unique: 3 poems have it (poem_index 1 (a/0001.txt), poem_index 3 (b/0001.txt), ` +
-        'poem_index 5 (c/0001.txt)); use rowsOf(id), or rowOfIndex(poem_index): a poem is its position in poems.json');
-      expect([c.index(0), c.index(4), c.rowOfIndex(1), c.rowOfIndex(5), c.rowOfIndex(0), c.rowOfIndex(6), c.rowOfIndex(2.5)]).toEqual([1, 5, 0, 4, -1, -1, -1]);
+      expect(() => c.rowOf(1)).toThrow(
+        `${p}: poem id 1 is not unique: 3 poems have it (poem_index 1 (a/0001.txt), poem_index 3 (b/0001.txt), ` +
+          'poem_index 5 (c/0001.txt)); use rowsOf(id), or rowOfIndex(poem_index): a poem is its position in poems.json',
+      );
+      expect([
+        c.index(0),
+        c.index(4),
+        c.rowOfIndex(1),
+        c.rowOfIndex(5),
+        c.rowOfIndex(0),
+        c.rowOfIndex(6),
+        c.rowOfIndex(2.5),
+      ]).toEqual([1, 5, 0, 4, -1, -1, -1]);
       forgetCache(p);
     }
     // unique ids keep the dense index
@@ -220,15 +263,21 @@ describe('writer', () => {
     const values = ['x', '', 'ü 🌙', null, 'n'];
     await writeCache(p, {
       ids: [1, 2, 3, 4, 5],
-      fields: { content_warning: values, 'metadata.is_golden_poem': [true, false, null, true, false], 'metadata.word_count': [0, -1.5, 1e21, null, 42] },
+      fields: {
+        content_warning: values,
+        'metadata.is_golden_poem': [true, false, null, true, false],
+        'metadata.word_count': [0, -1.5, 1e21, null, 42],
+      },
     });
     const c = openCache(p);
     expect(c.fieldNames).toEqual(['content_warning', 'metadata.is_golden_poem', 'metadata.word_count']);
     expect(values.map((_, r) => c.field('content_warning', r))).toEqual(values);
     expect([0, 1, 2, 3, 4].map((r) => c.field('metadata.is_golden_poem', r))).toEqual([true, false, null, true, false]);
     expect([0, 1, 2, 3, 4].map((r) => c.field('metadata.word_count', r))).toEqual([0, -1.5, 1e21, null, 42]);
-    expect(() => c.field('metadata.author', 0)).toThrow(`${p}: no field "metadata.author" in this cache (its fields: content_warning, ` +
-      'metadata.is_golden_poem, metadata.word_count); add it to the fields option (converter --fields) and convert again');
+    expect(() => c.field('metadata.author', 0)).toThrow(
+      `${p}: no field "metadata.author" in this cache (its fields: content_warning, ` +
+        'metadata.is_golden_poem, metadata.word_count); add it to the fields option (converter --fields) and convert again',
+    );
     expect(() => c.field('content_warning', 5)).toThrow(RangeError);
   });
 });
@@ -264,30 +313,53 @@ describe('validation errors name the file, the byte and what was expected', () =
   for (const fallback of [true, false]) {
     const tag = fallback ? 'fallback' : 'default';
     it(`truncated file (${tag})`, () => {
-      expect(openBytes(good.subarray(0, good.length - 64), `trunc-${tag}.cache`, fallback))
-        .toThrow(new RegExp(`trunc-${tag}\\.cache: byte 24: expected file size ${good.length - 64} \\(truncated or extended file\\?\\), found ${good.length}`));
+      expect(openBytes(good.subarray(0, good.length - 64), `trunc-${tag}.cache`, fallback)).toThrow(
+        new RegExp(
+          `trunc-${tag}\\.cache: byte 24: expected file size ${good.length - 64} \\(truncated or extended file\\?\\), found ${good.length}`,
+        ),
+      );
     });
     it(`tiny and empty files (${tag})`, () => {
-      expect(openBytes(good.subarray(0, 10), `tiny-${tag}.cache`, fallback)).toThrow(/byte 0: expected a 64-byte header, found a file of 10 bytes/);
-      expect(openBytes(new Uint8Array(0), `zero-${tag}.cache`, fallback)).toThrow(/byte 0: expected a 64-byte header, found a file of 0 bytes/);
+      expect(openBytes(good.subarray(0, 10), `tiny-${tag}.cache`, fallback)).toThrow(
+        /byte 0: expected a 64-byte header, found a file of 10 bytes/,
+      );
+      expect(openBytes(new Uint8Array(0), `zero-${tag}.cache`, fallback)).toThrow(
+        /byte 0: expected a 64-byte header, found a file of 0 bytes/,
+      );
     });
     it(`not a cache (${tag})`, () => {
-      expect(openBytes(new TextEncoder().encode('{"poems": []}'.padEnd(100)), `json-${tag}.cache`, fallback)).toThrow(/byte 0: expected magic "POEMCACH"/);
+      expect(openBytes(new TextEncoder().encode('{"poems": []}'.padEnd(100)), `json-${tag}.cache`, fallback)).toThrow(
+        /byte 0: expected magic "POEMCACH"/,
+      );
     });
     it(`corrupted header checksum (${tag})`, () => {
-      expect(openBytes(mutate((v) => v.setUint32(H.flags, 5, true)), `hdr-${tag}.cache`, fallback)).toThrow(/byte 60: expected header checksum 0x[0-9a-f]{8}, found 0x/);
+      expect(
+        openBytes(
+          mutate((v) => v.setUint32(H.flags, 5, true)),
+          `hdr-${tag}.cache`,
+          fallback,
+        ),
+      ).toThrow(/byte 60: expected header checksum 0x[0-9a-f]{8}, found 0x/);
     });
     it(`newer major version (${tag})`, () => {
       const b = fixChecksums(mutate((v) => v.setUint16(H.major, FORMAT_MAJOR + 1, true)));
-      expect(openBytes(b, `major-${tag}.cache`, fallback)).toThrow(/byte 8: expected format major version 1, found 2\.1: written by a newer astro-poem-cache, upgrade this package to read it/);
+      expect(openBytes(b, `major-${tag}.cache`, fallback)).toThrow(
+        /byte 8: expected format major version 1, found 2\.1: written by a newer astro-poem-cache, upgrade this package to read it/,
+      );
     });
     it(`section past the end of the file (${tag})`, () => {
       const b = fixChecksums(mutate((v) => v.setBigUint64(entry(1) + E.byteLength, BigInt(good.length), true)));
-      expect(openBytes(b, `bounds-${tag}.cache`, fallback)).toThrow(/section 1 "embeddings": \d+ bytes at \d+ to end inside the file/);
+      expect(openBytes(b, `bounds-${tag}.cache`, fallback)).toThrow(
+        /section 1 "embeddings": \d+ bytes at \d+ to end inside the file/,
+      );
     });
     it(`misaligned section (${tag})`, () => {
-      const b = fixChecksums(mutate((v) => v.setBigUint64(entry(2) + E.offset, v.getBigUint64(entry(2) + E.offset, true) + 4n, true)));
-      expect(openBytes(b, `align-${tag}.cache`, fallback)).toThrow(/section 2 "similar": an offset that is a multiple of 64/);
+      const b = fixChecksums(
+        mutate((v) => v.setBigUint64(entry(2) + E.offset, v.getBigUint64(entry(2) + E.offset, true) + 4n, true)),
+      );
+      expect(openBytes(b, `align-${tag}.cache`, fallback)).toThrow(
+        /section 2 "similar": an offset that is a multiple of 64/,
+      );
     });
   }
 
@@ -297,7 +369,9 @@ describe('validation errors name the file, the byte and what was expected', () =
     const b = good.slice();
     new DataView(b.buffer).setUint32(title.parts.offsets.offset + 4, 0xffffff, true);
     expect(() => parseCache(b, 'f.cache')).toThrow(CacheFormatError);
-    expect(() => parseCache(b, 'f.cache')).toThrow(/f\.cache: byte \d+: expected section 4 "title": string offset 1 in 0\.\.\d+, found 16777215/);
+    expect(() => parseCache(b, 'f.cache')).toThrow(
+      /f\.cache: byte \d+: expected section 4 "title": string offset 1 in 0\.\.\d+, found 16777215/,
+    );
   });
 
   it('names the first string offset that breaks the rule: not 0, decreasing, or past the bytes', () => {
@@ -355,18 +429,21 @@ describe('validation errors name the file, the byte and what was expected', () =
     expect(edited('ids', 'index', 15_000, rows)).toMatch(/"ids": row -1\.\.69999 for id 15000, found 70000$/);
     expect(edited('ids', 'index', 15_000, -2)).toMatch(/"ids": row -1\.\.69999 for id 15000, found -2$/);
     expect(edited('ids', 'index', 15_000, -1)).toBe('accepted');
-    expect(edited('similar', 'lengths', 17_000, 60_000))
-      .toMatch(/"similar": row 17000 list \(start 17000, length 60000\) inside 70000 values$/);
+    expect(edited('similar', 'lengths', 17_000, 60_000)).toMatch(
+      /"similar": row 17000 list \(start 17000, length 60000\) inside 70000 values$/,
+    );
     expect(edited('similar', 'lengths', 17_000, 2)).toBe('accepted'); // largest start + longest list > values, no row
     const cat = part('category', 'offsets');
     const catAt = (r: number) => new DataView(large.buffer).getUint32(cat.offset + r * 4, true);
-    expect(edited('category', 'offsets', 12_000, catAt(11_999) - 1))
-      .toMatch(/"category": string offset 12000 in 11999\.\.20000, found 11998$/);
+    expect(edited('category', 'offsets', 12_000, catAt(11_999) - 1)).toMatch(
+      /"category": string offset 12000 in 11999\.\.20000, found 11998$/,
+    );
     const title = part('title', 'offsets');
     const titleAt = (r: number) => new DataView(large.buffer).getUint32(title.offset + r * 4, true);
     const below = titleAt(67_999) - 1;
-    expect(edited('title', 'offsets', 68_000, below))
-      .toMatch(new RegExp(`"title": string offset 68000 in ${below + 1}\\.\\.\\d+, found ${below}$`));
+    expect(edited('title', 'offsets', 68_000, below)).toMatch(
+      new RegExp(`"title": string offset 68000 in ${below + 1}\\.\\.\\d+, found ${below}$`),
+    );
   });
 
   it('ragged list outside its values', () => {
@@ -374,13 +451,16 @@ describe('validation errors name the file, the byte and what was expected', () =
     const sim = parsed.sections.find((s) => s.name === 'similar')!;
     const b = good.slice();
     new DataView(b.buffer).setUint32(sim.parts.lengths.offset + 8, 1000, true);
-    expect(() => parseCache(b, 'f.cache')).toThrow(/expected section 2 "similar": row 2 list \(start 3, length 1000\) inside 7 values/);
+    expect(() => parseCache(b, 'f.cache')).toThrow(
+      /expected section 2 "similar": row 2 list \(start 3, length 1000\) inside 7 values/,
+    );
   });
 
   it('unknown sections and kinds are skipped (forward compatible)', async () => {
     const file2 = join(dir, 'future.cache');
     const w = await CacheWriter.create(file2);
-    for (const s of [...(await import('../cache/writer.ts')).encodeCacheData({ ids: [1, 2], title: ['a', 'b'] })]) await w.addSection(s);
+    for (const s of [...(await import('../cache/writer.ts')).encodeCacheData({ ids: [1, 2], title: ['a', 'b'] })])
+      await w.addSection(s);
     await w.addSection({ ...encodeJson('future-json', { x: 1 }), name: 'future' });
     await w.finish();
     // Rewrite the "future" section's kind to one this reader does not know.
@@ -395,11 +475,17 @@ describe('validation errors name the file, the byte and what was expected', () =
   });
 
   it('a meta section that is not a JSON object is a format error naming the file', async () => {
-    for (const [meta, found] of [[[1], 'an array'], ['x', 'string'], [null, 'null']] as const) {
+    for (const [meta, found] of [
+      [[1], 'an array'],
+      ['x', 'string'],
+      [null, 'null'],
+    ] as const) {
       const p = join(dir, 'meta-kind.cache');
       await writeCache(p, { ids: [1], meta });
       const r = openCache(p, { fallback: true });
-      expect(() => r.metadata).toThrow(new RegExp(`meta-kind\\.cache: byte \\d+: expected section "meta" to hold a JSON object, found ${found}$`));
+      expect(() => r.metadata).toThrow(
+        new RegExp(`meta-kind\\.cache: byte \\d+: expected section "meta" to hold a JSON object, found ${found}$`),
+      );
     }
   });
 
@@ -413,7 +499,9 @@ describe('validation errors name the file, the byte and what was expected', () =
     const file2 = join(dir, 'rows.cache');
     const { encodeIds } = await import('../cache/writer.ts');
     await writeCache(file2, [encodeIds([1, 2, 3]), encodeStrings('title', ['a'])]);
-    expect(() => openCache(file2, { fallback: true })).toThrow(/expected section "title" to have 3 rows like "ids", found 1/);
+    expect(() => openCache(file2, { fallback: true })).toThrow(
+      /expected section "title" to have 3 rows like "ids", found 1/,
+    );
   });
 
   it('copying a valid file keeps it valid (sanity for the mutations above)', () => {

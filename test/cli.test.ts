@@ -19,17 +19,29 @@ const NODE24 = join(ROOT, 'node_modules', '.bin', 'node');
 let dir: string;
 let cachePath: string;
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 async function run(args: string[], isTTY = false): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(args, { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, isTTY });
+  const code = await main(args, {
+    stdout: { write: (s: string) => out.push(s) },
+    stderr: { write: (s: string) => err.push(s) },
+    isTTY,
+  });
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
 
 function runBin(args: string[], node = NODE24, env: Record<string, string> = {}): Run {
-  const r = spawnSync(node, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env } });
+  const r = spawnSync(node, [BIN, ...args], {
+    encoding: 'utf8',
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -37,10 +49,27 @@ const DATA: CacheData = {
   ids: [10, 11, 13, 20],
   embeddings: { dim: 3, values: new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1, 0.5, 0.5, 0.5]) },
   similar: {
-    lists: [[1, 2, 3], [0, 3, 2], [3, 0, 1], [2, 1, 0]],
-    scores: [[0.9, 0.5, 0.1], [0.9, 0.4, 0.2], [0.8, 0.5, 0.3], [0.8, 0.4, 0.1]],
+    lists: [
+      [1, 2, 3],
+      [0, 3, 2],
+      [3, 0, 1],
+      [2, 1, 0],
+    ],
+    scores: [
+      [0.9, 0.5, 0.1],
+      [0.9, 0.4, 0.2],
+      [0.8, 0.5, 0.3],
+      [0.8, 0.4, 0.1],
+    ],
   },
-  diversity: { lists: [[0, 3, 1, 2], [1, 2, 0, 3], [2, 1, 3, 0], [3, 0, 2, 1]] },
+  diversity: {
+    lists: [
+      [0, 3, 1, 2],
+      [1, 2, 0, 3],
+      [2, 1, 3, 0],
+      [3, 0, 2, 1],
+    ],
+  },
   title: ['Moon', 'River', 'Café ☕', 'Stone'],
   text: ['moon text', 'river text', 'café text', 'stone text'],
   category: ['night', 'water', 'city', 'earth'],
@@ -55,7 +84,11 @@ function resealSection(bytes: Uint8Array, name: string): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const entry = HEADER_SIZE + s.index * SECTION_ENTRY_SIZE;
   view.setUint32(entry + E.checksum, crc32(bytes.subarray(s.offset, s.offset + s.byteLength)), true);
-  view.setUint32(H.tableChecksum, crc32(bytes.subarray(HEADER_SIZE, HEADER_SIZE + parsed.sections.length * SECTION_ENTRY_SIZE)), true);
+  view.setUint32(
+    H.tableChecksum,
+    crc32(bytes.subarray(HEADER_SIZE, HEADER_SIZE + parsed.sections.length * SECTION_ENTRY_SIZE)),
+    true,
+  );
   view.setUint32(H.headerChecksum, crc32(bytes.subarray(0, H.headerChecksum)), true);
 }
 
@@ -68,7 +101,8 @@ function damaged(label: string, edit: (bytes: Uint8Array, parsed: ReturnType<typ
   return path;
 }
 
-const partOf = (parsed: ReturnType<typeof parseCache>, name: string, part: string) => parsed.sections.find((s) => s.name === name)!.parts[part];
+const partOf = (parsed: ReturnType<typeof parseCache>, name: string, part: string) =>
+  parsed.sections.find((s) => s.name === name)!.parts[part];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'poem-cache-cli-'));
@@ -91,7 +125,7 @@ describe('help and usage errors', () => {
     }
   });
 
-  it('prints each command\'s help with --help and -h, exit 0', async () => {
+  it("prints each command's help with --help and -h, exit 0", async () => {
     for (const c of ['convert', 'inspect', 'verify', 'query']) {
       for (const flag of ['--help', '-h']) {
         const r = await run([c, flag]);
@@ -127,7 +161,13 @@ describe('help and usage errors', () => {
   });
 
   it('exits 2 for an unknown flag on every command', async () => {
-    for (const args of [['convert', '--poems', 'p.json', '--out', 'o', '--bogus'], ['inspect', cachePath, '--bogus'], ['verify', cachePath, '--bogus'], ['query', cachePath, '--id', '10', '--bogus'], ['--bogus']]) {
+    for (const args of [
+      ['convert', '--poems', 'p.json', '--out', 'o', '--bogus'],
+      ['inspect', cachePath, '--bogus'],
+      ['verify', cachePath, '--bogus'],
+      ['query', cachePath, '--id', '10', '--bogus'],
+      ['--bogus'],
+    ]) {
       const r = await run(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/--bogus/);
@@ -175,7 +215,9 @@ describe('missing and corrupt files: exit 1, one line naming the file', () => {
     expect(c.stderr.trim().split('\n')).toHaveLength(1);
     const noDir = await run(['convert', '--poems', cachePath, '--out', join(dir, 'no-such-dir', 'o.pcache')]);
     expect(noDir.code).toBe(1);
-    expect(noDir.stderr).toBe(`poem-cache: ${join(dir, 'no-such-dir')}: no such directory (for --out ${join(dir, 'no-such-dir', 'o.pcache')})\n`);
+    expect(noDir.stderr).toBe(
+      `poem-cache: ${join(dir, 'no-such-dir')}: no such directory (for --out ${join(dir, 'no-such-dir', 'o.pcache')})\n`,
+    );
   });
 
   it('a directory is a failure, not a crash', async () => {
@@ -190,7 +232,12 @@ describe('missing and corrupt files: exit 1, one line naming the file', () => {
     const truncated = join(dir, 'truncated.pcache');
     writeFileSync(truncated, readFileSync(cachePath).subarray(0, 1000));
     for (const file of [garbage, truncated]) {
-      for (const args of [['inspect', file], ['inspect', file, '--json'], ['verify', file], ['query', file, '--id', '10']]) {
+      for (const args of [
+        ['inspect', file],
+        ['inspect', file, '--json'],
+        ['verify', file],
+        ['query', file, '--id', '10'],
+      ]) {
         const r = await run(args);
         expect(r.code, args.join(' ')).toBe(1);
         expect(r.stderr, args.join(' ')).toContain(file);
@@ -207,7 +254,8 @@ describe('inspect', () => {
     const r = await run(['inspect', cachePath]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/format 1\.1/);
-    for (const name of ['ids', 'embeddings', 'similar', 'diversity', 'title', 'text', 'category', 'date', 'meta']) expect(r.stdout).toMatch(new RegExp(`^${name}\\s`, 'm'));
+    for (const name of ['ids', 'embeddings', 'similar', 'diversity', 'title', 'text', 'category', 'date', 'meta'])
+      expect(r.stdout).toMatch(new RegExp(`^${name}\\s`, 'm'));
     expect(r.stdout).toMatch(/rows: 4/);
     expect(r.stdout).toMatch(/embedding dimension: 3/);
     expect(r.stdout).toMatch(/similar: 12 values, 3 per row, with scores/);
@@ -221,13 +269,28 @@ describe('inspect', () => {
     expect(j.size).toBe(statSync(cachePath).size);
     expect(j.format).toEqual({ major: 1, minor: 1 });
     expect(j.header.sectionCount).toBe(9);
-    expect(j.sections.map((s: { name: string }) => s.name)).toEqual(['ids', 'embeddings', 'similar', 'diversity', 'title', 'text', 'category', 'date', 'meta']);
+    expect(j.sections.map((s: { name: string }) => s.name)).toEqual([
+      'ids',
+      'embeddings',
+      'similar',
+      'diversity',
+      'title',
+      'text',
+      'category',
+      'date',
+      'meta',
+    ]);
     for (const s of j.sections) {
       expect(typeof s.kind).toBe('string');
       for (const k of ['count', 'param', 'bytes', 'offset']) expect(Number.isInteger(s[k])).toBe(true);
       expect(s.offset % 64).toBe(0);
     }
-    expect(j.sections.find((s: { name: string }) => s.name === 'embeddings')).toMatchObject({ kind: 'matrix', count: 4, param: 3, bytes: 48 });
+    expect(j.sections.find((s: { name: string }) => s.name === 'embeddings')).toMatchObject({
+      kind: 'matrix',
+      count: 4,
+      param: 3,
+      bytes: 48,
+    });
     expect(j.counts.rows).toBe(4);
     expect(j.counts.dim).toBe(3);
     expect(j.counts.lists.similar).toEqual({ lists: 4, values: 12, minLength: 3, maxLength: 3, scores: true });
@@ -282,7 +345,10 @@ describe('verify', () => {
     });
     const r = await run(['verify', path]);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([`${path}: section "diversity": row 2: the sequence starts with row 1, expected the row itself`, `${path}: 1 problem`]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `${path}: section "diversity": row 2: the sequence starts with row 1, expected the row itself`,
+      `${path}: 1 problem`,
+    ]);
   });
 
   it('catches invalid UTF-8 and non-finite embeddings', async () => {
@@ -319,8 +385,12 @@ describe('query', () => {
     const r = await run(['query', cachePath, '--id', '10', '--k', '2']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^poem_index 1 \(id 10\) "Moon" \(night, 2020-01-01\), row 0/);
-    expect(r.stdout).toMatch(/most similar \(2 of 3\):\n\s+1\.\s+#2\s+id 11\s+0\.9000\s+"River"\n\s+2\.\s+#3\s+id 13\s+0\.5000\s+"Café ☕"/);
-    expect(r.stdout).toMatch(/diversity sequence \(2 of 4\):\n\s+1\.\s+#1\s+id 10\s+"Moon"\n\s+2\.\s+#4\s+id 20\s+"Stone"/);
+    expect(r.stdout).toMatch(
+      /most similar \(2 of 3\):\n\s+1\.\s+#2\s+id 11\s+0\.9000\s+"River"\n\s+2\.\s+#3\s+id 13\s+0\.5000\s+"Café ☕"/,
+    );
+    expect(r.stdout).toMatch(
+      /diversity sequence \(2 of 4\):\n\s+1\.\s+#1\s+id 10\s+"Moon"\n\s+2\.\s+#4\s+id 20\s+"Stone"/,
+    );
     // --index names the same poem by its position
     expect((await run(['query', cachePath, '--index', '1', '--k', '2'])).stdout).toBe(r.stdout);
   });
@@ -331,7 +401,11 @@ describe('query', () => {
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ index: 3, id: 13, row: 2, title: 'Café ☕', category: 'city', date: '2021-03-03' });
     expect(j.similar.total).toBe(3);
-    expect(j.similar.items.map((x: { id: number; index: number }) => [x.index, x.id])).toEqual([[4, 20], [1, 10], [2, 11]]);
+    expect(j.similar.items.map((x: { id: number; index: number }) => [x.index, x.id])).toEqual([
+      [4, 20],
+      [1, 10],
+      [2, 11],
+    ]);
     expect(j.similar.items[0].score).toBeCloseTo(0.8, 6);
     expect(j.similar.items[0].title).toBe('Stone');
     expect(j.diversity.items.map((x: { id: number }) => x.id)).toEqual([13, 11, 20, 10]);
@@ -341,17 +415,25 @@ describe('query', () => {
   it('--id refuses an id several poems have, naming them and their categories; --index finds each', async () => {
     const path = join(dir, 'repeat.pcache');
     await writeCache(path, {
-      ids: [1, 2, 1, 1], title: ['', '', '', ''], category: ['fediverse', 'fediverse', 'messages', 'notes'],
+      ids: [1, 2, 1, 1],
+      title: ['', '', '', ''],
+      category: ['fediverse', 'fediverse', 'messages', 'notes'],
       fields: { filepath: ['fediverse/0001.txt', 'fediverse/0002.txt', 'messages/0001.txt', 'notes/0001.txt'] },
     });
     const r = await run(['query', path, '--id', '1']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`poem-cache: ${path}: poem id 1 is not unique: 3 poems have it (poem_index 1 (fediverse/0001.txt) in fediverse, ` +
-      'poem_index 3 (messages/0001.txt) in messages, poem_index 4 (notes/0001.txt) in notes); ask with --index N\n');
+    expect(r.stderr).toBe(
+      `poem-cache: ${path}: poem id 1 is not unique: 3 poems have it (poem_index 1 (fediverse/0001.txt) in fediverse, ` +
+        'poem_index 3 (messages/0001.txt) in messages, poem_index 4 (notes/0001.txt) in notes); ask with --index N\n',
+    );
     const q = await run(['query', path, '--index', '3']);
     expect(q.code).toBe(0);
     expect(q.stdout).toMatch(/^poem_index 3 \(id 1\) messages\/0001\.txt \(messages\), row 2/);
-    expect(JSON.parse((await run(['query', path, '--id', '2', '--json'])).stdout)).toMatchObject({ index: 2, id: 2, filepath: 'fediverse/0002.txt' });
+    expect(JSON.parse((await run(['query', path, '--id', '2', '--json'])).stdout)).toMatchObject({
+      index: 2,
+      id: 2,
+      filepath: 'fediverse/0002.txt',
+    });
     const none = await run(['query', path, '--index', '5']);
     expect(none.code).toBe(1);
     expect(none.stderr).toBe(`poem-cache: ${path}: no poem_index 5 (poem_index runs 1..4)\n`);
@@ -419,7 +501,7 @@ describe('the real bin', () => {
   });
 });
 
-describe('convert (the generator\'s small size)', () => {
+describe("convert (the generator's small size)", () => {
   let data: string;
   let inputs: string[];
   let ids: number[];
@@ -427,8 +509,16 @@ describe('convert (the generator\'s small size)', () => {
   beforeAll(async () => {
     data = join(dir, 'small');
     await writePipeline(data, SIZES.small);
-    inputs = ['--poems', join(data, FILES.poems), '--embeddings', join(data, FILES.embeddings),
-      '--similarity', join(data, FILES.similarity), '--diversity', join(data, FILES.diversity)];
+    inputs = [
+      '--poems',
+      join(data, FILES.poems),
+      '--embeddings',
+      join(data, FILES.embeddings),
+      '--similarity',
+      join(data, FILES.similarity),
+      '--diversity',
+      join(data, FILES.diversity),
+    ];
     ids = JSON.parse(readFileSync(join(data, FILES.poems), 'utf8')).poems.map((p: { id: number }) => p.id);
   });
 
@@ -461,7 +551,9 @@ describe('convert (the generator\'s small size)', () => {
     expect(text).toMatch(/^ {2}diversity {2,}diversity_cache\.json +[\d.]+ KiB {2}index0 \(auto\)$/m);
     const forced = join(dir, 'forced.pcache');
     expect((await run(['convert', ...inputs, '--out', forced, '--quiet', '--diversity-keys', 'index0'])).code).toBe(0);
-    expect((await run(['inspect', forced])).stdout).toMatch(/^ {2}diversity {2,}diversity_cache\.json +[\d.]+ KiB {2}index0$/m);
+    expect((await run(['inspect', forced])).stdout).toMatch(
+      /^ {2}diversity {2,}diversity_cache\.json +[\d.]+ KiB {2}index0$/m,
+    );
     // poem 6 by its position: its rankings are the file's (1-based poem_index), its sequence the diversity
     // cache's (0-based), whatever the ids (they repeat per category)
     const q = JSON.parse((await run(['query', out, '--index', '6', '--json', '--k', '3'])).stdout);
@@ -506,7 +598,10 @@ describe('convert (the generator\'s small size)', () => {
 
   it('reads a config file; flags override it', async () => {
     const cfg = join(data, 'convert.json');
-    writeFileSync(cfg, JSON.stringify({ poems: FILES.poems, similarity: FILES.similarity, out: '../from-config.pcache', quiet: true }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({ poems: FILES.poems, similarity: FILES.similarity, out: '../from-config.pcache', quiet: true }),
+    );
     const r = await run(['convert', '--config', cfg]);
     expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
     const j = JSON.parse((await run(['inspect', join(dir, 'from-config.pcache'), '--json'])).stdout);
@@ -528,7 +623,10 @@ describe('convert (the generator\'s small size)', () => {
 
   it('exits 1 with one line naming the file for bad input data', async () => {
     const bad = join(dir, 'bad-poems.json');
-    writeFileSync(bad, '{"poems": [{"id": 1, "title": "x", "content": "y", "category": "z", "metadata": {"creation_date": "2020"}}, {"id": ');
+    writeFileSync(
+      bad,
+      '{"poems": [{"id": 1, "title": "x", "content": "y", "category": "z", "metadata": {"creation_date": "2020"}}, {"id": ',
+    );
     const r = await run(['convert', '--poems', bad, '--out', join(dir, 'bad.pcache')]);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

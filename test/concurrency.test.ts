@@ -2,7 +2,17 @@
 // (converter/cleanup.ts), in-process and with real processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { leftoverPid, pidAlive, removeDeadLeftovers } from '../converter/cleanup.ts';
@@ -24,17 +34,31 @@ function deadPid(): number {
   return pid;
 }
 
-interface Exit { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
-function run(args: string[], onLine?: (line: string, kill: () => void) => void, onErr?: (text: string) => void): Promise<Exit> {
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+function run(
+  args: string[],
+  onLine?: (line: string, kill: () => void) => void,
+  onErr?: (text: string) => void,
+): Promise<Exit> {
   return new Promise((done, fail) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
       const before = stdout.length;
       stdout += c.toString();
-      if (onLine) for (const line of stdout.slice(before).split('\n').filter(Boolean)) onLine(line, () => child.kill('SIGKILL'));
+      if (onLine)
+        for (const line of stdout.slice(before).split('\n').filter(Boolean)) onLine(line, () => child.kill('SIGKILL'));
     });
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
@@ -48,15 +72,30 @@ function run(args: string[], onLine?: (line: string, kill: () => void) => void, 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'concurrency-'));
   data = join(dir, 'data');
-  const gen = spawnSync(process.execPath, [join(ROOT, 'bench/generate.ts'), '--size', 'small', '--out', data], { encoding: 'utf8' });
+  const gen = spawnSync(process.execPath, [join(ROOT, 'bench/generate.ts'), '--size', 'small', '--out', data], {
+    encoding: 'utf8',
+  });
   expect(gen.status, gen.stderr).toBe(0);
 });
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const convertArgs = (out: string, ...extra: string[]) => [BIN, 'convert', '--poems', join(data, 'poems.json'), '--embeddings', join(data, 'embeddings.json'),
-  '--similarity', join(data, 'similarity_rankings_cache.json'), '--diversity', join(data, 'diversity_cache.json'), '--out', out, ...extra];
+const convertArgs = (out: string, ...extra: string[]) => [
+  BIN,
+  'convert',
+  '--poems',
+  join(data, 'poems.json'),
+  '--embeddings',
+  join(data, 'embeddings.json'),
+  '--similarity',
+  join(data, 'similarity_rankings_cache.json'),
+  '--diversity',
+  join(data, 'diversity_cache.json'),
+  '--out',
+  out,
+  ...extra,
+];
 
 describe('leftovers of dead converters', () => {
   it('recognizes temp and spool names of one output only', () => {
@@ -69,7 +108,7 @@ describe('leftovers of dead converters', () => {
     expect(leftoverPid('/d/poems.cache', 'poems.cache.tmp-x-abcdef')).toBeUndefined();
   });
 
-  it('removes only the files of processes that are gone, never a live process\'s', async () => {
+  it("removes only the files of processes that are gone, never a live process's", async () => {
     const d = join(dir, 'leftovers');
     mkdirSync(d);
     const out = join(d, 'poems.cache');
@@ -106,13 +145,18 @@ describe('the conversion lock', () => {
   it('serializes holders in one process and releases on error', async () => {
     const out = join(dir, 'inproc.cache');
     const events: string[] = [];
-    const hold = (name: string, ms: number, fail = false) => withLock(out, async () => {
-      events.push(`enter ${name}`);
-      await new Promise((r) => setTimeout(r, ms));
-      events.push(`exit ${name}`);
-      if (fail) throw new Error(`${name} failed`);
-      return name;
-    }, { pollMs: 10 });
+    const hold = (name: string, ms: number, fail = false) =>
+      withLock(
+        out,
+        async () => {
+          events.push(`enter ${name}`);
+          await new Promise((r) => setTimeout(r, ms));
+          events.push(`exit ${name}`);
+          if (fail) throw new Error(`${name} failed`);
+          return name;
+        },
+        { pollMs: 10 },
+      );
     const results = await Promise.allSettled([hold('a', 150, true), hold('b', 50), hold('c', 50)]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
     for (let i = 0; i < events.length; i += 2) {
@@ -128,10 +172,18 @@ describe('the conversion lock', () => {
     const holder = JSON.parse(readFileSync(`${out}.lock`, 'utf8'));
     expect(holder).toMatchObject({ pid: process.pid, host: hostname() });
     let waitedFor: unknown;
-    const err = await withLock(out, async () => 'never', { timeoutMs: 300, pollMs: 20, onWait: (h) => (waitedFor = h) }).catch((e) => e);
+    const err = await withLock(out, async () => 'never', {
+      timeoutMs: 300,
+      pollMs: 20,
+      onWait: (h) => (waitedFor = h),
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(LockTimeoutError);
     expect(waitedFor).toEqual(holder);
-    expect((err as Error).message).toMatch(new RegExp(`^${out.replace(/[.]/g, '\\.')}\\.lock: timed out after 0\\.[3-9]\\d* s waiting for the conversion lock held by pid ${process.pid} on ${hostname().replace(/[.]/g, '\\.')} since ${holder.started.replace(/[.]/g, '\\.')} \\(remove the lock file if no conversion is running\\)$`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^${out.replace(/[.]/g, '\\.')}\\.lock: timed out after 0\\.[3-9]\\d* s waiting for the conversion lock held by pid ${process.pid} on ${hostname().replace(/[.]/g, '\\.')} since ${holder.started.replace(/[.]/g, '\\.')} \\(remove the lock file if no conversion is running\\)$`,
+      ),
+    );
     await release();
     expect(existsSync(`${out}.lock`)).toBe(false);
   });
@@ -139,26 +191,39 @@ describe('the conversion lock', () => {
   it('takes over a lock whose holder is dead, and one not refreshed for staleMs; waits for a live fresh one', async () => {
     const out = join(dir, 'stale.cache');
     const dead = deadPid();
-    writeFileSync(`${out}.lock`, JSON.stringify({ pid: dead, host: hostname(), started: new Date().toISOString(), token: 'x' }));
+    writeFileSync(
+      `${out}.lock`,
+      JSON.stringify({ pid: dead, host: hostname(), started: new Date().toISOString(), token: 'x' }),
+    );
     expect(await withLock(out, async () => 'got it', { timeoutMs: 2000 })).toBe('got it');
     // a holder on another host that stopped refreshing the lock
-    writeFileSync(`${out}.lock`, JSON.stringify({ pid: process.ppid, host: 'elsewhere', started: new Date(0).toISOString(), token: 'y' }));
+    writeFileSync(
+      `${out}.lock`,
+      JSON.stringify({ pid: process.ppid, host: 'elsewhere', started: new Date(0).toISOString(), token: 'y' }),
+    );
     const old = new Date(Date.now() - 120_000);
     utimesSync(`${out}.lock`, old, old);
     expect(await withLock(out, async () => 'got it too', { timeoutMs: 2000 })).toBe('got it too');
     // a live holder (the vitest main process) with a fresh lock: not stale
-    writeFileSync(`${out}.lock`, JSON.stringify({ pid: process.ppid, host: hostname(), started: new Date().toISOString(), token: 'z' }));
-    await expect(withLock(out, async () => 'no', { timeoutMs: 300, pollMs: 20 })).rejects.toBeInstanceOf(LockTimeoutError);
+    writeFileSync(
+      `${out}.lock`,
+      JSON.stringify({ pid: process.ppid, host: hostname(), started: new Date().toISOString(), token: 'z' }),
+    );
+    await expect(withLock(out, async () => 'no', { timeoutMs: 300, pollMs: 20 })).rejects.toBeInstanceOf(
+      LockTimeoutError,
+    );
     rmSync(`${out}.lock`);
   });
 
-  it('stops waiting when the signal aborts, leaving the holder\'s lock alone', async () => {
+  it("stops waiting when the signal aborts, leaving the holder's lock alone", async () => {
     const out = join(dir, 'abort.cache');
     const release = await acquireLock(out);
     const before = readFileSync(`${out}.lock`, 'utf8');
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('build cancelled')), 100);
-    const err = await convertCaches({ poems: join(data, 'poems.json'), out, signal: controller.signal }).catch((e) => e);
+    const err = await convertCaches({ poems: join(data, 'poems.json'), out, signal: controller.signal }).catch(
+      (e) => e,
+    );
     expect((err as Error).name).toBe('AbortError');
     expect((err as Error).message).toBe('conversion aborted: build cancelled');
     expect(readFileSync(`${out}.lock`, 'utf8')).toBe(before);
@@ -246,7 +311,9 @@ describe('two builds at once', () => {
     await release();
     const r = await pending;
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`poem-cache: waiting for ${out}.lock (another conversion: pid ${process.pid} on ${hostname()} since `);
+    expect(r.stderr).toContain(
+      `poem-cache: waiting for ${out}.lock (another conversion: pid ${process.pid} on ${hostname()} since `,
+    );
     expect(r.stdout).toMatch(/^wrote /);
   });
 });

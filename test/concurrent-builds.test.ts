@@ -12,7 +12,8 @@ const script = fileURLToPath(new URL('./support/concurrent-build.ts', import.met
 const outs = ['dist-concurrent-a', 'dist-concurrent-b'];
 
 afterAll(() => {
-  for (const d of [...outs, 'data-concurrent', '.cache-concurrent']) rmSync(join(root, d), { recursive: true, force: true });
+  for (const d of [...outs, 'data-concurrent', '.cache-concurrent'])
+    rmSync(join(root, d), { recursive: true, force: true });
 });
 
 function buildInChild(out: string): Promise<{ code: number | null; output: string }> {

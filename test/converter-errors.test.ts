@@ -28,7 +28,13 @@ async function failure(o: ConvertOptions): Promise<unknown> {
 
 function expectUntouched(dir: string, out: string) {
   expect(readFileSync(out).equals(OLD)).toBe(true);
-  expect(readdirSync(dir).sort()).toEqual(['cache.bin', 'diversity.json', 'embeddings.json', 'poems.json', 'similarity.json']);
+  expect(readdirSync(dir).sort()).toEqual([
+    'cache.bin',
+    'diversity.json',
+    'embeddings.json',
+    'poems.json',
+    'similarity.json',
+  ]);
 }
 
 describe('malformed inputs', () => {
@@ -70,11 +76,14 @@ describe('malformed inputs', () => {
   });
 
   it('reports line:column in characters on non-ASCII lines, across tiny chunks', async () => {
-    const text = '{"poems":[\n{"id":1,"content":"ünïcødé 詩 🌙"},\n{"id":2,"title":"日本","content":"b",  "category": 5}]}';
+    const text =
+      '{"poems":[\n{"id":1,"content":"ünïcødé 詩 🌙"},\n{"id":2,"title":"日本","content":"b",  "category": 5}]}';
     const { files, out } = setup('poems', text);
     for (const chunkSize of [16, 1 << 20]) {
       const err = await failure({ ...files, out, force: true, workers: 0, chunkSize });
-      expect((err as Error).message).toBe(`${files.poems}:3:50: category is number 5, expected a string or null (poem id 2)`);
+      expect((err as Error).message).toBe(
+        `${files.poems}:3:50: category is number 5, expected a string or null (poem id 2)`,
+      );
       expect((err as ConvertError).line).toBe(3);
       expect((err as ConvertError).column).toBe(50);
     }
@@ -88,10 +97,19 @@ describe('malformed inputs', () => {
     const zeroAt = text.indexOf(',3,') + 2; // the first 3: 0-based positions end at 2
     for (const chunkSize of [64, 1000, 1 << 20]) {
       for (const workers of chunkSize === 64 ? [0, 1] : [0]) {
-        const err = await failure({ poems: files.poems, similarity: files.similarity, out, force: true, workers, chunkSize });
-        expect((err as Error).message).toBe(`${files.similarity}:1:${column}: 77 names no poem in any reading: as 1-based poem_index, 77 is outside 1..3; ` +
-          `as poem ids, id 1 names 2 poems (x/0001.txt, y/0001.txt); as 0-based positions, 3 is outside 0..2 (at 1:${zeroAt}), expected numbers that all name ` +
-          `poems of ${files.poems} one way (set keys.similarity (--similarity-keys) to id, index or index0 to choose) (set onMismatch: "warn" to convert anyway)`);
+        const err = await failure({
+          poems: files.poems,
+          similarity: files.similarity,
+          out,
+          force: true,
+          workers,
+          chunkSize,
+        });
+        expect((err as Error).message).toBe(
+          `${files.similarity}:1:${column}: 77 names no poem in any reading: as 1-based poem_index, 77 is outside 1..3; ` +
+            `as poem ids, id 1 names 2 poems (x/0001.txt, y/0001.txt); as 0-based positions, 3 is outside 0..2 (at 1:${zeroAt}), expected numbers that all name ` +
+            `poems of ${files.poems} one way (set keys.similarity (--similarity-keys) to id, index or index0 to choose) (set onMismatch: "warn" to convert anyway)`,
+        );
       }
     }
   });
@@ -101,30 +119,62 @@ describe('readings of poem references', () => {
   it('a number outside the reading the user chose is an error at that number', async () => {
     const { files, out } = setup('similarity', GOOD.similarity);
     const err = await failure({ ...files, out, force: true, workers: 0, keys: { similarity: 'index0' } });
-    expect((err as Error).message).toBe(`${files.similarity}:1:50: 3 is outside 0..2, expected a 0-based position in ${files.poems} (0..2) ` +
-      `(keys.similarity (--similarity-keys) is "index0") (set onMismatch: "warn" to convert anyway)`);
+    expect((err as Error).message).toBe(
+      `${files.similarity}:1:50: 3 is outside 0..2, expected a 0-based position in ${files.poems} (0..2) ` +
+        `(keys.similarity (--similarity-keys) is "index0") (set onMismatch: "warn" to convert anyway)`,
+    );
   });
 
   it('two readings that both fit and name different poems: an error naming both', async () => {
     // unique ids that are a permutation of 1..3: every number fits as an id and as a poem_index
     const dir = tmp('conv-err-');
-    const poems = write(dir, 'poems.json', '{"poems":[{"id":2,"content":"a"},{"id":3,"content":"b"},{"id":1,"content":"c"}]}');
-    const similarity = write(dir, 'similarity.json', '{"metadata":{"total_poems":3},"rankings":{"1":[2,3],"2":[1,3],"3":[1,2]}}');
+    const poems = write(
+      dir,
+      'poems.json',
+      '{"poems":[{"id":2,"content":"a"},{"id":3,"content":"b"},{"id":1,"content":"c"}]}',
+    );
+    const similarity = write(
+      dir,
+      'similarity.json',
+      '{"metadata":{"total_poems":3},"rankings":{"1":[2,3],"2":[1,3],"3":[1,2]}}',
+    );
     const err = await failure({ poems, similarity, out: join(dir, 'c.bin'), workers: 0 });
-    expect((err as Error).message).toBe(`${similarity}: every number fits two readings that name different poems: ` +
-      'as poem ids, 1 is poem_index 3 (id 1); as 1-based poem_index, 1 is poem_index 1 (id 2), ' +
-      'expected one reading (set keys.similarity (--similarity-keys) to "id" or "index")');
+    expect((err as Error).message).toBe(
+      `${similarity}: every number fits two readings that name different poems: ` +
+        'as poem ids, 1 is poem_index 3 (id 1); as 1-based poem_index, 1 is poem_index 1 (id 2), ' +
+        'expected one reading (set keys.similarity (--similarity-keys) to "id" or "index")',
+    );
     // either choice converts
-    const asIds = await convertCaches({ poems, similarity, out: join(dir, 'a.bin'), workers: 0, keys: { similarity: 'id' } });
+    const asIds = await convertCaches({
+      poems,
+      similarity,
+      out: join(dir, 'a.bin'),
+      workers: 0,
+      keys: { similarity: 'id' },
+    });
     expect(asIds.inputs[1].reading).toBe('id');
-    const asIndex = await convertCaches({ poems, similarity, out: join(dir, 'b.bin'), workers: 0, keys: { similarity: 'index' } });
+    const asIndex = await convertCaches({
+      poems,
+      similarity,
+      out: join(dir, 'b.bin'),
+      workers: 0,
+      keys: { similarity: 'index' },
+    });
     expect(asIndex.inputs[1].reading).toBe('index');
   });
 
   it('readings that agree are one answer: ids 1..N in order read as poem_index', async () => {
     const dir = tmp('conv-err-');
-    const poems = write(dir, 'poems.json', '{"poems":[{"id":1,"content":"a"},{"id":2,"content":"b"},{"id":3,"content":"c"}]}');
-    const similarity = write(dir, 'similarity.json', '{"metadata":{"total_poems":3},"rankings":{"1":[2,3],"2":[1,3],"3":[1,2]}}');
+    const poems = write(
+      dir,
+      'poems.json',
+      '{"poems":[{"id":1,"content":"a"},{"id":2,"content":"b"},{"id":3,"content":"c"}]}',
+    );
+    const similarity = write(
+      dir,
+      'similarity.json',
+      '{"metadata":{"total_poems":3},"rankings":{"1":[2,3],"2":[1,3],"3":[1,2]}}',
+    );
     const r = await convertCaches({ poems, similarity, out: join(dir, 'c.bin'), workers: 0 });
     expect(r.inputs[1].reading).toBe('index');
   });

@@ -91,9 +91,29 @@ describe('convertCaches round trips', () => {
     };
     const out = await convertAllWays(dir, files, { poems, emb, rank, seq });
     const r = await convertCaches({ ...files, out: join(dir, 'x.bin'), workers: 0 });
-    expect(r.sections).toEqual(['ids', 'title', 'text', 'category', 'date', 'field.0', 'field.1', 'field.2', 'field.3',
-      'field.4', 'field.5', 'embeddings', 'similar', 'diversity', 'meta']);
-    expect(r.inputs.map((i) => [i.role, i.reading])).toEqual([['poems', undefined], ['embeddings', 'index'], ['similarity', 'index'], ['diversity', 'index0']]);
+    expect(r.sections).toEqual([
+      'ids',
+      'title',
+      'text',
+      'category',
+      'date',
+      'field.0',
+      'field.1',
+      'field.2',
+      'field.3',
+      'field.4',
+      'field.5',
+      'embeddings',
+      'similar',
+      'diversity',
+      'meta',
+    ]);
+    expect(r.inputs.map((i) => [i.role, i.reading])).toEqual([
+      ['poems', undefined],
+      ['embeddings', 'index'],
+      ['similarity', 'index'],
+      ['diversity', 'index0'],
+    ]);
     const c = openCache(out, { fallback: true });
     const meta = c.metadata as any;
     expect(meta.converter.version).toBeTypeOf('string');
@@ -108,7 +128,14 @@ describe('convertCaches round trips', () => {
     expect(c.rowsOf(99)).toEqual([]);
     expect(c.rowOf(99)).toBe(-1);
     expect(c.rowOf(4)).toBe(2);
-    expect(c.fieldNames).toEqual(['filepath', 'content_warning', 'metadata.is_golden_poem', 'metadata.is_boost', 'metadata.original_uri', 'metadata.source_file']);
+    expect(c.fieldNames).toEqual([
+      'filepath',
+      'content_warning',
+      'metadata.is_golden_poem',
+      'metadata.is_boost',
+      'metadata.original_uri',
+      'metadata.source_file',
+    ]);
   });
 
   it('legacy shapes read as ids: id-only embeddings, {id, similarity} objects, top-K, metadata last, shuffled, pretty-printed, gapped ids', async () => {
@@ -121,9 +148,21 @@ describe('convertCaches round trips', () => {
     const byId = g.refOf(poems, 'id');
     const files = {
       poems: g.write(dir, 'poems.json', g.poemsJson(poems, 2)),
-      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems, { reading: 'id', metaLast: true, shuffle: true, indent: 2 })),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, byId, { objects: true, metaLast: true, shuffle: true, indent: 2 })),
-      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, byId, { metaLast: true, shuffle: true, indent: 4 })),
+      embeddings: g.write(
+        dir,
+        'embeddings.json',
+        g.embeddingsJson(emb, poems, { reading: 'id', metaLast: true, shuffle: true, indent: 2 }),
+      ),
+      similarity: g.write(
+        dir,
+        'similarity.json',
+        g.rankingsJson(rank, byId, { objects: true, metaLast: true, shuffle: true, indent: 2 }),
+      ),
+      diversity: g.write(
+        dir,
+        'diversity.json',
+        g.sequencesJson(seq, byId, { metaLast: true, shuffle: true, indent: 4 }),
+      ),
     };
     await convertAllWays(dir, files, { poems, emb, rank, objects: true, seq });
     const r = await convertCaches({ ...files, out: join(dir, 'y.bin'), workers: 0 });
@@ -139,7 +178,10 @@ describe('convertCaches round trips', () => {
     await convertAllWays(dir, onlyPoems, { poems });
     for (const reading of ['index', 'index0', 'id'] as const) {
       const d = g.tmp();
-      const files = { poems: g.write(d, 'poems.json', g.poemsJson(poems)), similarity: g.write(d, 'similarity.json', g.rankingsJson(rank, g.refOf(poems, reading))) };
+      const files = {
+        poems: g.write(d, 'poems.json', g.poemsJson(poems)),
+        similarity: g.write(d, 'similarity.json', g.rankingsJson(rank, g.refOf(poems, reading))),
+      };
       await convertAllWays(d, { ...files, keys: { similarity: reading } }, { poems, rank });
     }
   });
@@ -163,31 +205,74 @@ describe('convertCaches round trips', () => {
     const dir = g.tmp();
     const poems = g.makePoems([1, 2, 1]);
     const emb = g.makeEmbeddings(3, 4);
-    const entry = (row: number) => ({ embedding: emb[row], poem_index: row + 1, id: poems[row].id, content_length: 0, is_random: row === 2 });
+    const entry = (row: number) => ({
+      embedding: emb[row],
+      poem_index: row + 1,
+      id: poems[row].id,
+      content_length: 0,
+      is_random: row === 2,
+    });
     const meta = { embedding_dimension: 4, total_poems: 3, embedding_model: 'm' };
     // an array with a hole (dkjson writes null for a missing integer key) and an entry at the end
     const holes = JSON.stringify({ metadata: meta, embeddings: [entry(0), null, entry(1), entry(2)] });
-    const asArray = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir, 'a.json', holes) };
+    const asArray = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+      embeddings: g.write(dir, 'a.json', holes),
+    };
     await convertAllWays(dir, asArray, { poems, emb });
     // the object form: {"<poem_index>": entry}, in any order, an entry's own poem_index agreeing with its key
     const dir2 = g.tmp();
     const object = JSON.stringify({ embeddings: { 3: entry(2), 1: entry(0), 2: entry(1) }, metadata: meta });
-    await convertAllWays(dir2, { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir2, 'o.json', object) }, { poems, emb });
+    await convertAllWays(
+      dir2,
+      { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir2, 'o.json', object) },
+      { poems, emb },
+    );
     const dir3 = g.tmp();
     const wrongKey = JSON.stringify({ embeddings: { 1: entry(0), 2: entry(2), 3: entry(1) }, metadata: meta });
-    const files3 = { poems: g.write(dir3, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir3, 'o.json', wrongKey), out: join(dir3, 'c.bin'), workers: 0 };
-    await expect(convertCaches(files3)).rejects.toThrow(/poem_index 3 differs from its key "2", expected the key of the entry/);
+    const files3 = {
+      poems: g.write(dir3, 'poems.json', g.poemsJson(poems)),
+      embeddings: g.write(dir3, 'o.json', wrongKey),
+      out: join(dir3, 'c.bin'),
+      workers: 0,
+    };
+    await expect(convertCaches(files3)).rejects.toThrow(
+      /poem_index 3 differs from its key "2", expected the key of the entry/,
+    );
   });
 
   it('a repeated key: the last one wins whole, on every path (as JSON.parse keeps it)', async () => {
     const dir = g.tmp();
-    const text = JSON.stringify({ poems: [{ id: 1, content: 'a' }, { id: 2, content: 'b' }] })
-      .replace('"content":"a"', '"content":"x","metadata":{"creation_date":"1999","is_golden_poem":true},"content":"a","metadata":{"author":"z"}')
-      .replace('"content":"b"', '"filepath":"p/1.txt","content":"b","metadata":{"creation_date":"2001"},"metadata":"none","filepath":null');
-    const poems: g.Poem[] = [{ id: 1, content: 'a' }, { id: 2, content: 'b' }];
-    const out = await convertAllWays(dir, { poems: g.write(dir, 'poems.json', text) }, { poems: poems.map((p) => ({ ...p, golden: undefined })) });
+    const text = JSON.stringify({
+      poems: [
+        { id: 1, content: 'a' },
+        { id: 2, content: 'b' },
+      ],
+    })
+      .replace(
+        '"content":"a"',
+        '"content":"x","metadata":{"creation_date":"1999","is_golden_poem":true},"content":"a","metadata":{"author":"z"}',
+      )
+      .replace(
+        '"content":"b"',
+        '"filepath":"p/1.txt","content":"b","metadata":{"creation_date":"2001"},"metadata":"none","filepath":null',
+      );
+    const poems: g.Poem[] = [
+      { id: 1, content: 'a' },
+      { id: 2, content: 'b' },
+    ];
+    const out = await convertAllWays(
+      dir,
+      { poems: g.write(dir, 'poems.json', text) },
+      { poems: poems.map((p) => ({ ...p, golden: undefined })) },
+    );
     const c = openCache(out, { fallback: true });
-    expect([c.date(0), c.date(1), c.field('metadata.is_golden_poem', 0), c.field('filepath', 1)]).toEqual(['', '', null, null]);
+    expect([c.date(0), c.date(1), c.field('metadata.is_golden_poem', 0), c.field('filepath', 1)]).toEqual([
+      '',
+      '',
+      null,
+      null,
+    ]);
   });
 
   it('a larger set: long numeric arrays cut into many fast-path slices', async () => {
@@ -211,7 +296,10 @@ describe('convertCaches round trips', () => {
     const ids = [9, 3, 4, 20, 21];
     const poems = g.makePoems(ids);
     const emb = g.makeEmbeddings(ids.length, 6);
-    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems, { shuffle: true })) };
+    const files = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems, { shuffle: true })),
+    };
     const inMemory = join(dir, 'cache-0.bin');
     await convertCaches({ ...files, out: inMemory, workers: 0 });
     for (const workers of [0, 1]) {
@@ -227,7 +315,10 @@ describe('convertCaches round trips', () => {
     const dir = g.tmp();
     const ids = [1, 2, 3];
     const poems = g.makePoems(ids);
-    const files = { poems: g.write(dir, 'poems.json', g.poemsJson(poems)), similarity: g.write(dir, 's.json', g.rankingsJson(g.makeRankings(ids.length), g.refOf(poems, 'index'))) };
+    const files = {
+      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+      similarity: g.write(dir, 's.json', g.rankingsJson(g.makeRankings(ids.length), g.refOf(poems, 'index'))),
+    };
     const seen: { file: string; bytesRead: number; totalBytes: number }[] = [];
     await convertCaches({ ...files, out: join(dir, 'c.bin'), workers: 0, onProgress: (p) => seen.push(p) });
     for (const f of Object.values(files)) {
@@ -281,8 +372,16 @@ describe('abort', () => {
     const poems = g.makePoems(ids);
     const files = {
       poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(g.makeRankings(ids.length), g.refOf(poems, 'index'), { indent: 1 })),
-      diversity: g.write(dir, 'diversity.json', g.sequencesJson(g.makeSequences(ids.length, 200), g.refOf(poems, 'index0'))),
+      similarity: g.write(
+        dir,
+        'similarity.json',
+        g.rankingsJson(g.makeRankings(ids.length), g.refOf(poems, 'index'), { indent: 1 }),
+      ),
+      diversity: g.write(
+        dir,
+        'diversity.json',
+        g.sequencesJson(g.makeSequences(ids.length, 200), g.refOf(poems, 'index0')),
+      ),
     };
     return { dir, files, out: join(dir, 'cache.bin') };
   }

@@ -6,7 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { convertCaches } from '../converter/index.ts';
@@ -28,10 +37,19 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'crash-'));
-  const gen = spawnSync(process.execPath, [join(ROOT, 'bench/generate.ts'), '--size', 'small', '--out', join(dir, 'data')], { encoding: 'utf8' });
+  const gen = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bench/generate.ts'), '--size', 'small', '--out', join(dir, 'data')],
+    { encoding: 'utf8' },
+  );
   expect(gen.status, gen.stderr).toBe(0);
   const d = join(dir, 'data');
-  data = { poems: join(d, 'poems.json'), embeddings: join(d, 'embeddings.json'), similarity: join(d, 'similarity_rankings_cache.json'), diversity: join(d, 'diversity_cache.json') };
+  data = {
+    poems: join(d, 'poems.json'),
+    embeddings: join(d, 'embeddings.json'),
+    similarity: join(d, 'similarity_rankings_cache.json'),
+    diversity: join(d, 'diversity_cache.json'),
+  };
   // the previous cache: the same poems, other texts
   oldPoems = join(d, 'poems-old.json');
   const poemsText = readFileSync(data.poems, 'utf8');
@@ -69,7 +87,12 @@ function phaseOf(out: string, oldIno: number): string {
   const names = readdirSync(resolve(out, '..')).filter((n) => n.startsWith(`${basename(out)}.`));
   if (names.some((n) => n.includes('.tmp-') && !n.endsWith('.lock'))) return 'writing the cache';
   const spools = names.filter((n) => n.includes('.spool-'));
-  for (const [mark, phase] of [['diversity-', 'reading diversity'], ['similarity-', 'reading similarity'], ['-embeddings', 'reading embeddings'], ['-title', 'reading poems']]) {
+  for (const [mark, phase] of [
+    ['diversity-', 'reading diversity'],
+    ['similarity-', 'reading similarity'],
+    ['-embeddings', 'reading embeddings'],
+    ['-title', 'reading poems'],
+  ]) {
     if (spools.some((n) => n.includes(mark))) return phase;
   }
   return 'starting (lock, freshness, open)';
@@ -156,7 +179,10 @@ describe('crash safety', () => {
         const r = await runChild(opts, point === 'done' ? 'done' : point * median(), oldIno);
         const bytes = readFileSync(out);
         const result = bytes.equals(oldBytes) ? 'old' : bytes.equals(newBytes) ? 'new' : 'other';
-        expect(result, `kill at ${r.at.toFixed(0)} ms (${r.phase}): the cache is neither the previous nor the new one`).not.toBe('other');
+        expect(
+          result,
+          `kill at ${r.at.toFixed(0)} ms (${r.phase}): the cache is neither the previous nor the new one`,
+        ).not.toBe('other');
         if (r.signal !== 'SIGKILL') {
           // finished before the kill: a faster run than the median; learn from it and try this point again
           expect(r.code, r.lines.join('\n')).toBe(0);
@@ -170,8 +196,15 @@ describe('crash safety', () => {
         break;
       }
     }
-    const table = results.map((r) => `${r.at.toFixed(0).padStart(6)} ms  ${r.result}  ${String(r.leftovers).padStart(2)} leftovers  ${r.phase}`).join('\n');
-    console.log(`conversion in the child: median ${median().toFixed(0)} ms of ${durations.length} runs (${durations.map((d) => d.toFixed(0)).join(', ')}); ${early} finished before their kill and were retried; ${extra} extra kill points; kills:\n${table}`);
+    const table = results
+      .map(
+        (r) =>
+          `${r.at.toFixed(0).padStart(6)} ms  ${r.result}  ${String(r.leftovers).padStart(2)} leftovers  ${r.phase}`,
+      )
+      .join('\n');
+    console.log(
+      `conversion in the child: median ${median().toFixed(0)} ms of ${durations.length} runs (${durations.map((d) => d.toFixed(0)).join(', ')}); ${early} finished before their kill and were retried; ${extra} extra kill points; kills:\n${table}`,
+    );
     const killed = results;
     expect(killed.length).toBeGreaterThanOrEqual(20);
     // the kills covered the whole conversion: some before the rename (old cache), at least one after
@@ -251,16 +284,17 @@ describe('replacing a cache under a reader', () => {
         waiter?.();
       }
     });
-    const next = () => new Promise<string>((res) => {
-      const check = () => {
-        if (lines.length) {
-          waiter = undefined;
-          res(lines.shift()!);
-        }
-      };
-      waiter = check;
-      check();
-    });
+    const next = () =>
+      new Promise<string>((res) => {
+        const check = () => {
+          if (lines.length) {
+            waiter = undefined;
+            res(lines.shift()!);
+          }
+        };
+        waiter = check;
+        check();
+      });
     const opened = (await next()).split(' ');
     expect(opened[0]).toBe('opened');
     const oldHash = opened[1];

@@ -25,7 +25,11 @@ function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Got { status: number; body: string; error?: unknown }
+interface Got {
+  status: number;
+  body: string;
+  error?: unknown;
+}
 
 /**
  * GET, retried until `done` holds or `timeoutMs` passes; returns the last answer. A dev server that is starting
@@ -48,7 +52,8 @@ async function getUntil(url: string, done: (g: Got) => boolean, timeoutMs: numbe
   }
 }
 
-const describeGot = (g: Got) => (g.error ? `no answer: ${String((g.error as Error).cause ?? g.error)}` : g.body.slice(0, 2000));
+const describeGot = (g: Got) =>
+  g.error ? `no answer: ${String((g.error as Error).cause ?? g.error)}` : g.body.slice(0, 2000);
 
 describe('astro dev', () => {
   let server: Awaited<ReturnType<typeof dev>> | undefined;

@@ -5,15 +5,34 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  main, FILES, DEFAULT_OUT, SOURCES_DIR, CONTENT_WARNINGS, GOLDEN,
+  main,
+  FILES,
+  DEFAULT_OUT,
+  SOURCES_DIR,
+  CONTENT_WARNINGS,
+  GOLDEN,
 } from '../example-site/scripts/make-pipeline-data.ts';
 
 interface Poem {
-  title: string; content: string; content_warning?: string; creation_date: string; filepath: string; length: number;
-  category: 'tang300' | 'psalms'; id: number;
+  title: string;
+  content: string;
+  content_warning?: string;
+  creation_date: string;
+  filepath: string;
+  length: number;
+  category: 'tang300' | 'psalms';
+  id: number;
   metadata: {
-    creation_date: string; author: string; collection: string; form?: string; section?: string; lang: string;
-    has_content_warning: boolean; is_golden_poem: boolean; word_count: number; character_count: number;
+    creation_date: string;
+    author: string;
+    collection: string;
+    form?: string;
+    section?: string;
+    lang: string;
+    has_content_warning: boolean;
+    is_golden_poem: boolean;
+    word_count: number;
+    character_count: number;
   };
 }
 const text = (name: string): string => readFileSync(join(DEFAULT_OUT, name), 'utf8');
@@ -21,19 +40,32 @@ const load = <T>(name: string): T => JSON.parse(text(name)) as T;
 
 const poemsFile = load<{ metadata: Record<string, unknown>; poems: Poem[] }>('poems.json');
 const poems = poemsFile.poems;
-interface Entry { poem_index: number; id: number; embedding: number[]; content_length: number }
+interface Entry {
+  poem_index: number;
+  id: number;
+  embedding: number[];
+  content_length: number;
+}
 const emb = load<{ metadata: Record<string, unknown>; embeddings: Entry[] }>('embeddings.json');
 const sim = load<{ metadata: Record<string, unknown>; rankings: Record<string, number[]> }>(
-  'similarity_rankings_cache.json');
+  'similarity_rankings_cache.json',
+);
 const div = load<{ metadata: Record<string, unknown>; sequences: Record<string, number[]> }>('diversity_cache.json');
 const N = poems.length;
 const positions = Array.from({ length: N }, (_, p) => p);
 // Identity: a poem is its position p (0-based); rankings use poem_index p + 1, diversity p itself.
 const similar = (p: number): number[] => sim.rankings[String(p + 1)].map((x) => x - 1);
 const cos = (a: number, b: number): number => {
-  const x = emb.embeddings[a].embedding, y = emb.embeddings[b].embedding;
-  let d = 0, nx = 0, ny = 0;
-  for (let i = 0; i < x.length; i++) { d += x[i] * y[i]; nx += x[i] * x[i]; ny += y[i] * y[i]; }
+  const x = emb.embeddings[a].embedding,
+    y = emb.embeddings[b].embedding;
+  let d = 0,
+    nx = 0,
+    ny = 0;
+  for (let i = 0; i < x.length; i++) {
+    d += x[i] * y[i];
+    nx += x[i] * x[i];
+    ny += y[i] * y[i];
+  }
   return d / Math.sqrt(nx * ny);
 };
 const psalm = (n: number): number => {
@@ -49,8 +81,12 @@ const tang = (title: string): number => {
 
 describe('example-site pipeline data', () => {
   let tmp = '';
-  beforeAll(() => { tmp = mkdtempSync(join(tmpdir(), 'example-data-')); });
-  afterAll(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+  beforeAll(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'example-data-'));
+  });
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
 
   it('regenerates byte-identical files', async () => {
     await main(['--out', tmp]);
@@ -110,9 +146,11 @@ describe('example-site pipeline data', () => {
     expect(poems[tang('春曉')].metadata.is_golden_poem).toBe(true);
   });
 
-  it('embeddings are 768-d unit vectors by poem_index, with the poems\' ids', () => {
+  it("embeddings are 768-d unit vectors by poem_index, with the poems' ids", () => {
     expect(emb.metadata).toMatchObject({
-      embedding_dimension: 768, embedding_model: 'tfidf-hashed-768', total_poems: N,
+      embedding_dimension: 768,
+      embedding_model: 'tfidf-hashed-768',
+      total_poems: N,
     });
     emb.embeddings.forEach((e, p) => {
       expect(e.poem_index).toBe(p + 1);
@@ -125,8 +163,9 @@ describe('example-site pipeline data', () => {
   });
 
   it('every ranking lists all N-1 other poems by 1-based poem_index, most similar first (C layout)', () => {
-    expect(text('similarity_rankings_cache.json'))
-      .toMatch(/^\{\n {2}"metadata": \{\n {4}"total_poems": 470,\n[^]*\n {2}\}\n\}\n$/);
+    expect(text('similarity_rankings_cache.json')).toMatch(
+      /^\{\n {2}"metadata": \{\n {4}"total_poems": 470,\n[^]*\n {2}\}\n\}\n$/,
+    );
     expect(sim.metadata).toMatchObject({ total_poems: N, top_k: 0, format: 'pre_sorted_rankings' });
     expect(Object.keys(sim.rankings)).toEqual(positions.map((p) => String(p + 1)));
     for (const p of positions) {
@@ -147,7 +186,10 @@ describe('example-site pipeline data', () => {
     const t = text('diversity_cache.json');
     expect(/\s/.test(t.replace(/"[^"]*"/g, '""'))).toBe(false);
     expect(div.metadata).toMatchObject({
-      num_poems: N, top_k: N, total_sequences: N, algorithm: 'greedy-least-similar-chain',
+      num_poems: N,
+      top_k: N,
+      total_sequences: N,
+      algorithm: 'greedy-least-similar-chain',
     });
     expect(Object.keys(div.sequences).sort()).toEqual(positions.map(String).sort());
     for (const p of positions) {

@@ -25,9 +25,7 @@ async function buildSite(name: string, options: { workers: number; fragments?: b
     configFile: false,
     outDir,
     logLevel: 'info',
-    integrations: [
-      poemCache({ ...fixtureInputs('fragments'), pageSize: PAGE_SIZE, ...options }),
-    ],
+    integrations: [poemCache({ ...fixtureInputs('fragments'), pageSize: PAGE_SIZE, ...options })],
   });
   return { dir: outDir, stats: lastBuildStats()! };
 }
@@ -48,7 +46,7 @@ describe('fragments in a real build (fixture site)', () => {
     }
   });
 
-  it('writes the same files, byte for byte, as rendering every card in place with Astro\'s own prerenderer', () => {
+  it("writes the same files, byte for byte, as rendering every card in place with Astro's own prerenderer", () => {
     const a = listFiles(reused.dir);
     expect(a).toEqual(listFiles(reference.dir));
     for (const f of a) {
@@ -60,7 +58,9 @@ describe('fragments in a real build (fixture site)', () => {
   it('rendered each card once for the build and reused it in both render threads', () => {
     const s = reused.stats;
     expect(s.mode).toBe('workers');
-    const threads = Object.keys(s.pagesByThread).map(Number).filter((t) => t !== 0);
+    const threads = Object.keys(s.pagesByThread)
+      .map(Number)
+      .filter((t) => t !== 0);
     expect(threads).toHaveLength(2);
     const f = s.fragments!;
     expect(f.inline).toBe(0);
@@ -76,7 +76,7 @@ describe('fragments in a real build (fixture site)', () => {
     for (const t of threads) expect(f.byThread[t].rendered + f.byThread[t].reused).toBeGreaterThan(0);
   });
 
-  it('prints the card\'s script once per page, at the first card, and keeps its scoped style', () => {
+  it("prints the card's script once per page, at the first card, and keeps its scoped style", () => {
     const id = data.ids[0];
     const html = readFileSync(join(reused.dir, 'poems', String(id), 'similar', '1', 'index.html'), 'utf8');
     const cards = [...html.matchAll(/<span class="card" data-row="\d+" (data-astro-cid-[a-z0-9]+)/g)];
@@ -88,8 +88,9 @@ describe('fragments in a real build (fixture site)', () => {
     // The page's CSS (inlined or linked) has the card's scoped rule: the page imports Card itself.
     const css = [
       ...[...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map((m) => m[1]),
-      ...[...html.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)]
-        .map((m) => readFileSync(join(reused.dir, m[1]), 'utf8')),
+      ...[...html.matchAll(/<link rel="stylesheet" href="([^"]+)"/g)].map((m) =>
+        readFileSync(join(reused.dir, m[1]), 'utf8'),
+      ),
     ].join('');
     expect(css).toContain(`.card[${cards[0][1]}]{font-style:italic}`);
   });

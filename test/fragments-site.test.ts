@@ -35,16 +35,20 @@ describe('example site: fragments on (defaults) vs fragments: false, workers: 0'
   }, 20 * 60_000);
   afterAll(() => releaseSite(site, 'fragments'));
 
-  it('writes every file byte for byte the same', () => {
-    expect(reference.mode).toBe('astro');
-    expect(reference.fragments).toBeUndefined();
-    const a = listFiles(site.outDir);
-    expect(a).toEqual(listFiles(referenceDir));
-    expect(a.filter((f) => f.endsWith('index.html')).length).toBe(site.pages);
-    let differ = 0;
-    for (const f of a) if (!readFileSync(join(site.outDir, f)).equals(readFileSync(join(referenceDir, f)))) differ++;
-    expect(differ, `${differ} of ${a.length} files differ`).toBe(0);
-  }, 10 * 60_000);
+  it(
+    'writes every file byte for byte the same',
+    () => {
+      expect(reference.mode).toBe('astro');
+      expect(reference.fragments).toBeUndefined();
+      const a = listFiles(site.outDir);
+      expect(a).toEqual(listFiles(referenceDir));
+      expect(a.filter((f) => f.endsWith('index.html')).length).toBe(site.pages);
+      let differ = 0;
+      for (const f of a) if (!readFileSync(join(site.outDir, f)).equals(readFileSync(join(referenceDir, f)))) differ++;
+      expect(differ, `${differ} of ${a.length} files differ`).toBe(0);
+    },
+    10 * 60_000,
+  );
 
   it('rendered each poem once for the whole build (the shared store) and reused it on every other page', () => {
     // The build's one summary line.

@@ -8,7 +8,13 @@ import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  cacheIdentity, FragmentHost, installFragmentHost, Placeholders, setFragmentHost, splicePage, type FragmentConfig,
+  cacheIdentity,
+  FragmentHost,
+  installFragmentHost,
+  Placeholders,
+  setFragmentHost,
+  splicePage,
+  type FragmentConfig,
 } from '../integration/fragments.ts';
 import { createSharedFragments } from '../integration/fragment-table.ts';
 import { Reuse, reuseKey } from '../integration/reuse.ts';
@@ -16,18 +22,26 @@ import { Reuse, reuseKey } from '../integration/reuse.ts';
 type Factory = Parameters<typeof createComponent>[0];
 const RENDER = Symbol.for('astro:render');
 /** A render instruction as Astro's renderScript makes it for a component's <script>. */
-const script = (id: string) =>
-  ({ [RENDER]: true, type: 'script', id, content: `<script type="module" src="/${id}.js"></script>` });
+const script = (id: string) => ({
+  [RENDER]: true,
+  type: 'script',
+  id,
+  content: `<script type="module" src="/${id}.js"></script>`,
+});
 const instruction = (type: string) => ({ [RENDER]: true, type });
 
 let renders = 0;
 /** A card with a scoped class and a script (once per page), counting its renders. */
-const Card = createComponent(((result: unknown, props: { row: number; label?: string }) => {
-  renders++;
-  const { row, label = 'ünïcödé 詩' } = props;
-  const heading = render`<h2>Poem ${row} — ${label}</h2>`;
-  return render`<article class="card astro-x1y2" data-row="${row}">${script('card')}${heading}</article>`;
-}) as Factory, 'src/components/Card.astro', undefined);
+const Card = createComponent(
+  ((result: unknown, props: { row: number; label?: string }) => {
+    renders++;
+    const { row, label = 'ünïcödé 詩' } = props;
+    const heading = render`<h2>Poem ${row} — ${label}</h2>`;
+    return render`<article class="card astro-x1y2" data-row="${row}">${script('card')}${heading}</article>`;
+  }) as Factory,
+  'src/components/Card.astro',
+  undefined,
+);
 
 const component = (f: (result: unknown) => unknown, id: string) => createComponent(f as Factory, id, undefined);
 const Hydrated = component(() => render`<div>${instruction('directive')}hydrated</div>`, 'src/H.astro');
@@ -36,15 +50,23 @@ const Transition = component(() => render`<div data-astro-transition-scope="astr
 const reuse = (result: unknown, props: Record<string, unknown>, slots?: unknown) =>
   renderComponent(result as never, 'Reuse', Reuse as never, props, slots as never);
 /** A reused component that reuses another: the inner one renders inside the outer fragment. */
-const Outer = createComponent(((result: unknown, props: { row: number }) =>
-  render`<section>${reuse(result, { of: Card, row: props.row + 100 })}</section>`) as Factory,
-'src/components/Outer.astro', undefined);
+const Outer = createComponent(
+  ((result: unknown, props: { row: number }) =>
+    render`<section>${reuse(result, { of: Card, row: props.row + 100 })}</section>`) as Factory,
+  'src/components/Outer.astro',
+  undefined,
+);
 
 /** A page: the rank outside, `<Reuse of={of} row={r} />` inside, for every row. */
 function page(rows: number[], of: unknown = Card) {
-  return createComponent(((result: unknown) => render`<main>${rows.map((r, i) =>
-    render`<li data-rank="${i}">${reuse(result, { of, row: r })}</li>`)}</main>`) as Factory,
-  'src/pages/test.astro', undefined);
+  return createComponent(
+    ((result: unknown) =>
+      render`<main>${rows.map(
+        (r, i) => render`<li data-rank="${i}">${reuse(result, { of, row: r })}</li>`,
+      )}</main>`) as Factory,
+    'src/pages/test.astro',
+    undefined,
+  );
 }
 
 function config(kind: FragmentConfig['kind'], shared = kind === 'shared' ? createSharedFragments(64) : undefined) {
@@ -68,8 +90,10 @@ describe('<Reuse> with a fragment host', async () => {
       const reference = await renderPage(container, page(rows));
       // Without a host (dev, SSR, fragments: false) Reuse renders in place.
       expect(reference.match(/<script /g)).toHaveLength(1);
-      expect(reference).toContain('<li data-rank="0"><article class="card astro-x1y2" data-row="3">'
-        + '<script type="module" src="/card.js"></script><h2>');
+      expect(reference).toContain(
+        '<li data-rank="0"><article class="card astro-x1y2" data-row="3">' +
+          '<script type="module" src="/card.js"></script><h2>',
+      );
       const notes: string[] = [];
       const host = new FragmentHost(config(kind), (c, why) => notes.push(`${c}: ${why}`));
       setFragmentHost(host);
@@ -140,10 +164,12 @@ describe('<Reuse> with a fragment host', async () => {
   it('rejects props that cannot be a key, children, and a missing component, with the prop named', async () => {
     const bad = (props: Record<string, unknown>, slots?: Record<string, unknown>) =>
       container.renderToString(component((result) => render`${reuse(result, props, slots)}`, 'src/pages/bad.astro'));
-    await expect(bad({ of: Card, row: 1, cache: new Map() }))
-      .rejects.toThrow(/<Reuse of=\{Card\}>: prop "cache" is an object of class Map/);
-    await expect(bad({ of: Card, row: 1, opts: { on: [1, () => 1] } }))
-      .rejects.toThrow(/prop "opts\.on\[1\]" is function/);
+    await expect(bad({ of: Card, row: 1, cache: new Map() })).rejects.toThrow(
+      /<Reuse of=\{Card\}>: prop "cache" is an object of class Map/,
+    );
+    await expect(bad({ of: Card, row: 1, opts: { on: [1, () => 1] } })).rejects.toThrow(
+      /prop "opts\.on\[1\]" is function/,
+    );
     await expect(bad({ of: Card, row: 1 }, { default: () => render`x` })).rejects.toThrow(/takes no children/);
     await expect(bad({ row: 1 })).rejects.toThrow(/"of" must be a component/);
   });
@@ -154,8 +180,16 @@ describe('fragment keys', () => {
     expect(reuseKey({ b: 1, a: 'x' }, 'C')).toBe(reuseKey({ a: 'x', b: 1 }, 'C'));
     expect(reuseKey({ a: { y: [1, null], x: true } }, 'C')).toBe(reuseKey({ a: { x: true, y: [1, null] } }, 'C'));
     const distinct = [
-      {}, { a: undefined }, { a: null }, { a: 0 }, { a: -0 }, { a: '0' }, { a: false },
-      { a: [] }, { a: {} }, { a: NaN },
+      {},
+      { a: undefined },
+      { a: null },
+      { a: 0 },
+      { a: -0 },
+      { a: '0' },
+      { a: false },
+      { a: [] },
+      { a: {} },
+      { a: NaN },
     ];
     expect(new Set(distinct.map((p) => reuseKey(p as Record<string, unknown>, 'C'))).size).toBe(distinct.length);
     // The one-number-prop fast path writes what the general form writes.
@@ -197,15 +231,20 @@ describe('shared fragment table across worker threads', () => {
     const captures = new SharedArrayBuffer(keys * 4);
     const start = new SharedArrayBuffer(4);
     const cfg = config('shared', createSharedFragments(Math.min(keys, 2500)));
-    const results = await Promise.all([1, 2, 3, 4].map((seed) => new Promise<Result>((resolve, reject) => {
-      const workerData = { config: cfg, keys, captures, seed, start };
-      const w = new Worker(new URL('./fixtures/fragment-worker.ts', import.meta.url), { workerData });
-      w.once('message', (m) => {
-        resolve(m);
-        void w.terminate();
-      });
-      w.once('error', reject);
-    })));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(
+        (seed) =>
+          new Promise<Result>((resolve, reject) => {
+            const workerData = { config: cfg, keys, captures, seed, start };
+            const w = new Worker(new URL('./fixtures/fragment-worker.ts', import.meta.url), { workerData });
+            w.once('message', (m) => {
+              resolve(m);
+              void w.terminate();
+            });
+            w.once('error', reject);
+          }),
+      ),
+    );
     for (const r of results) expect(r.spliced).toBe(r.expected);
     return { captured: [...new Int32Array(captures)], results };
   }
@@ -246,8 +285,10 @@ describe('fragments belong to one cache version and one build', () => {
       const thread = 'render thread 7';
       const stale = installFragmentHost({ ...config('thread'), identity: first }, cacheIdentity(file), thread, note);
       expect(stale).toBeUndefined();
-      expect(notes).toEqual([`fragments off in render thread 7: its cache (${file}) is not the one this build's `
-        + 'fragments belong to (it changed since the build started)']);
+      expect(notes).toEqual([
+        `fragments off in render thread 7: its cache (${file}) is not the one this build's ` +
+          'fragments belong to (it changed since the build started)',
+      ]);
       // Without a host, pages render every <Reuse> in place.
       const container = await AstroContainer.create();
       expect(await renderPage(container, page([1, 1]))).not.toContain('<!--pcf');
@@ -260,7 +301,7 @@ describe('fragments belong to one cache version and one build', () => {
     }
   });
 
-  it('placeholders of another build (another token) are not this build\'s: left as they are', () => {
+  it("placeholders of another build (another token) are not this build's: left as they are", () => {
     const ours = new Placeholders('0123456789abcdef');
     const theirs = new Placeholders('fedcba9876543210');
     const page = new TextEncoder().encode(`<p>${theirs.text(0)}</p>`);

@@ -13,7 +13,13 @@ describe('cache reader under random corruption (fast-check)', () => {
   it('accepts every unmutated base image on both paths and reads it back as the image says', async () => {
     const fuzzer = await createFuzzer();
     try {
-      expect(fuzzer.bases.map((b) => b.name)).toEqual(['full-dense', 'sparse-sorted', 'empty', 'extra-sections', 'single']);
+      expect(fuzzer.bases.map((b) => b.name)).toEqual([
+        'full-dense',
+        'sparse-sorted',
+        'empty',
+        'extra-sections',
+        'single',
+      ]);
       fuzzer.bases.forEach((_, base) => fuzzer.check({ base, mutations: [], seal: 'none' }));
       const paths = fuzzer.native ? [fuzzer.stats.native, fuzzer.stats.fallback] : [fuzzer.stats.fallback];
       for (const p of paths) expect(p).toEqual({ accepted: fuzzer.bases.length, rejected: 0 });

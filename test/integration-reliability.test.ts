@@ -21,21 +21,37 @@ symlinkSync(outside, join(root, 'linked'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 const cacheDir = join(root, 'node_modules', '.astro');
-const resolveWith = (o: Record<string, unknown>) => resolveOptions(checkOptions({ poems: 'data/poems.json', ...o }), root, cacheDir);
+const resolveWith = (o: Record<string, unknown>) =>
+  resolveOptions(checkOptions({ poems: 'data/poems.json', ...o }), root, cacheDir);
 
 describe('limits and onMismatch options', () => {
   it('defaults and valid values', () => {
     expect(checkOptions({ poems: 'p.json' })).toMatchObject({ onMismatch: 'error', allowOutsideRoot: false });
     expect(checkOptions({ poems: 'p.json' }).limits).toBeUndefined();
-    expect(checkOptions({ poems: 'p.json', limits: { maxPoems: 5, maxFileBytes: Infinity }, onMismatch: 'warn', allowOutsideRoot: true }))
-      .toMatchObject({ limits: { maxPoems: 5, maxFileBytes: Infinity }, onMismatch: 'warn', allowOutsideRoot: true });
+    expect(
+      checkOptions({
+        poems: 'p.json',
+        limits: { maxPoems: 5, maxFileBytes: Infinity },
+        onMismatch: 'warn',
+        allowOutsideRoot: true,
+      }),
+    ).toMatchObject({ limits: { maxPoems: 5, maxFileBytes: Infinity }, onMismatch: 'warn', allowOutsideRoot: true });
   });
 
   it.each([
     [{ limits: 5 }, 'poemCache: option "limits" must be an object like { maxPoems: 1000000 }, got 5'],
-    [{ limits: { maxRows: 5 } }, 'poemCache: option "limits": unknown limit "maxRows" (known limits: maxFileBytes, maxPoems, maxDimension, maxListLength)'],
-    [{ limits: { maxPoems: 0 } }, 'poemCache: option "limits.maxPoems" must be an integer >= 1 or Infinity (no limit), got 0'],
-    [{ limits: { maxDimension: '9' } }, 'poemCache: option "limits.maxDimension" must be an integer >= 1 or Infinity (no limit), got "9"'],
+    [
+      { limits: { maxRows: 5 } },
+      'poemCache: option "limits": unknown limit "maxRows" (known limits: maxFileBytes, maxPoems, maxDimension, maxListLength)',
+    ],
+    [
+      { limits: { maxPoems: 0 } },
+      'poemCache: option "limits.maxPoems" must be an integer >= 1 or Infinity (no limit), got 0',
+    ],
+    [
+      { limits: { maxDimension: '9' } },
+      'poemCache: option "limits.maxDimension" must be an integer >= 1 or Infinity (no limit), got "9"',
+    ],
     [{ onMismatch: 'ignore' }, 'poemCache: option "onMismatch" must be "error" or "warn", got "ignore"'],
     [{ allowOutsideRoot: 'yes' }, 'poemCache: option "allowOutsideRoot" must be true or false, got "yes"'],
   ])('rejects %j', (o, message) => {
@@ -69,9 +85,13 @@ describe('limits and onMismatch options', () => {
 });
 
 describe('paths inside the project root', () => {
-  it('accepts paths inside the root, and the default cache file in Astro\'s cacheDir wherever it is', () => {
-    expect(resolveWith({ similarity: './data/similarity.json', cacheFile: join(root, 'c', 'x.cache') }).inputs).toHaveLength(2);
-    expect(resolveOptions(checkOptions({ poems: 'data/poems.json' }), root, join(outside, '.astro')).cacheFile).toBe(join(outside, '.astro', 'poem-cache', 'poems.cache'));
+  it("accepts paths inside the root, and the default cache file in Astro's cacheDir wherever it is", () => {
+    expect(
+      resolveWith({ similarity: './data/similarity.json', cacheFile: join(root, 'c', 'x.cache') }).inputs,
+    ).toHaveLength(2);
+    expect(resolveOptions(checkOptions({ poems: 'data/poems.json' }), root, join(outside, '.astro')).cacheFile).toBe(
+      join(outside, '.astro', 'poem-cache', 'poems.cache'),
+    );
   });
 
   it.each([
@@ -81,7 +101,9 @@ describe('paths inside the project root', () => {
     ['cacheFile', { cacheFile: '../elsewhere/poems.cache' }, join(outside, 'poems.cache')],
     ['cacheFile', { cacheFile: '/tmp/poems.cache' }, '/tmp/poems.cache'],
   ])('rejects option "%s" outside the root', (option, o, abs) => {
-    expect(() => resolveWith(o)).toThrow(`poemCache: option "${option}": ${abs} is outside the project root ${root} (set allowOutsideRoot: true to allow it)`);
+    expect(() => resolveWith(o)).toThrow(
+      `poemCache: option "${option}": ${abs} is outside the project root ${root} (set allowOutsideRoot: true to allow it)`,
+    );
   });
 
   it('follows symbolic links: an input inside the root that links outside is rejected', () => {
@@ -91,7 +113,12 @@ describe('paths inside the project root', () => {
   });
 
   it('allowOutsideRoot: true allows all of them', () => {
-    const r = resolveWith({ poems: '../elsewhere/poems.json', embeddings: 'linked/embeddings.json', cacheFile: '../elsewhere/poems.cache', allowOutsideRoot: true });
+    const r = resolveWith({
+      poems: '../elsewhere/poems.json',
+      embeddings: 'linked/embeddings.json',
+      cacheFile: '../elsewhere/poems.cache',
+      allowOutsideRoot: true,
+    });
     expect(r.inputs.map((i) => i.file)).toEqual([join(outside, 'poems.json'), join(root, 'linked', 'embeddings.json')]);
     expect(r.cacheFile).toBe(join(outside, 'poems.cache'));
   });

@@ -34,12 +34,21 @@ function tsc(source: string): string {
     join(tmp, 'tsconfig.json'),
     JSON.stringify({
       extends: join(repo, 'node_modules', 'astro', 'tsconfigs', 'strict.json'),
-      compilerOptions: { noEmit: true, allowImportingTsExtensions: true, customConditions: ['source'], types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')] },
+      compilerOptions: {
+        noEmit: true,
+        allowImportingTsExtensions: true,
+        customConditions: ['source'],
+        types: ['node'],
+        typeRoots: [join(repo, 'node_modules', '@types')],
+      },
       files: [join(root, '.astro', 'types.d.ts'), join(tmp, 'check.ts')],
     }),
   );
   try {
-    execFileSync(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(tmp, 'tsconfig.json')], { encoding: 'utf8', stdio: 'pipe' });
+    execFileSync(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(tmp, 'tsconfig.json')], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
     return '';
   } catch (err) {
     return String((err as { stdout?: string }).stdout ?? err);
@@ -49,9 +58,18 @@ function tsc(source: string): string {
 describe('virtual:poem-cache types', () => {
   it('astro sync injects declarations that type the module', async () => {
     writeFixtureData(join(root, 'data-types'), 4);
-    await sync({ root, configFile: false, logLevel: 'warn', integrations: [poemCache({ poems: 'data-types/poems.json', cacheFile: '.cache-types/poems.cache' })] });
+    await sync({
+      root,
+      configFile: false,
+      logLevel: 'warn',
+      integrations: [poemCache({ poems: 'data-types/poems.json', cacheFile: '.cache-types/poems.cache' })],
+    });
     expect(tsc(GOOD)).toBe('');
-    expect(tsc(`import { pageSize } from 'virtual:poem-cache';\nexport const wrong: string = pageSize;\n`)).toMatch(/Type 'number' is not assignable to type 'string'/);
-    expect(tsc(`import { getCache } from 'virtual:poem-cache';\nexport const t: number = getCache().title(0);\n`)).toMatch(/Type 'string' is not assignable to type 'number'/);
+    expect(tsc(`import { pageSize } from 'virtual:poem-cache';\nexport const wrong: string = pageSize;\n`)).toMatch(
+      /Type 'number' is not assignable to type 'string'/,
+    );
+    expect(
+      tsc(`import { getCache } from 'virtual:poem-cache';\nexport const t: number = getCache().title(0);\n`),
+    ).toMatch(/Type 'string' is not assignable to type 'number'/);
   }, 120_000);
 });

@@ -2,8 +2,21 @@
 // cache/layout.ts (independent of any writer): header + section table + one section of every kind, CRC-32 sealed.
 import { crc32 } from 'node:zlib';
 import {
-  align, BYTE_ORDER_MARK, E, ElementType, FORMAT_MAJOR, FORMAT_MINOR, H, HEADER_SIZE, IDS_DENSE_INDEX,
-  KIND_ELEMENT_TYPE, MAGIC, RAGGED_HAS_SCORES, SECTION_ENTRY_SIZE, SectionKind, sectionShape,
+  align,
+  BYTE_ORDER_MARK,
+  E,
+  ElementType,
+  FORMAT_MAJOR,
+  FORMAT_MINOR,
+  H,
+  HEADER_SIZE,
+  IDS_DENSE_INDEX,
+  KIND_ELEMENT_TYPE,
+  MAGIC,
+  RAGGED_HAS_SCORES,
+  SECTION_ENTRY_SIZE,
+  SectionKind,
+  sectionShape,
 } from '../cache/layout.ts';
 
 export interface SectionSpec {
@@ -46,7 +59,11 @@ export function buildImage(specs: SectionSpec[]): Uint8Array {
     const at = HEADER_SIZE + i * SECTION_ENTRY_SIZE;
     bytes.set(new TextEncoder().encode(p.s.name), at + E.name);
     view.setUint16(at + E.kind, p.s.kind, true);
-    view.setUint16(at + E.elementType, p.s.elementType ?? KIND_ELEMENT_TYPE[p.s.kind as SectionKind] ?? ElementType.u8, true);
+    view.setUint16(
+      at + E.elementType,
+      p.s.elementType ?? KIND_ELEMENT_TYPE[p.s.kind as SectionKind] ?? ElementType.u8,
+      true,
+    );
     view.setUint32(at + E.flags, p.input.flags, true);
     view.setBigUint64(at + E.offset, BigInt(p.offset), true);
     view.setBigUint64(at + E.byteLength, BigInt(p.byteLength), true);
@@ -72,7 +89,8 @@ export function reseal(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
-const u32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i) => v.setUint32(at + i * 4, x >>> 0, true));
+const u32 = (v: DataView, at: number, values: number[]) =>
+  values.forEach((x, i) => v.setUint32(at + i * 4, x >>> 0, true));
 const i32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i) => v.setInt32(at + i * 4, x, true));
 const f32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i) => v.setFloat32(at + i * 4, x, true));
 
@@ -82,7 +100,10 @@ function strings(name: string, rows: string[]): SectionSpec {
   const offsets = [0];
   for (const e of encoded) offsets.push(offsets[offsets.length - 1] + e.length);
   return {
-    name, kind: SectionKind.strings, count: rows.length, param: offsets[rows.length],
+    name,
+    kind: SectionKind.strings,
+    count: rows.length,
+    param: offsets[rows.length],
     fill: (s, v, p) => {
       u32(v, p.offsets.offset, offsets);
       encoded.forEach((e, i) => s.set(e, p.bytes.offset + offsets[i]));
@@ -96,25 +117,41 @@ function strings(name: string, rows: string[]): SectionSpec {
  */
 export const SAMPLE_SECTIONS: SectionSpec[] = [
   {
-    name: 'ids', kind: SectionKind.ids, flags: IDS_DENSE_INDEX, count: 4, param: 100, param2: 8,
+    name: 'ids',
+    kind: SectionKind.ids,
+    flags: IDS_DENSE_INDEX,
+    count: 4,
+    param: 100,
+    param2: 8,
     fill: (_, v, p) => {
       i32(v, p.ids.offset, [100, 102, 103, 107]);
       i32(v, p.index.offset, [0, -1, 1, 2, -1, -1, -1, 3]);
     },
   },
   {
-    name: 'ids-sorted', kind: SectionKind.ids, count: 4, param: 0, param2: 0,
+    name: 'ids-sorted',
+    kind: SectionKind.ids,
+    count: 4,
+    param: 0,
+    param2: 0,
     fill: (_, v, p) => {
       i32(v, p.ids.offset, [7, 3, 9, 1]);
       u32(v, p.index.offset, [3, 1, 0, 2]);
     },
   },
   {
-    name: 'embeddings', kind: SectionKind.matrix, count: 4, param: 3,
+    name: 'embeddings',
+    kind: SectionKind.matrix,
+    count: 4,
+    param: 3,
     fill: (_, v, p) => f32(v, p.values.offset, [0.5, 1, -2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
   },
   {
-    name: 'similar', kind: SectionKind.ragged, flags: RAGGED_HAS_SCORES, count: 4, param: 6,
+    name: 'similar',
+    kind: SectionKind.ragged,
+    flags: RAGGED_HAS_SCORES,
+    count: 4,
+    param: 6,
     fill: (_, v, p) => {
       u32(v, p.starts.offset, [0, 2, 2, 5]);
       u32(v, p.lengths.offset, [2, 0, 3, 1]);
@@ -123,7 +160,10 @@ export const SAMPLE_SECTIONS: SectionSpec[] = [
     },
   },
   {
-    name: 'diversity', kind: SectionKind.ragged, count: 4, param: 3,
+    name: 'diversity',
+    kind: SectionKind.ragged,
+    count: 4,
+    param: 3,
     fill: (_, v, p) => {
       u32(v, p.starts.offset, [0, 1, 2, 3]);
       u32(v, p.lengths.offset, [1, 1, 1, 0]);
@@ -133,7 +173,9 @@ export const SAMPLE_SECTIONS: SectionSpec[] = [
   strings('title', ['Ode', 'Élégie', '', 'Sonnet 18']),
   strings('category', ['', 'ode', 'ode', '五言']),
   {
-    name: 'meta', kind: SectionKind.json, count: 17,
+    name: 'meta',
+    kind: SectionKind.json,
+    count: 17,
     fill: (s, _, p) => s.set(new TextEncoder().encode('{"poems":4,"v":1}'), p.bytes.offset),
   },
   { name: 'future-kind', kind: 77, elementType: 9, count: 3, byteLength: 10, fill: (s) => s.fill(0xab) },

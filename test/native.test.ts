@@ -1,6 +1,19 @@
 // The native addon: read-only zero-copy mappings of cache files and shared memory, errors, worker threads.
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +29,10 @@ import { native, withoutNative } from './support/native.ts';
 const skipNative = withoutNative('native.test: mapFile, shared memory and the loaded addon');
 const ADDON = nativeAddonPath; // the file loadNative() loaded, for workers that require it themselves
 const noShared = !native?.mapFileShared;
-if (native && noShared) console.log(`native.test: mapFileShared skipped, node_api_create_external_sharedarraybuffer is missing in Node ${process.version} (needs >= 24.16)`);
+if (native && noShared)
+  console.log(
+    `native.test: mapFileShared skipped, node_api_create_external_sharedarraybuffer is missing in Node ${process.version} (needs >= 24.16)`,
+  );
 
 const dir = mkdtempSync(join(tmpdir(), 'poem-native-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,10 +60,15 @@ const bytes = new Uint8Array(buffer);
 const floats = new Float32Array(buffer, workerData.floatsAt, 4);
 parentPort.postMessage({ crc: crc32(bytes), length: bytes.length, floats: [...floats], shared: buffer instanceof SharedArrayBuffer });
 `;
-function readInWorker(data: Record<string, unknown>): Promise<{ crc: number; length: number; floats: number[]; shared: boolean }> {
+function readInWorker(
+  data: Record<string, unknown>,
+): Promise<{ crc: number; length: number; floats: number[]; shared: boolean }> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(READER, { eval: true, workerData: data });
-    worker.once('message', (m) => { resolve(m); void worker.terminate(); });
+    worker.once('message', (m) => {
+      resolve(m);
+      void worker.terminate();
+    });
     worker.once('error', reject);
   });
 }
@@ -66,7 +87,9 @@ describe.skipIf(skipNative)('native mapFile', () => {
 
   it('is a view onto a file mapping, not a copy', () => {
     const buffer = native!.mapFile(path);
-    const maps = readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith(path));
+    const maps = readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith(path));
     expect(maps.length).toBeGreaterThan(0);
     expect(maps[0].split(/\s+/)[1]).toBe('r--s'); // read-only, shared
     expect(buffer.byteLength).toBe(image.length);
@@ -96,17 +119,24 @@ describe.skipIf(skipNative)('native mapFile', () => {
   });
 
   it('is read-only: a write through it kills the process and leaves the file unchanged', () => {
-    const child = spawnSync(process.execPath, ['-e', `
+    const child = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       const buffer = require(${JSON.stringify(ADDON)}).mapFile(${JSON.stringify(path)});
       new Uint8Array(buffer)[${embeddingsAt}] = 0x55;
       console.log('wrote');
-    `], { encoding: 'utf8' });
+    `,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(child.stdout).not.toContain('wrote');
     expect(['SIGSEGV', 'SIGBUS']).toContain(child.signal);
     expect(readFileSync(path).equals(Buffer.from(image))).toBe(true);
   });
 
-  it('reports a missing file as a NativeSystemError shaped like Node\'s own', () => {
+  it("reports a missing file as a NativeSystemError shaped like Node's own", () => {
     const missing = join(dir, 'nope.bin');
     let thrown: unknown;
     try {
@@ -117,8 +147,12 @@ describe.skipIf(skipNative)('native mapFile', () => {
     expect(thrown).toBeInstanceOf(NativeSystemError);
     expect(thrown).toBeInstanceOf(Error);
     expect(thrown).toMatchObject({
-      name: 'NativeSystemError', message: `${missing}: open failed: No such file or directory`,
-      code: 'ENOENT', errno: -2, syscall: 'open', path: missing,
+      name: 'NativeSystemError',
+      message: `${missing}: open failed: No such file or directory`,
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'open',
+      path: missing,
     });
     // The same code, errno and syscall as Node's own error for the same call.
     let nodeError: NodeJS.ErrnoException | undefined;
@@ -132,10 +166,16 @@ describe.skipIf(skipNative)('native mapFile', () => {
   });
 
   it('reports a directory as an mmap failure with its errno name', () => {
-    expect(() => native!.mapFile(dir)).toThrow(expect.objectContaining({
-      name: 'NativeSystemError', code: 'ENODEV', errno: -19, syscall: 'mmap', path: dir,
-      message: expect.stringContaining(`${dir}: mmap failed: `),
-    }));
+    expect(() => native!.mapFile(dir)).toThrow(
+      expect.objectContaining({
+        name: 'NativeSystemError',
+        code: 'ENODEV',
+        errno: -19,
+        syscall: 'mmap',
+        path: dir,
+        message: expect.stringContaining(`${dir}: mmap failed: `),
+      }),
+    );
   });
 
   it('maps without checking anything: an empty file is an empty ArrayBuffer, a damaged one its bytes', () => {
@@ -148,9 +188,33 @@ describe.skipIf(skipNative)('native mapFile', () => {
   const formatCases: [string, () => Uint8Array, string][] = [
     ['an empty file', () => new Uint8Array(0), 'expected a 64-byte header, found a file of 0 bytes'],
     ['a truncated file', () => image.slice(0, image.length - 10), '(truncated or extended file?)'],
-    ['a corrupted header checksum', () => { const b = image.slice(); b[H.headerChecksum] ^= 0xff; return b; }, 'expected header checksum'],
-    ['a newer major version', () => { const b = image.slice(); b[H.major] = 2; return reseal(b); }, `found 2.${FORMAT_MINOR}: written by a newer astro-poem-cache, upgrade this package to read it`],
-    ['a bad section table', () => { const b = image.slice(); b[HEADER_SIZE + SECTION_ENTRY_SIZE + 30] ^= 1; return b; }, 'expected section table checksum'],
+    [
+      'a corrupted header checksum',
+      () => {
+        const b = image.slice();
+        b[H.headerChecksum] ^= 0xff;
+        return b;
+      },
+      'expected header checksum',
+    ],
+    [
+      'a newer major version',
+      () => {
+        const b = image.slice();
+        b[H.major] = 2;
+        return reseal(b);
+      },
+      `found 2.${FORMAT_MINOR}: written by a newer astro-poem-cache, upgrade this package to read it`,
+    ],
+    [
+      'a bad section table',
+      () => {
+        const b = image.slice();
+        b[HEADER_SIZE + SECTION_ENTRY_SIZE + 30] ^= 1;
+        return b;
+      },
+      'expected section table checksum',
+    ],
   ];
   for (const [what, make, text] of formatCases) {
     it(`openCache through the addon rejects ${what} with the fallback's CacheFormatError`, () => {
@@ -186,7 +250,10 @@ describe.skipIf(skipNative)('native mapFile', () => {
     await writeCache(written, {
       ids: Array.from({ length: rows }, (_, r) => 1000 + r * 3),
       embeddings: { dim: 8, values: Float32Array.from({ length: rows * 8 }, (_, i) => i / 7) },
-      similar: { lists: Array.from({ length: rows }, (_, r) => [(r + 1) % rows, (r + 2) % rows]), scores: Array.from({ length: rows }, () => [0.5, 0.25]) },
+      similar: {
+        lists: Array.from({ length: rows }, (_, r) => [(r + 1) % rows, (r + 2) % rows]),
+        scores: Array.from({ length: rows }, () => [0.5, 0.25]),
+      },
       title: Array.from({ length: rows }, (_, r) => `Poème ${r}`),
       meta: { rows },
     });
@@ -198,8 +265,15 @@ describe.skipIf(skipNative)('native mapFile', () => {
   it('lets the main thread and 4 worker threads map the same file and read the same values', async () => {
     const main = new Uint8Array(native!.mapFile(path));
     const { crc32 } = await import('node:zlib');
-    const expected = { crc: crc32(main), length: main.length, floats: [...new Float32Array(main.buffer, embeddingsAt, 4)], shared: false };
-    const results = await Promise.all([0, 1, 2, 3].map(() => readInWorker({ addon: ADDON, path, floatsAt: embeddingsAt })));
+    const expected = {
+      crc: crc32(main),
+      length: main.length,
+      floats: [...new Float32Array(main.buffer, embeddingsAt, 4)],
+      shared: false,
+    };
+    const results = await Promise.all(
+      [0, 1, 2, 3].map(() => readInWorker({ addon: ADDON, path, floatsAt: embeddingsAt })),
+    );
     for (const r of results) expect(r).toEqual(expected);
   });
 });
@@ -229,15 +303,23 @@ describe.skipIf(skipNative)('native shared memory', () => {
     try {
       expect(writable.byteLength).toBe(image.length);
       expect(statSync(`/dev/shm/${name}`).mode & 0o777).toBe(0o600);
-      expect(() => native!.shmCreate(name, 64)).toThrow(expect.objectContaining({
-        name: 'NativeSystemError', code: 'EEXIST', errno: -17, syscall: 'shm_open', path: `/${name}`,
-        message: `shm:${name}: shm_open failed: File exists`,
-      }));
+      expect(() => native!.shmCreate(name, 64)).toThrow(
+        expect.objectContaining({
+          name: 'NativeSystemError',
+          code: 'EEXIST',
+          errno: -17,
+          syscall: 'shm_open',
+          path: `/${name}`,
+          message: `shm:${name}: shm_open failed: File exists`,
+        }),
+      );
       // Not a cache yet: the addon maps it, openShm's parseCache refuses it.
       expect(native!.shmOpen(name).byteLength).toBe(image.length);
       expect(() => openShm(name)).toThrow(CacheFormatError);
       const nuls = JSON.stringify('\0'.repeat(8));
-      expect(() => openShm(name)).toThrow(`shm:${name}: byte 0: expected magic "POEMCACH" (not a poem cache file?), found ${nuls}`);
+      expect(() => openShm(name)).toThrow(
+        `shm:${name}: byte 0: expected magic "POEMCACH" (not a poem cache file?), found ${nuls}`,
+      );
       new Uint8Array(writable).set(image);
       const readable = native!.shmOpen(name);
       expect(Buffer.from(readable).equals(Buffer.from(image))).toBe(true);
@@ -245,20 +327,34 @@ describe.skipIf(skipNative)('native shared memory', () => {
       native!.shmUnlink(name);
     }
     expect(existsSync(`/dev/shm/${name}`)).toBe(false);
-    expect(() => native!.shmOpen(name)).toThrow(expect.objectContaining({ code: 'ENOENT', message: `shm:${name}: shm_open failed: No such file or directory` }));
-    expect(() => native!.shmUnlink(name)).toThrow(expect.objectContaining({
-      name: 'NativeSystemError', code: 'ENOENT', syscall: 'shm_unlink',
-    }));
+    expect(() => native!.shmOpen(name)).toThrow(
+      expect.objectContaining({ code: 'ENOENT', message: `shm:${name}: shm_open failed: No such file or directory` }),
+    );
+    expect(() => native!.shmUnlink(name)).toThrow(
+      expect.objectContaining({
+        name: 'NativeSystemError',
+        code: 'ENOENT',
+        syscall: 'shm_unlink',
+      }),
+    );
   });
 });
 
 describe('native loader', () => {
   it('falls back without a warning when POEM_CACHE_NO_NATIVE=1', () => {
     const loader = fileURLToPath(new URL('../native/index.ts', import.meta.url));
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       const m = await import(${JSON.stringify(loader)});
       console.log(JSON.stringify({ loaded: m.loadNative() !== undefined, error: m.nativeLoadError }));
-    `], { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '1' } });
+    `,
+      ],
+      { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '1' } },
+    );
     expect(JSON.parse(child.stdout)).toEqual({ loaded: false, error: 'disabled by POEM_CACHE_NO_NATIVE=1' });
     expect(child.stderr).not.toContain('astro-poem-cache');
   });
@@ -278,30 +374,46 @@ describe('native loader', () => {
       writeFileSync(join(root, path), bytes);
     }
     const loader = join(root, 'native', 'index.ts');
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       const m = await import(${JSON.stringify(loader)});
       const again = await import(${JSON.stringify(`${loader}?again`)});
       const loaded = [m.loadNative(), m.loadNative(), again.loadNative()].map((b) => typeof b?.mapFile);
       console.log(JSON.stringify({ loaded, path: m.nativeAddonPath, error: m.nativeLoadError }));
-    `], { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '' } });
+    `,
+      ],
+      { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '' } },
+    );
     expect(child.status, child.stderr).toBe(0);
-    const warnings = child.stderr.split('\n').filter((l) => l.includes('astro-poem-cache: native addon not available ('));
-    return { root, ...JSON.parse(child.stdout) as { loaded: string[]; path?: string; error?: string }, warnings };
+    const warnings = child.stderr
+      .split('\n')
+      .filter((l) => l.includes('astro-poem-cache: native addon not available ('));
+    return { root, ...(JSON.parse(child.stdout) as { loaded: string[]; path?: string; error?: string }), warnings };
   }
 
   it('warns once per process, with the reason, when the addon is missing', () => {
     // What an install that neither had a prebuilt for its platform nor could compile sees.
     const r = loadIn({});
     expect(r.loaded).toEqual(['undefined', 'undefined', 'undefined']);
-    expect(r.error).toBe(`no poem_cache.node for ${TARGET}: ${join(r.root, SOURCE_BUILD)} and ${join(r.root, PREBUILT)} `
-      + 'are missing (npm run build:native)');
+    expect(r.error).toBe(
+      `no poem_cache.node for ${TARGET}: ${join(r.root, SOURCE_BUILD)} and ${join(r.root, PREBUILT)} ` +
+        'are missing (npm run build:native)',
+    );
     expect(r.warnings).toHaveLength(1);
     expect(r.warnings[0]).toContain('); using the pure-JS fallback (reads the cache into memory once per process)');
   });
 
   it.skipIf(skipNative)('loads the prebuilt for this platform when there is no source build', () => {
     const r = loadIn({ [PREBUILT]: readFileSync(ADDON!) });
-    expect(r).toMatchObject({ loaded: ['function', 'function', 'function'], path: join(r.root, PREBUILT), warnings: [] });
+    expect(r).toMatchObject({
+      loaded: ['function', 'function', 'function'],
+      path: join(r.root, PREBUILT),
+      warnings: [],
+    });
   });
 
   it.skipIf(skipNative)('prefers a source build to the prebuilt, and passes over either when it does not load', () => {
@@ -309,7 +421,10 @@ describe('native loader', () => {
     const both = loadIn({ [SOURCE_BUILD]: addon, [PREBUILT]: addon });
     expect(both.path).toBe(join(both.root, SOURCE_BUILD));
     const badBuild = loadIn({ [SOURCE_BUILD]: NOT_AN_ADDON, [PREBUILT]: addon });
-    expect(badBuild).toMatchObject({ loaded: ['function', 'function', 'function'], path: join(badBuild.root, PREBUILT) });
+    expect(badBuild).toMatchObject({
+      loaded: ['function', 'function', 'function'],
+      path: join(badBuild.root, PREBUILT),
+    });
     const badPrebuilt = loadIn({ [PREBUILT]: NOT_AN_ADDON });
     expect(badPrebuilt.loaded).toEqual(['undefined', 'undefined', 'undefined']);
     expect(badPrebuilt.error).toMatch(new RegExp(`^${join(badPrebuilt.root, PREBUILT)}: .*invalid ELF header`));
@@ -320,23 +435,32 @@ describe('native loader', () => {
     expect(loadNative()).toBe(native);
   });
 
-  it.skipIf(skipNative)('hands the addon one NativeSystemError class per thread, however often it is loaded', async () => {
-    const loader = fileURLToPath(new URL('../native/index.ts', import.meta.url));
-    const again = await import(`${loader}?again`);
-    expect(again.NativeSystemError).toBe(NativeSystemError);
-    expect(() => again.loadNative().mapFile(join(dir, 'nope'))).toThrow(NativeSystemError);
-    // A worker thread loads the addon for itself and gets its errors as its own NativeSystemError.
-    const result = await new Promise((resolve, reject) => {
-      const worker = new Worker(`
+  it.skipIf(skipNative)(
+    'hands the addon one NativeSystemError class per thread, however often it is loaded',
+    async () => {
+      const loader = fileURLToPath(new URL('../native/index.ts', import.meta.url));
+      const again = await import(`${loader}?again`);
+      expect(again.NativeSystemError).toBe(NativeSystemError);
+      expect(() => again.loadNative().mapFile(join(dir, 'nope'))).toThrow(NativeSystemError);
+      // A worker thread loads the addon for itself and gets its errors as its own NativeSystemError.
+      const result = await new Promise((resolve, reject) => {
+        const worker = new Worker(
+          `
         const { parentPort } = require('node:worker_threads');
         import(${JSON.stringify(loader)}).then((m) => {
           try { m.loadNative().shmOpen('poem-cache-test-missing-${process.pid}'); parentPort.postMessage('mapped'); }
           catch (e) { parentPort.postMessage([e instanceof m.NativeSystemError, e.code, e.syscall]); }
         });
-      `, { eval: true });
-      worker.once('message', (m) => { resolve(m); void worker.terminate(); });
-      worker.once('error', reject);
-    });
-    expect(result).toEqual([true, 'ENOENT', 'shm_open']);
-  });
+      `,
+          { eval: true },
+        );
+        worker.once('message', (m) => {
+          resolve(m);
+          void worker.terminate();
+        });
+        worker.once('error', reject);
+      });
+      expect(result).toEqual([true, 'ENOENT', 'shm_open']);
+    },
+  );
 });

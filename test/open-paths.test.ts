@@ -56,7 +56,14 @@ describe('every way of opening a cache decides as parseCache does', () => {
         const parsed = await readCacheLayout(fh, file);
         fromFile = outcome(() => parsed, c.bytes, file, file);
       } catch (e) {
-        fromFile = outcome(() => { throw e; }, c.bytes, file, file);
+        fromFile = outcome(
+          () => {
+            throw e;
+          },
+          c.bytes,
+          file,
+          file,
+        );
       } finally {
         await fh.close();
       }
@@ -68,48 +75,54 @@ describe('every way of opening a cache decides as parseCache does', () => {
     expect(disagreements.slice(0, 10).join('\n')).toBe('');
   });
 
-  it.skipIf(skipNative)('native mmap and shm decide as the fallback does, with the same CacheFormatError message', () => {
-    const disagreements: string[] = [];
-    let shmSkipped = 0;
-    let rejected = 0;
-    cases.forEach((c, i) => {
-      const file = join(dir, `case-${i}.poemcache`);
-      writeFileSync(file, c.bytes);
-      const open = (fallback: boolean) => {
-        forgetCache(file);
-        try {
-          const reader = openCache(file, { fallback });
-          if (reader.backing !== (fallback ? 'memory' : 'mmap')) throw new Error(`backing ${reader.backing}`);
-          return reader;
-        } finally {
+  it.skipIf(skipNative)(
+    'native mmap and shm decide as the fallback does, with the same CacheFormatError message',
+    () => {
+      const disagreements: string[] = [];
+      let shmSkipped = 0;
+      let rejected = 0;
+      cases.forEach((c, i) => {
+        const file = join(dir, `case-${i}.poemcache`);
+        writeFileSync(file, c.bytes);
+        const open = (fallback: boolean) => {
           forgetCache(file);
+          try {
+            const reader = openCache(file, { fallback });
+            if (reader.backing !== (fallback ? 'memory' : 'mmap')) throw new Error(`backing ${reader.backing}`);
+            return reader;
+          } finally {
+            forgetCache(file);
+          }
+        };
+        // The fallback is the reference: parseCache plus the reader's own checks (row counts, section kinds).
+        const expected = outcome(() => open(true), c.bytes, file, file);
+        if (expected !== 'accepted') rejected++;
+        const got: [string, string][] = [['mmap', outcome(() => open(false), c.bytes, file, file)]];
+        if (c.bytes.length === 0)
+          shmSkipped++; // shmCreate makes no empty segment
+        else {
+          const name = `poem-open-paths-${process.pid}-${i}`;
+          new Uint8Array(native!.shmCreate(name, c.bytes.length)).set(c.bytes);
+          try {
+            got.push(['shm', outcome(() => openShm(name), c.bytes, `shm:${name}`, file)]);
+          } finally {
+            native!.shmUnlink(name);
+          }
         }
-      };
-      // The fallback is the reference: parseCache plus the reader's own checks (row counts, section kinds).
-      const expected = outcome(() => open(true), c.bytes, file, file);
-      if (expected !== 'accepted') rejected++;
-      const got: [string, string][] = [['mmap', outcome(() => open(false), c.bytes, file, file)]];
-      if (c.bytes.length === 0) shmSkipped++; // shmCreate makes no empty segment
-      else {
-        const name = `poem-open-paths-${process.pid}-${i}`;
-        new Uint8Array(native!.shmCreate(name, c.bytes.length)).set(c.bytes);
-        try {
-          got.push(['shm', outcome(() => openShm(name), c.bytes, `shm:${name}`, file)]);
-        } finally {
-          native!.shmUnlink(name);
+        for (const [path, o] of got) {
+          if (o !== expected) disagreements.push(`${c.label} [${path}]\n  ${o}\n  fallback: ${expected}`);
         }
-      }
-      for (const [path, o] of got) {
-        if (o !== expected) disagreements.push(`${c.label} [${path}]\n  ${o}\n  fallback: ${expected}`);
-      }
-      rmSync(file);
-    });
-    const inShm = cases.length - shmSkipped;
-    console.log(`open-paths: ${cases.length} images on mmap and fallback, ${inShm} in shared memory `
-      + `(${shmSkipped} empty ones cannot be): ${cases.length - rejected} readers, ${rejected} rejected`);
-    expect(disagreements.slice(0, 10).join('\n')).toBe('');
-    expect(rejected).toBeGreaterThan(200);
-  });
+        rmSync(file);
+      });
+      const inShm = cases.length - shmSkipped;
+      console.log(
+        `open-paths: ${cases.length} images on mmap and fallback, ${inShm} in shared memory ` +
+          `(${shmSkipped} empty ones cannot be): ${cases.length - rejected} readers, ${rejected} rejected`,
+      );
+      expect(disagreements.slice(0, 10).join('\n')).toBe('');
+      expect(rejected).toBeGreaterThan(200);
+    },
+  );
 
   it('readCacheMeta finds the meta object exactly when the layout is valid and meta matches its CRC', async () => {
     const file = join(dir, 'meta.poemcache');

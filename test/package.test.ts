@@ -4,7 +4,16 @@
 // rendering. Without the prebuilt, that install could not build the addon and the cache would not be mapped.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,8 +33,9 @@ delete (packEnv as Record<string, string | undefined>).VITEST; // Astro's CLI be
 const TOOLCHAIN = ['cmake', 'make', 'ninja', 'c++', 'g++', 'gcc', 'cc', 'clang', 'clang++'];
 const TARGET = `${process.platform}-${process.arch}`;
 // The Node 20 of the machine, when there is one: the prebuilt (N-API 8) must load there too.
-const NODE20 = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => existsSync(p)
-  && spawnSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.startsWith('20.'));
+const NODE20 = ['/usr/bin/node', '/usr/local/bin/node'].find(
+  (p) => existsSync(p) && spawnSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.startsWith('20.'),
+);
 
 let tmp: string;
 let project: string;
@@ -57,8 +67,12 @@ describe('the packed and installed package', () => {
     // of the repository's files (tracked or new, not ignored), so that no other suite sees them come and go
     // (bin/poem-cache.mjs runs dist/ when it exists).
     const source = join(tmp, 'source');
-    const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
-      { cwd: repo, encoding: 'utf8' }).split('\0').filter((f) => f && existsSync(join(repo, f)));
+    const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+      cwd: repo,
+      encoding: 'utf8',
+    })
+      .split('\0')
+      .filter((f) => f && existsSync(join(repo, f)));
     for (const f of listed) cpSync(join(repo, f), join(source, f));
     symlinkSync(join(repo, 'node_modules'), join(source, 'node_modules'));
     const pack = ['pack', '--pack-destination', tmp, '--silent'];
@@ -66,10 +80,16 @@ describe('the packed and installed package', () => {
     env = { ...packEnv, PATH: toolchainFreeBin(join(tmp, 'bin')) };
     project = join(tmp, 'site');
     mkdirSync(project);
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'installed-site', private: true, type: 'module' }));
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'installed-site', private: true, type: 'module' }),
+    );
     // Astro is the site's own dependency (a peer of ours): link the repository's copy instead of a second install.
-    const install = run('npm', ['install', join(tmp, packed), '--legacy-peer-deps', '--prefer-offline', '--no-save',
-      '--foreground-scripts'], project);
+    const install = run(
+      'npm',
+      ['install', join(tmp, packed), '--legacy-peer-deps', '--prefer-offline', '--no-save', '--foreground-scripts'],
+      project,
+    );
     expect(install.status, install.out).toBe(0);
     installLog = install.out;
     mkdirSync(join(project, 'node_modules', '.bin'), { recursive: true });
@@ -82,7 +102,7 @@ describe('the packed and installed package', () => {
   }, 600_000);
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('ships compiled JavaScript, declarations, the prebuilt addon and the addon\'s sources, nothing else', () => {
+  it("ships compiled JavaScript, declarations, the prebuilt addon and the addon's sources, nothing else", () => {
     const files: string[] = [];
     const walk = (d: string) => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -95,12 +115,27 @@ describe('the packed and installed package', () => {
     expect(files.filter((f) => f.startsWith('dist/') && !/\.(d\.ts|js)$/.test(f))).toEqual([]);
     const outsideDist = files.filter((f) => !f.startsWith('dist/')).sort();
     expect(outsideDist).toEqual([
-      'README.md', 'bin/poem-cache.mjs', 'docs/FORMAT.md', 'docs/INPUTS.md', 'docs/RELIABILITY.md',
-      'native/CMakeLists.txt', 'native/src/addon.cc', 'native/src/floats.cc', 'native/src/floats.h', 'package.json',
-      `prebuilds/${TARGET}/poem_cache.node`, 'scripts/build-native.mjs',
+      'README.md',
+      'bin/poem-cache.mjs',
+      'docs/FORMAT.md',
+      'docs/INPUTS.md',
+      'docs/RELIABILITY.md',
+      'native/CMakeLists.txt',
+      'native/src/addon.cc',
+      'native/src/floats.cc',
+      'native/src/floats.h',
+      'package.json',
+      `prebuilds/${TARGET}/poem_cache.node`,
+      'scripts/build-native.mjs',
     ]);
-    const compiled = ['integration/index.js', 'integration/render-worker.js', 'integration/reuse.js',
-      'integration/index.d.ts', 'cache/reader.js', 'converter/cli/main.js'];
+    const compiled = [
+      'integration/index.js',
+      'integration/render-worker.js',
+      'integration/reuse.js',
+      'integration/index.d.ts',
+      'cache/reader.js',
+      'converter/cli/main.js',
+    ];
     for (const f of compiled) {
       expect(files).toContain(`dist/${f}`);
     }
@@ -111,7 +146,12 @@ describe('the packed and installed package', () => {
     const prebuilt = join(realpathSync(installed), 'prebuilds', TARGET, 'poem_cache.node');
     // The raw addon is not a package export: ask the installed loader which file it loaded.
     const cache = join(project, 'prebuilt.cache');
-    const r = run('node', ['--input-type=module', '-e', `
+    const r = run(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        `
       import { convertCaches } from 'astro-poem-cache/converter';
       import { openCache } from 'astro-poem-cache/reader';
       await convertCaches({ poems: ${JSON.stringify(data.poems)}, similarity: ${JSON.stringify(data.similarity)},
@@ -120,7 +160,10 @@ describe('the packed and installed package', () => {
       const reader = openCache(${JSON.stringify(cache)});
       const addon = loader.nativeAddonPath ?? null;
       console.log(JSON.stringify({ backing: reader.backing, count: reader.count, addon }));
-    `], project);
+    `,
+      ],
+      project,
+    );
     expect(r.status, r.out).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ backing: 'mmap', count: 12, addon: prebuilt });
     expect(r.out).not.toContain('POEM_CACHE_NO_NATIVE');
@@ -141,7 +184,23 @@ describe('the packed and installed package', () => {
     expect(v.status, v.out).toBe(0);
     expect(v.stdout.trim()).toBe(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version);
     const out = join(project, 'cli.cache');
-    const c = run('npx', ['poem-cache', 'convert', '--poems', data.poems, '--similarity', data.similarity, '--diversity', data.diversity, '--out', out, '--quiet'], project);
+    const c = run(
+      'npx',
+      [
+        'poem-cache',
+        'convert',
+        '--poems',
+        data.poems,
+        '--similarity',
+        data.similarity,
+        '--diversity',
+        data.diversity,
+        '--out',
+        out,
+        '--quiet',
+      ],
+      project,
+    );
     expect(c.status, c.out).toBe(0);
     const q = run('npx', ['poem-cache', 'query', out, '--id', String(data.ids[3]), '--json'], project);
     expect(q.status, q.out).toBe(0);
@@ -149,13 +208,16 @@ describe('the packed and installed package', () => {
   });
 
   it('builds an Astro site with worker rendering through the installed integration', () => {
-    writeFileSync(join(project, 'astro.config.mjs'), [
-      "import { defineConfig } from 'astro/config';",
-      "import poemCache from 'astro-poem-cache';",
-      'export default defineConfig({ integrations: [poemCache({',
-      "  poems: 'data/poems.json', embeddings: 'data/embeddings.json', similarity: 'data/similarity_rankings_cache.json',",
-      "  diversity: 'data/diversity_cache.json', workers: 2, pageSize: 5 })] });",
-    ].join('\n'));
+    writeFileSync(
+      join(project, 'astro.config.mjs'),
+      [
+        "import { defineConfig } from 'astro/config';",
+        "import poemCache from 'astro-poem-cache';",
+        'export default defineConfig({ integrations: [poemCache({',
+        "  poems: 'data/poems.json', embeddings: 'data/embeddings.json', similarity: 'data/similarity_rankings_cache.json',",
+        "  diversity: 'data/diversity_cache.json', workers: 2, pageSize: 5 })] });",
+      ].join('\n'),
+    );
     const b = run('node', [join(project, 'node_modules', 'astro', 'bin', 'astro.mjs'), 'build'], project);
     expect(b.status, b.out).toBe(0);
     expect(b.out).toMatch(/with 2 worker thread\(s\)/);

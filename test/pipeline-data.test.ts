@@ -9,11 +9,24 @@ import { FILES, SIZES, writePipeline, type PipelineOptions } from '../scripts/pi
 import { INSERTION_ORDER, dkjson, type LuaValue } from '../scripts/pipeline/format.ts';
 
 interface Poem {
-  category: string; id: number; content: string; raw_content?: string; content_warning?: string; creation_date: string;
-  filepath: string; length: number; metadata: Record<string, unknown>; title?: unknown;
+  category: string;
+  id: number;
+  content: string;
+  raw_content?: string;
+  content_warning?: string;
+  creation_date: string;
+  filepath: string;
+  length: number;
+  metadata: Record<string, unknown>;
+  title?: unknown;
 }
 interface Entry {
-  poem_index: number; id: number; embedding: number[]; content_length: number; generated_at: string; updated_at?: string;
+  poem_index: number;
+  id: number;
+  embedding: number[];
+  content_length: number;
+  generated_at: string;
+  updated_at?: string;
   is_random?: boolean;
 }
 interface Data {
@@ -25,7 +38,9 @@ interface Data {
 }
 
 let root: string;
-beforeAll(() => { root = mkdtempSync(join(tmpdir(), 'pipeline-data-')); });
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'pipeline-data-'));
+});
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 async function make(name: string, o: PipelineOptions): Promise<Data> {
@@ -34,8 +49,11 @@ async function make(name: string, o: PipelineOptions): Promise<Data> {
   const read = ([k, f]: [string, string]) => [k, readFileSync(join(dir, f), 'utf8')];
   const text = Object.fromEntries(Object.entries(FILES).map(read)) as Data['text'];
   return {
-    text, poems: JSON.parse(text.poems), embeddings: JSON.parse(text.embeddings),
-    similarity: JSON.parse(text.similarity), diversity: JSON.parse(text.diversity),
+    text,
+    poems: JSON.parse(text.poems),
+    embeddings: JSON.parse(text.embeddings),
+    similarity: JSON.parse(text.similarity),
+    diversity: JSON.parse(text.diversity),
   };
 }
 
@@ -46,11 +64,13 @@ const sameSet = (a: string[], b: string[]) => expect([...a].sort()).toEqual([...
 function cosines(d: Data): Float64Array[] {
   const e = d.embeddings.embeddings.map((x) => x.embedding);
   const norm = e.map((v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0)));
-  return e.map((a, i) => Float64Array.from(e, (b, j) => {
-    let dot = 0;
-    for (let k = 0; k < a.length; k++) dot += a[k] * b[k];
-    return dot / (norm[i] * norm[j]);
-  }));
+  return e.map((a, i) =>
+    Float64Array.from(e, (b, j) => {
+      let dot = 0;
+      for (let k = 0; k < a.length; k++) dot += a[k] * b[k];
+      return dot / (norm[i] * norm[j]);
+    }),
+  );
 }
 
 // float32 scores against float64 recomputation: orders may differ below this
@@ -78,7 +98,10 @@ describe('small size (300 poems, 4 categories, 768-d)', () => {
   it('poems: four category blocks, ids per category, filepath = category/%04d id, no title', () => {
     const poems = d.poems.poems;
     expect(d.poems.metadata).toEqual({
-      source_path: expect.any(String), source_mode: 'json', extraction_version: '2.0', total_poems: 300,
+      source_path: expect.any(String),
+      source_mode: 'json',
+      extraction_version: '2.0',
+      total_poems: 300,
       extracted_at: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/),
     });
     const cats = poems.map((p) => p.category);
@@ -98,16 +121,31 @@ describe('small size (300 poems, 4 categories, 768-d)', () => {
     }
   });
 
-  it('poems: each category\'s keys and metadata keys, one key order per key set', () => {
+  it("poems: each category's keys and metadata keys, one key order per key set", () => {
     const base = ['content', 'creation_date', 'filepath', 'metadata', 'length', 'category', 'id'];
     const metaKeys: Record<string, string[]> = {
-      fediverse: ['has_content_warning', 'golden_poem_character_count', 'character_count', 'is_golden_poem',
-        'mentions_anonymized', 'creation_date', 'original_character_count', 'word_count', 'extraction_timestamp',
-        'privacy_mode'],
+      fediverse: [
+        'has_content_warning',
+        'golden_poem_character_count',
+        'character_count',
+        'is_golden_poem',
+        'mentions_anonymized',
+        'creation_date',
+        'original_character_count',
+        'word_count',
+        'extraction_timestamp',
+        'privacy_mode',
+      ],
       fediverse_boost: ['boost_type', 'privacy_mode', 'is_boost', 'original_uri', 'boost_date', 'mentions_anonymized'],
       messages: ['has_content_warning', 'character_count', 'word_count', 'creation_date', 'extraction_timestamp'],
-      notes: ['file_modification_time', 'character_count', 'source_file', 'word_count', 'has_content_warning',
-        'extraction_timestamp'],
+      notes: [
+        'file_modification_time',
+        'character_count',
+        'source_file',
+        'word_count',
+        'has_content_warning',
+        'extraction_timestamp',
+      ],
     };
     const orders = new Map<string, string>();
     for (const p of d.poems.poems) {
@@ -117,7 +155,10 @@ describe('small size (300 poems, 4 categories, 768-d)', () => {
       else if (p.category === 'fediverse_boost') sameSet(keys, [...base, 'raw_content']);
       else sameSet(keys, base);
       sameSet(Object.keys(p.metadata), metaKeys[p.category]);
-      const sets = [[[...keys].sort().join(), keys.join()], [`${p.category}:meta`, Object.keys(p.metadata).join()]];
+      const sets = [
+        [[...keys].sort().join(), keys.join()],
+        [`${p.category}:meta`, Object.keys(p.metadata).join()],
+      ];
       for (const [set, order] of sets) {
         expect(orders.get(set) ?? order).toBe(order);
         orders.set(set, order);
@@ -130,7 +171,10 @@ describe('small size (300 poems, 4 categories, 768-d)', () => {
   it('poems: counts, dates, CWs, golden poems, boosts, empty and " " posts, mojibake, all integers', () => {
     const poems = d.poems.poems;
     const numbers: number[] = [];
-    JSON.parse(d.text.poems, (_k, v) => { if (typeof v === 'number') numbers.push(v); return v; });
+    JSON.parse(d.text.poems, (_k, v) => {
+      if (typeof v === 'number') numbers.push(v);
+      return v;
+    });
     expect(numbers.every(Number.isInteger)).toBe(true);
     for (const p of poems) {
       const m = p.metadata;
@@ -169,7 +213,10 @@ describe('small size (300 poems, 4 categories, 768-d)', () => {
     expect(dkjson(d.embeddings as unknown as LuaValue, { indent: true, order: INSERTION_ORDER })).toBe(t);
     const { metadata, embeddings } = d.embeddings;
     expect(metadata).toMatchObject({
-      total_poems: 300, embedding_dimension: 768, embedding_model: 'EmbeddingGemma:latest', incremental_update: true,
+      total_poems: 300,
+      embedding_dimension: 768,
+      embedding_model: 'EmbeddingGemma:latest',
+      incremental_update: true,
     });
     const previous = metadata.previous_total as number;
     const poems = d.poems.poems;
@@ -211,10 +258,17 @@ describe('small size (300 poems, 4 categories, 768-d)', () => {
     const t = d.text.diversity;
     expect(/\s/.test(t.replace(/"[^"]*"/g, '""')), 'whitespace outside strings').toBe(false);
     const keys = [...t.matchAll(/"(\d+)":\[/g)].map((m) => Number(m[1]));
-    sameSet(keys.map(String), Array.from({ length: 300 }, (_, i) => String(i)));
+    sameSet(
+      keys.map(String),
+      Array.from({ length: 300 }, (_, i) => String(i)),
+    );
     expect(keys).not.toEqual([...keys].sort((a, b) => a - b));
     expect(d.diversity.metadata).toMatchObject({
-      num_poems: 300, total_sequences: 300, top_k: 300, embedding_dimension: 768, embeddings_file_size: bytes(d.text.embeddings),
+      num_poems: 300,
+      total_sequences: 300,
+      top_k: 300,
+      embedding_dimension: 768,
+      embeddings_file_size: bytes(d.text.embeddings),
     });
     for (let k = 0; k < 300; k++) {
       const seq = d.diversity.sequences[String(k)];

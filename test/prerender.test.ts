@@ -17,11 +17,20 @@ const cacheFile = join(root, '.cache-prerender', 'poems.cache');
 let data: FixtureData;
 const PAGES = 2 + 24 + 24 * 5;
 
-interface LogLine { level: string; label: string | null; message: string }
+interface LogLine {
+  level: string;
+  label: string | null;
+  message: string;
+}
 
 type Internals = Parameters<typeof poemCache>[1];
 
-async function buildSite(name: string, workers: number, env: Record<string, string> = {}, internals: Internals = {}): Promise<{ dir: string; stats: RenderStats; logs: LogLine[]; seconds: number }> {
+async function buildSite(
+  name: string,
+  workers: number,
+  env: Record<string, string> = {},
+  internals: Internals = {},
+): Promise<{ dir: string; stats: RenderStats; logs: LogLine[]; seconds: number }> {
   const outDir = join(root, `dist-${name}`);
   rmSync(outDir, { recursive: true, force: true });
   const logs: LogLine[] = [];
@@ -32,17 +41,13 @@ async function buildSite(name: string, workers: number, env: Record<string, stri
   }
   const t0 = performance.now();
   try {
-    await build(
-      {
-        root,
-        configFile: false,
-        outDir,
-        logLevel: 'info',
-        integrations: [
-          poemCache({ ...fixtureInputs('prerender'), workers, pageSize: 5 }, internals),
-        ],
-      },
-    );
+    await build({
+      root,
+      configFile: false,
+      outDir,
+      logLevel: 'info',
+      integrations: [poemCache({ ...fixtureInputs('prerender'), workers, pageSize: 5 }, internals)],
+    });
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -92,7 +97,9 @@ describe('astro build of the fixture site', () => {
     expect(r.stats.fallbackReason).toBeUndefined();
     // Only about.astro (an optimized image: main-thread build state) is rendered on the main thread.
     expect(r.stats.pagesByThread[0]).toBe(1);
-    const threads = Object.keys(r.stats.pagesByThread).map(Number).filter((t) => t !== 0);
+    const threads = Object.keys(r.stats.pagesByThread)
+      .map(Number)
+      .filter((t) => t !== 0);
     expect(threads.length).toBeGreaterThanOrEqual(1);
     expect(threads.length).toBeLessThanOrEqual(2);
     // index + about + 24 poems + similar pages (23 neighbours / 5 per page = 5 pages each)
@@ -114,7 +121,7 @@ describe('astro build of the fixture site', () => {
     for (const t of threads) expect(r.stats.workerHeap?.[t]).toBeGreaterThan(1 << 20);
     // Through the addon whenever this process has it, and always in CI (POEM_CACHE_REQUIRE_NATIVE=1).
     if (native || requireNative) expect(r.stats.workerCache!.map((w) => w.backing)).toEqual(['mmap', 'mmap']);
-    else console.log('prerender.test: workers\' mmap not checked: native addon not available');
+    else console.log("prerender.test: workers' mmap not checked: native addon not available");
     // PSS at teardown, threads still running: the process total, and the cache mapped by the main thread
     // (prepare() at build start) and by each worker (here also by the reader instance the main thread's page
     // chunk loads outside vitest's module graph).
@@ -123,13 +130,17 @@ describe('astro build of the fixture site', () => {
     } else {
       expect(r.stats.pss?.processKb).toBeGreaterThan(0);
       if (!native && !requireNative) {
-        console.log('prerender.test: cache mappings not checked: native addon not available (the fallback reads the cache into memory)');
+        console.log(
+          'prerender.test: cache mappings not checked: native addon not available (the fallback reads the cache into memory)',
+        );
       } else {
         expect(r.stats.pss!.cacheMappings).toBeGreaterThanOrEqual(3);
         expect(r.stats.pss!.cacheKb).toBeGreaterThan(0);
       }
     }
-    console.log(`workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`);
+    console.log(
+      `workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`,
+    );
   }, 240_000);
 
   it("renders the same site with Astro's own prerenderer (workers: 0), byte for byte", async () => {
@@ -158,7 +169,8 @@ describe('astro build of the fixture site', () => {
     const a = listFiles(results.w0.dir);
     expect(listFiles(r.dir)).toEqual(a);
     for (const f of a) {
-      if (!readFileSync(join(results.w0.dir, f)).equals(readFileSync(join(r.dir, f)))) expect.fail(`${f} differs in the fallback build`);
+      if (!readFileSync(join(results.w0.dir, f)).equals(readFileSync(join(r.dir, f))))
+        expect.fail(`${f} differs in the fallback build`);
     }
   }, 240_000);
 

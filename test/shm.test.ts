@@ -7,7 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openShm } from '../cache/reader.ts';
-import { liveShmSegments, publishToShm, releaseShm, SHM_NAME_RE, sweepStaleShm, unlinkAllOnError } from '../cache/shm.ts';
+import {
+  liveShmSegments,
+  publishToShm,
+  releaseShm,
+  SHM_NAME_RE,
+  sweepStaleShm,
+  unlinkAllOnError,
+} from '../cache/shm.ts';
 import { convertCaches } from '../converter/index.ts';
 import { writeFixtureData } from './fixtures/site/make-data.ts';
 import { withShmLock } from './support/shm-lock.ts';
@@ -17,11 +24,16 @@ const CHILD = new URL('./support/shm-child.ts', import.meta.url).pathname;
 const SHM = '/dev/shm';
 const noShm = !existsSync(SHM);
 if (noShm) console.log(`shm.test: shared memory hygiene skipped: ${SHM} does not exist on this system`);
-const ours = () => existsSync(SHM) ? readdirSync(SHM).filter((n) => n.startsWith('astro-poem-cache-')) : [];
+const ours = () => (existsSync(SHM) ? readdirSync(SHM).filter((n) => n.startsWith('astro-poem-cache-')) : []);
 let dir: string;
 let cacheFile: string;
 
-interface ChildEnd { code: number | null; signal: NodeJS.Signals | null; stderr: string; published?: { name: string; pid: number; count: number } }
+interface ChildEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  published?: { name: string; pid: number; count: number };
+}
 
 /** Runs test/support/shm-child.ts; `then` acts once it has published (e.g. sends a signal). */
 function child(mode: string, then?: (pid: number, name: string) => void): Promise<ChildEnd> {
@@ -37,7 +49,9 @@ function child(mode: string, then?: (pid: number, name: string) => void): Promis
         then?.(p.pid!, published!.name);
       }
     });
-    p.stderr.on('data', (d) => { stderr += d; });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
     p.on('error', reject);
     p.on('close', (code, signal) => resolve({ code, signal, stderr, published }));
   });
@@ -50,7 +64,14 @@ describe.skipIf(withoutNative('shm.test: POSIX shared memory hygiene') || noShm)
     dir = mkdtempSync(join(tmpdir(), 'poem-shm-'));
     const data = writeFixtureData(join(dir, 'data'), 24);
     cacheFile = join(dir, 'poems.cache');
-    await convertCaches({ poems: data.poems, embeddings: data.embeddings, similarity: data.similarity, diversity: data.diversity, out: cacheFile, workers: 0 });
+    await convertCaches({
+      poems: data.poems,
+      embeddings: data.embeddings,
+      similarity: data.similarity,
+      diversity: data.diversity,
+      out: cacheFile,
+      workers: 0,
+    });
   });
   afterAll(() => {
     unlinkAllOnError();
@@ -125,39 +146,47 @@ describe.skipIf(withoutNative('shm.test: POSIX shared memory hygiene') || noShm)
     expect(ours().length).toBe(n0);
   });
 
-  it('the sweep removes a SIGKILLed creator\'s segment, keeps a live one and other names', () => withShmLock(async () => {
-    // Dead creator: publishes, then SIGKILL (no handler runs).
-    const dead = await child('wait', (pid) => process.kill(pid, 'SIGKILL'));
-    expect(dead.signal).toBe('SIGKILL');
-    const deadName = dead.published!.name;
-    expect(existsSync(join(SHM, deadName))).toBe(true);
-    // Live creator: publishes and waits.
-    let liveName = '';
-    let livePid = 0;
-    const live = child('wait', (pid, name) => { livePid = pid; liveName = name; });
-    while (!liveName) await new Promise((r) => setTimeout(r, 20));
-    // A lookalike that is not ours (wrong pattern) must stay.
-    const foreign = 'astro-poem-cache-notours';
-    writeFileSync(join(SHM, foreign), 'x');
-    const mine = publishToShm(cacheFile, { open: false }).name;
-    try {
-      const removed = sweepStaleShm();
-      expect(removed).toContain(deadName);
-      expect(removed).not.toContain(liveName);
-      expect(removed).not.toContain(mine);
-      expect(existsSync(join(SHM, deadName))).toBe(false);
-      expect(existsSync(join(SHM, liveName))).toBe(true);
-      expect(existsSync(join(SHM, mine))).toBe(true);
-      expect(existsSync(join(SHM, foreign))).toBe(true);
-    } finally {
-      rmSync(join(SHM, foreign), { force: true });
-      releaseShm(mine);
-      process.kill(livePid, 'SIGTERM');
-    }
-    const end = await live;
-    expect(end.signal).toBe('SIGTERM');
-    expect(existsSync(join(SHM, liveName))).toBe(false);
-  }), 900_000); // may first wait for the shm lock while shm-builds.test.ts runs its 100 builds
+  it(
+    "the sweep removes a SIGKILLed creator's segment, keeps a live one and other names",
+    () =>
+      withShmLock(async () => {
+        // Dead creator: publishes, then SIGKILL (no handler runs).
+        const dead = await child('wait', (pid) => process.kill(pid, 'SIGKILL'));
+        expect(dead.signal).toBe('SIGKILL');
+        const deadName = dead.published!.name;
+        expect(existsSync(join(SHM, deadName))).toBe(true);
+        // Live creator: publishes and waits.
+        let liveName = '';
+        let livePid = 0;
+        const live = child('wait', (pid, name) => {
+          livePid = pid;
+          liveName = name;
+        });
+        while (!liveName) await new Promise((r) => setTimeout(r, 20));
+        // A lookalike that is not ours (wrong pattern) must stay.
+        const foreign = 'astro-poem-cache-notours';
+        writeFileSync(join(SHM, foreign), 'x');
+        const mine = publishToShm(cacheFile, { open: false }).name;
+        try {
+          const removed = sweepStaleShm();
+          expect(removed).toContain(deadName);
+          expect(removed).not.toContain(liveName);
+          expect(removed).not.toContain(mine);
+          expect(existsSync(join(SHM, deadName))).toBe(false);
+          expect(existsSync(join(SHM, liveName))).toBe(true);
+          expect(existsSync(join(SHM, mine))).toBe(true);
+          expect(existsSync(join(SHM, foreign))).toBe(true);
+        } finally {
+          rmSync(join(SHM, foreign), { force: true });
+          releaseShm(mine);
+          process.kill(livePid, 'SIGTERM');
+        }
+        const end = await live;
+        expect(end.signal).toBe('SIGTERM');
+        expect(existsSync(join(SHM, liveName))).toBe(false);
+      }),
+    900_000,
+  ); // may first wait for the shm lock while shm-builds.test.ts runs its 100 builds
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`${signal}: the child unlinks its segment and still ends by ${signal}`, async () => {
@@ -193,12 +222,19 @@ describe.skipIf(withoutNative('shm.test: POSIX shared memory hygiene') || noShm)
 
 describe('without the native addon', () => {
   it('publishToShm names the missing addon', () => {
-    const r = spawnSyncNode(`import('${new URL('../cache/shm.ts', import.meta.url).pathname}').then((m) => m.publishToShm('/nonexistent')).catch((e) => { console.log(e.message); })`);
-    expect(r).toMatch(/share: 'shm'\) needs the native addon poem_cache\.node, which is not available \(disabled by POEM_CACHE_NO_NATIVE=1\)/);
+    const r = spawnSyncNode(
+      `import('${new URL('../cache/shm.ts', import.meta.url).pathname}').then((m) => m.publishToShm('/nonexistent')).catch((e) => { console.log(e.message); })`,
+    );
+    expect(r).toMatch(
+      /share: 'shm'\) needs the native addon poem_cache\.node, which is not available \(disabled by POEM_CACHE_NO_NATIVE=1\)/,
+    );
   });
 });
 
 function spawnSyncNode(code: string): string {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '1' } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    env: { ...process.env, POEM_CACHE_NO_NATIVE: '1' },
+  });
   return r.stdout + r.stderr;
 }

@@ -7,7 +7,10 @@ import { native, withoutNative } from './support/native.ts';
 import { mulberry32 } from './support/prng.ts';
 
 const skipNative = withoutNative('source.test: the native parseFloats');
-const parsers: [string, typeof parseFloats | undefined][] = [['JS', parseFloats], ['native', native?.parseFloats]];
+const parsers: [string, typeof parseFloats | undefined][] = [
+  ['JS', parseFloats],
+  ['native', native?.parseFloats],
+];
 
 /** Parses `[text]` with one parser: the values, or -1. */
 function parse(p: typeof parseFloats, inner: string, max = 1 << 16): number[] | -1 {
@@ -23,35 +26,84 @@ function parse(p: typeof parseFloats, inner: string, max = 1 << 16): number[] | 
 /** What the precise path stores: Math.fround of JSON.parse. */
 const expected = (text: string) => (JSON.parse(`[${text}]`) as number[]).map(Math.fround);
 
-
 /** Numbers meant to hit every branch: Python-style reprs, exponents, many digits, float32 midpoints. */
 function corpus(): string[] {
   const rnd = mulberry32(0xf10a7);
-  const out: string[] = ['0', '-0', '0.0', '-0.0', '0e5', '-0E-7', '1', '-1', '10', '123456789012345678', '1234567890123456789012',
-    '0.1', '0.5', '1.5', '3.4028234663852886e38', '-3.4028234663852886e+38', '3.4028235e38', '1.1754943508222875e-38',
-    '1e-45', '1.401298464324817e-45', '7e-46', '1e-400', '-1e-400', '1e-50', '2.5e-39', '0.000000000000000000000000000000001',
-    '123.456e-30', '9007199254740993', '9007199254740993e-20', '0.30000001192092896', '0.10000000149011612',
-    '1e22', '1e23', '4.9e-324', '0.00000000000000000000000000000000000000000000001234', '1.00000000000000000000000001'];
+  const out: string[] = [
+    '0',
+    '-0',
+    '0.0',
+    '-0.0',
+    '0e5',
+    '-0E-7',
+    '1',
+    '-1',
+    '10',
+    '123456789012345678',
+    '1234567890123456789012',
+    '0.1',
+    '0.5',
+    '1.5',
+    '3.4028234663852886e38',
+    '-3.4028234663852886e+38',
+    '3.4028235e38',
+    '1.1754943508222875e-38',
+    '1e-45',
+    '1.401298464324817e-45',
+    '7e-46',
+    '1e-400',
+    '-1e-400',
+    '1e-50',
+    '2.5e-39',
+    '0.000000000000000000000000000000001',
+    '123.456e-30',
+    '9007199254740993',
+    '9007199254740993e-20',
+    '0.30000001192092896',
+    '0.10000000149011612',
+    '1e22',
+    '1e23',
+    '4.9e-324',
+    '0.00000000000000000000000000000000000000000000001234',
+    '1.00000000000000000000000001',
+  ];
   const f64 = new Float64Array(1);
   const f32 = new Float32Array(1);
   const u32 = new Uint32Array(f32.buffer);
   for (let k = 0; k < 20000; k++) {
     const x = (rnd() - 0.5) * 10 ** Math.floor(rnd() * 12 - 9);
     switch (k % 6) {
-      case 0: out.push(String(Math.fround(x))); break; // what json.dumps(float32.tolist()) writes
-      case 1: out.push(x.toPrecision(1 + Math.floor(rnd() * 21))); break; // 1..21 digits, exponent forms too
-      case 2: out.push(x.toExponential(Math.floor(rnd() * 20))); break;
-      case 3: { // the exact midpoint between two float32 neighbours, and just around it
+      case 0:
+        out.push(String(Math.fround(x)));
+        break; // what json.dumps(float32.tolist()) writes
+      case 1:
+        out.push(x.toPrecision(1 + Math.floor(rnd() * 21)));
+        break; // 1..21 digits, exponent forms too
+      case 2:
+        out.push(x.toExponential(Math.floor(rnd() * 20)));
+        break;
+      case 3: {
+        // the exact midpoint between two float32 neighbours, and just around it
         f32[0] = x;
         const a = f32[0];
         u32[0]++;
         const mid = (a + f32[0]) / 2;
         f64[0] = mid;
-        out.push(String(mid), mid.toPrecision(17), mid.toPrecision(21), (mid * (1 + 2 ** -52)).toPrecision(19), (mid * (1 - 2 ** -52)).toPrecision(19));
+        out.push(
+          String(mid),
+          mid.toPrecision(17),
+          mid.toPrecision(21),
+          (mid * (1 + 2 ** -52)).toPrecision(19),
+          (mid * (1 - 2 ** -52)).toPrecision(19),
+        );
         break;
       }
-      case 4: out.push(String(x * 1e-30), String(x * 1e30)); break;
-      default: out.push(x.toFixed(Math.floor(rnd() * 25))); break;
+      case 4:
+        out.push(String(x * 1e-30), String(x * 1e30));
+        break;
+      default:
+        out.push(x.toFixed(Math.floor(rnd() * 25)));
+        break;
     }
   }
   return out;
@@ -69,8 +121,13 @@ describe.each(parsers)('parseFloats (%s)', (name, p) => {
     for (const text of numbers) {
       const want = expected(text);
       const got = parse(p, text);
-      if (want.every((v) => Math.abs(v) <= 3.4028234663852886e38) && Math.abs(JSON.parse(text)) <= 3.4028234663852886e38) {
-        expect(got === -1 ? -1 : got.map((v) => Object.is(v, -0) ? '-0' : v), text).toEqual(want.map((v) => Object.is(v, -0) ? '-0' : v));
+      if (
+        want.every((v) => Math.abs(v) <= 3.4028234663852886e38) &&
+        Math.abs(JSON.parse(text)) <= 3.4028234663852886e38
+      ) {
+        expect(got === -1 ? -1 : got.map((v) => (Object.is(v, -0) ? '-0' : v)), text).toEqual(
+          want.map((v) => (Object.is(v, -0) ? '-0' : v)),
+        );
       } else expect(got, text).toBe(-1);
     }
     // and all at once, with every kind of whitespace between them
@@ -86,9 +143,36 @@ describe.each(parsers)('parseFloats (%s)', (name, p) => {
   });
 
   it.each([
-    ['01'], ['-01'], ['1.'], ['.5'], ['+1'], ['1e'], ['1e+'], ['-'], ['1,'], [',1'], ['1,,2'], ['1 2'], ['NaN'], ['Infinity'],
-    ['-Infinity'], ['inf'], ['nan'], ['0x10'], ['1.5.2'], ['"1"'], ['null'], ['true'], ['[1]'], ['{}'], ['1e400'], ['-1e39'],
-    ['3.4028236e38'], ['1_000'], ['١'], ['1\u00a0'],
+    ['01'],
+    ['-01'],
+    ['1.'],
+    ['.5'],
+    ['+1'],
+    ['1e'],
+    ['1e+'],
+    ['-'],
+    ['1,'],
+    [',1'],
+    ['1,,2'],
+    ['1 2'],
+    ['NaN'],
+    ['Infinity'],
+    ['-Infinity'],
+    ['inf'],
+    ['nan'],
+    ['0x10'],
+    ['1.5.2'],
+    ['"1"'],
+    ['null'],
+    ['true'],
+    ['[1]'],
+    ['{}'],
+    ['1e400'],
+    ['-1e39'],
+    ['3.4028236e38'],
+    ['1_000'],
+    ['١'],
+    ['1\u00a0'],
   ])('refuses %j (the precise reader reports it)', (text) => {
     expect(parse(p, text)).toBe(-1);
   });

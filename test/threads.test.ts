@@ -22,7 +22,10 @@ beforeAll(async () => {
   await writeCache(file, {
     ids,
     embeddings: { dim, values: Float32Array.from({ length: n * dim }, (_, i) => Math.sin(i)) },
-    similar: { lists: ids.map((_, r) => [(r + 1) % n, (r + 7) % n, (r + 11) % n]), scores: ids.map((_, r) => [1 / (r + 1), 0.5, 0.25]) },
+    similar: {
+      lists: ids.map((_, r) => [(r + 1) % n, (r + 7) % n, (r + 11) % n]),
+      scores: ids.map((_, r) => [1 / (r + 1), 0.5, 0.25]),
+    },
     diversity: { lists: ids.map((_, r) => [r, (r + n / 2) % n]) },
     title: ids.map((id) => `诗 ${id} — poem`),
     text: ids.map((id) => `line one of ${id}\n第二行`),
@@ -34,7 +37,10 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function startWorkers(count: number, fallback: boolean) {
-  const workers = Array.from({ length: count }, () => new Worker(new URL('./fixtures/read-worker.ts', import.meta.url), { workerData: { path: file, fallback } }));
+  const workers = Array.from(
+    { length: count },
+    () => new Worker(new URL('./fixtures/read-worker.ts', import.meta.url), { workerData: { path: file, fallback } }),
+  );
   const first = await Promise.all(workers.map(async (w) => (await once(w, 'message'))[0]));
   return { workers, first };
 }

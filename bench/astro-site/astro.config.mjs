@@ -37,7 +37,10 @@ const printStats = {
   hooks: {
     'astro:build:done': () => {
       const s = lastBuildStats();
-      if (s) console.log(`@@BUILD_STATS ${JSON.stringify({ mode: s.mode, workers: s.workers, fallbackReason: s.fallbackReason, mainCpuMs: s.mainCpuMs, workerCpuMs: s.workerCpuMs, pages: s.pages, fragments: s.fragments && { store: s.fragments.store, rendered: s.fragments.rendered, reused: s.fragments.reused, inline: s.fragments.inline, bytes: s.fragments.bytes } })}`);
+      if (s)
+        console.log(
+          `@@BUILD_STATS ${JSON.stringify({ mode: s.mode, workers: s.workers, fallbackReason: s.fallbackReason, mainCpuMs: s.mainCpuMs, workerCpuMs: s.workerCpuMs, pages: s.pages, fragments: s.fragments && { store: s.fragments.store, rendered: s.fragments.rendered, reused: s.fragments.reused, inline: s.fragments.inline, bytes: s.fragments.bytes } })}`,
+        );
     },
   },
 };
@@ -53,28 +56,34 @@ export default defineConfig({
   cacheDir: `${work}/cache`,
   build: { inlineStylesheets: 'never' },
   devToolbar: { enabled: false },
-  integrations: variant === 'json'
-    ? []
-    : [
-        printStats,
-        poemCache({
-          poems: `${data}/poems.json`,
-          embeddings: `${data}/embeddings.json`,
-          similarity: `${data}/similarity_rankings_cache.json`,
-          diversity: `${data}/diversity_cache.json`,
-          cacheFile: env('POEM_BENCH_CACHE_FILE'),
-          workers: Number(env('POEM_BENCH_WORKERS')),
-          fragments: env('POEM_BENCH_FRAGMENTS', '0') === '1',
-          pageSize: count('POEM_BENCH_PAGE_SIZE', '100'),
-          maxPagesPerPoem: count('POEM_BENCH_MAX_PAGES', 'inf'),
-          // what the example pages read besides the default fields (as astro.config.mjs at the repo root)
-          fields: ['metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'],
-          allowOutsideRoot: true, // the data lives in bench/data, the cache in bench/out: outside this root
-        }, { fragmentStore: env('POEM_BENCH_FRAGMENT_STORE', 'shared') }),
-      ],
+  integrations:
+    variant === 'json'
+      ? []
+      : [
+          printStats,
+          poemCache(
+            {
+              poems: `${data}/poems.json`,
+              embeddings: `${data}/embeddings.json`,
+              similarity: `${data}/similarity_rankings_cache.json`,
+              diversity: `${data}/diversity_cache.json`,
+              cacheFile: env('POEM_BENCH_CACHE_FILE'),
+              workers: Number(env('POEM_BENCH_WORKERS')),
+              fragments: env('POEM_BENCH_FRAGMENTS', '0') === '1',
+              pageSize: count('POEM_BENCH_PAGE_SIZE', '100'),
+              maxPagesPerPoem: count('POEM_BENCH_MAX_PAGES', 'inf'),
+              // what the example pages read besides the default fields (as astro.config.mjs at the repo root)
+              fields: ['metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'],
+              allowOutsideRoot: true, // the data lives in bench/data, the cache in bench/out: outside this root
+            },
+            { fragmentStore: env('POEM_BENCH_FRAGMENT_STORE', 'shared') },
+          ),
+        ],
   vite: {
     cacheDir: `${work}/vite`, // Vite's own default is <root>/node_modules/.vite
     // json: the pages' `virtual:poem-cache` is json-cache.ts, which imports '@poem-data/<file>.json'.
-    ...(variant === 'json' ? { resolve: { alias: { 'virtual:poem-cache': here('./json-cache.ts'), '@poem-data': data } } } : {}),
+    ...(variant === 'json'
+      ? { resolve: { alias: { 'virtual:poem-cache': here('./json-cache.ts'), '@poem-data': data } } }
+      : {}),
   },
 });

@@ -9,17 +9,33 @@ import similarityFile from '@poem-data/similarity_rankings_cache.json';
 import diversityFile from '@poem-data/diversity_cache.json';
 
 interface Poem {
-  id: number; title?: string; content: string; category?: string; creation_date?: string;
+  id: number;
+  title?: string;
+  content: string;
+  category?: string;
+  creation_date?: string;
   metadata?: Record<string, unknown> & { creation_date?: string };
   [key: string]: unknown;
 }
 
 // The fields the pages read, as the cache's field(path, row): any scalar at a dotted path (absent = null).
-const FIELDS = ['filepath', 'content_warning', 'metadata.is_golden_poem', 'metadata.is_boost', 'metadata.original_uri',
-  'metadata.source_file', 'metadata.author', 'metadata.collection', 'metadata.lang', 'metadata.form', 'metadata.section'];
+const FIELDS = [
+  'filepath',
+  'content_warning',
+  'metadata.is_golden_poem',
+  'metadata.is_boost',
+  'metadata.original_uri',
+  'metadata.source_file',
+  'metadata.author',
+  'metadata.collection',
+  'metadata.lang',
+  'metadata.form',
+  'metadata.section',
+];
 const at = (o: unknown, path: string): string | number | boolean | null => {
   let v = o;
-  for (const k of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  for (const k of path.split('.'))
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
   return v === undefined || (v !== null && typeof v === 'object') ? null : (v as string | number | boolean | null);
 };
 
@@ -27,7 +43,9 @@ const at = (o: unknown, path: string): string | number | boolean | null => {
 // are an array by poem_index.
 const poems = (poemsFile as { poems: Poem[] }).poems;
 const rowById = new Map<number, number>();
-poems.forEach((p, row) => { if (!rowById.has(p.id)) rowById.set(p.id, row); });
+poems.forEach((p, row) => {
+  if (!rowById.has(p.id)) rowById.set(p.id, row);
+});
 const rankings = (similarityFile as { rankings: Record<string, number[]> }).rankings;
 const sequences = (diversityFile as { sequences: Record<string, number[]> }).sequences;
 const embeddings = (embeddingsFile as { embeddings: { embedding?: number[] }[] }).embeddings;
@@ -55,6 +73,7 @@ export const getCache = () => reader;
 // <Reuse> without poemCache renders every use in place (no fragment host in this build).
 export { Reuse } from '../../integration/reuse.ts';
 // The same two options as poemCache(), from the environment of the build (bench/astro-build.ts sets them).
-const count = (v: string | undefined, dflt: number): number => (v === undefined ? dflt : v === 'inf' ? Infinity : Number(v));
+const count = (v: string | undefined, dflt: number): number =>
+  v === undefined ? dflt : v === 'inf' ? Infinity : Number(v);
 export const pageSize = count(process.env.POEM_BENCH_PAGE_SIZE, 100);
 export const maxPagesPerPoem = count(process.env.POEM_BENCH_MAX_PAGES, Infinity);

@@ -28,21 +28,50 @@ export interface Layout {
 }
 
 export interface EmbeddingsJob {
-  kind: 'embeddings'; memory: WebAssembly.Memory; layout: Layout; index: number; threads: number;
+  kind: 'embeddings';
+  memory: WebAssembly.Memory;
+  layout: Layout;
+  index: number;
+  threads: number;
   /** Per row: the poem's id and content bytes; every entry's generated_at; the Lua key-order run of the file. */
-  ids: Int32Array; contentLength: Int32Array; generatedAt: string; orderRun: number;
+  ids: Int32Array;
+  contentLength: Int32Array;
+  generatedAt: string;
+  orderRun: number;
   /** Int32 [0]: chunks written by the main thread; a thread stays at most `window` chunks ahead of it. */
-  written: SharedArrayBuffer; window: number;
+  written: SharedArrayBuffer;
+  window: number;
 }
-export interface SimilarityJob { kind: 'similarity'; memory: WebAssembly.Memory; layout: Layout; k: number; index: number; threads: number }
+export interface SimilarityJob {
+  kind: 'similarity';
+  memory: WebAssembly.Memory;
+  layout: Layout;
+  k: number;
+  index: number;
+  threads: number;
+}
 export interface DiversityJob {
-  kind: 'diversity'; memory: WebAssembly.Memory; layout: Layout; k: number; index: number; threads: number;
+  kind: 'diversity';
+  memory: WebAssembly.Memory;
+  layout: Layout;
+  k: number;
+  index: number;
+  threads: number;
   /** Pool position -> row. */
   poolRows: Int32Array;
-  candidates: number; lambda: number; seed: number;
+  candidates: number;
+  lambda: number;
+  seed: number;
 }
-export interface SimilarityResult { scores: Float32Array<ArrayBuffer>; rows: Int32Array<ArrayBuffer>; counts: Int32Array<ArrayBuffer> }
-export interface DiversityResult { rows: Int32Array<ArrayBuffer>; lengths: Int32Array<ArrayBuffer> }
+export interface SimilarityResult {
+  scores: Float32Array<ArrayBuffer>;
+  rows: Int32Array<ArrayBuffer>;
+  counts: Int32Array<ArrayBuffer>;
+}
+export interface DiversityResult {
+  rows: Int32Array<ArrayBuffer>;
+  lengths: Int32Array<ArrayBuffer>;
+}
 
 /** Rows per diversity chunk and per embeddings text chunk (chunk c goes to thread c % threads). */
 export const DIVERSITY_CHUNK = 256;
@@ -56,11 +85,18 @@ function embeddings(job: EmbeddingsJob): void {
   const o = { indent: true, order: new LuaKeyOrder(job.orderRun) };
   const enc = new TextEncoder();
   for (let c = index, r0 = c * TEXT_CHUNK; r0 < L.n; c += threads, r0 = c * TEXT_CHUNK) {
-    for (let w = Atomics.load(written, 0); c - w >= window; w = Atomics.load(written, 0)) Atomics.wait(written, 0, w, 1000);
+    for (let w = Atomics.load(written, 0); c - w >= window; w = Atomics.load(written, 0))
+      Atomics.wait(written, 0, w, 1000);
     const rows: string[] = [];
     for (let r = r0, end = Math.min(L.n, r0 + TEXT_CHUNK); r < end; r++) {
       const embedding = new RawJson(dkNumbers(emb.subarray(r * L.dim, (r + 1) * L.dim), f32Text));
-      rows.push(dkjson({ poem_index: r + 1, id: ids[r], embedding, content_length: contentLength[r], generated_at: generatedAt }, o, 2));
+      rows.push(
+        dkjson(
+          { poem_index: r + 1, id: ids[r], embedding, content_length: contentLength[r], generated_at: generatedAt },
+          o,
+          2,
+        ),
+      );
     }
     const bytes = enc.encode(rows.join(','));
     parentPort!.postMessage({ chunk: c, bytes }, [bytes.buffer]);
@@ -115,7 +151,8 @@ class TopK {
       if (l >= k) break;
       let m = l;
       const r = l + 1;
-      if (r < k && (hs[base + r] < hs[base + l] || (hs[base + r] === hs[base + l] && hr[base + r] > hr[base + l]))) m = r;
+      if (r < k && (hs[base + r] < hs[base + l] || (hs[base + r] === hs[base + l] && hr[base + r] > hr[base + l])))
+        m = r;
       if (!(hs[base + m] < s || (hs[base + m] === s && hr[base + m] > j))) break;
       hs[base + p] = hs[base + m];
       hr[base + p] = hr[base + m];
@@ -186,8 +223,21 @@ function rowRandom(seed: number, row: number): () => number {
  * ascending order), each the unused one with the lowest lambda * score(row, c) + (1 - lambda) * max score(c, chosen).
  */
 function mmr(
-  row: number, out: Int32Array, at: number, len: number, cand: Int32Array, m: number, scores: Float32Array, srow: number,
-  poolScores: Float32Array, pp: number, poolRows: Int32Array, lambda: number, rel: Float64Array, near: Float64Array, used: Uint8Array,
+  row: number,
+  out: Int32Array,
+  at: number,
+  len: number,
+  cand: Int32Array,
+  m: number,
+  scores: Float32Array,
+  srow: number,
+  poolScores: Float32Array,
+  pp: number,
+  poolRows: Int32Array,
+  lambda: number,
+  rel: Float64Array,
+  near: Float64Array,
+  used: Uint8Array,
 ): number {
   for (let q = 0; q < m; q++) {
     rel[q] = scores[srow + cand[q]];
@@ -251,7 +301,23 @@ function diversity(job: DiversityJob): DiversityResult {
         if (poolRows[p] !== r) cand[m++] = p;
       }
       cand.subarray(0, m).sort(); // pool order = row order: the first of equal scores is the smaller row
-      lengths[r] = mmr(r, rows, r * k, Math.min(k, m + 1), cand, m, scores, (r - r0) * pp, poolScores, pp, poolRows, lambda, rel, near, used);
+      lengths[r] = mmr(
+        r,
+        rows,
+        r * k,
+        Math.min(k, m + 1),
+        cand,
+        m,
+        scores,
+        (r - r0) * pp,
+        poolScores,
+        pp,
+        poolRows,
+        lambda,
+        rel,
+        near,
+        used,
+      );
     }
   }
   return { rows, lengths };

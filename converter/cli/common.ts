@@ -4,7 +4,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export const PROG = 'poem-cache';
 
-export interface Writable { write(s: string): unknown }
+export interface Writable {
+  write(s: string): unknown;
+}
 export interface CliIO {
   stdout: Writable;
   stderr: Writable;
@@ -13,7 +15,9 @@ export interface CliIO {
 }
 
 export const processIO = (): CliIO => ({
-  stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stderr.isTTY),
+  stdout: process.stdout,
+  stderr: process.stderr,
+  isTTY: Boolean(process.stderr.isTTY),
 });
 
 /** Exit 2: the command line is wrong. */

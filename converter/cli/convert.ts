@@ -15,12 +15,24 @@ import { progressReporter } from './progress.ts';
 const loadConverter = () => import('../index.ts');
 
 const CONFIG_KEYS = {
-  poems: 'string', embeddings: 'string', similarity: 'string', diversity: 'string', out: 'string',
-  force: 'boolean', quiet: 'boolean', workers: 'number', parser: 'string', limits: 'object', onMismatch: 'string',
-  keys: 'object', fields: 'object',
+  poems: 'string',
+  embeddings: 'string',
+  similarity: 'string',
+  diversity: 'string',
+  out: 'string',
+  force: 'boolean',
+  quiet: 'boolean',
+  workers: 'number',
+  parser: 'string',
+  limits: 'object',
+  onMismatch: 'string',
+  keys: 'object',
+  fields: 'object',
 } as const;
 const LIMIT_FLAGS = {
-  'max-file-bytes': 'maxFileBytes', 'max-poems': 'maxPoems', 'max-dimension': 'maxDimension',
+  'max-file-bytes': 'maxFileBytes',
+  'max-poems': 'maxPoems',
+  'max-dimension': 'maxDimension',
   'max-list-length': 'maxListLength',
 } as const;
 type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -56,7 +68,7 @@ function readConfig(path: string): Config {
       throw new UsageError(`${path}: "${key}" must be ${want}, got ${JSON.stringify(v)}`, 'convert');
     }
     const isPath = (PATH_KEYS as readonly string[]).includes(key);
-    config[key as ConfigKey] = isPath ? resolve(dirname(path), v as string) : v as string | number | boolean;
+    config[key as ConfigKey] = isPath ? resolve(dirname(path), v as string) : (v as string | number | boolean);
   }
   return config;
 }
@@ -121,7 +133,11 @@ function fieldsOf(values: Record<string, unknown>, config: Config): string[] | u
     }
     fields = config.fields as string[];
   }
-  if (values.fields !== undefined) fields = (values.fields as string).split(',').map((f) => f.trim()).filter(Boolean);
+  if (values.fields !== undefined)
+    fields = (values.fields as string)
+      .split(',')
+      .map((f) => f.trim())
+      .filter(Boolean);
   for (const f of fields ?? []) {
     const problem = fieldPathProblem(f);
     if (problem) throw new UsageError(`--fields: ${problem}`, 'convert');
@@ -130,14 +146,27 @@ function fieldsOf(values: Record<string, unknown>, config: Config): string[] | u
 }
 
 export async function convert(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse('convert', args, {
-    poems: { type: 'string' }, embeddings: { type: 'string' }, similarity: { type: 'string' },
-    diversity: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
-    config: { type: 'string' }, workers: { type: 'string' }, parser: { type: 'string' },
-    'on-mismatch': { type: 'string' }, fields: { type: 'string' },
-    ...Object.fromEntries(KEYED_ROLES.map((r) => [`${r}-keys`, { type: 'string' as const }])),
-    ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((f) => [f, { type: 'string' as const }])),
-  }, true);
+  const { values, positionals } = parse(
+    'convert',
+    args,
+    {
+      poems: { type: 'string' },
+      embeddings: { type: 'string' },
+      similarity: { type: 'string' },
+      diversity: { type: 'string' },
+      out: { type: 'string' },
+      force: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      config: { type: 'string' },
+      workers: { type: 'string' },
+      parser: { type: 'string' },
+      'on-mismatch': { type: 'string' },
+      fields: { type: 'string' },
+      ...Object.fromEntries(KEYED_ROLES.map((r) => [`${r}-keys`, { type: 'string' as const }])),
+      ...Object.fromEntries(Object.keys(LIMIT_FLAGS).map((f) => [f, { type: 'string' as const }])),
+    },
+    true,
+  );
   if (positionals.length) {
     const hint = 'inputs are given with --poems, --embeddings, ...';
     throw new UsageError(`unexpected argument "${positionals[0]}" (${hint})`, 'convert');
@@ -170,8 +199,10 @@ export async function convert(args: string[], io: CliIO): Promise<number> {
   const keys = keysOf(given, config);
   const fields = fieldsOf(given, config);
   const inputs: [InputRole, string | undefined][] = [
-    ['poems', poems], ['embeddings', pick('embeddings') as string | undefined],
-    ['similarity', pick('similarity') as string | undefined], ['diversity', pick('diversity') as string | undefined],
+    ['poems', poems],
+    ['embeddings', pick('embeddings') as string | undefined],
+    ['similarity', pick('similarity') as string | undefined],
+    ['diversity', pick('diversity') as string | undefined],
   ];
   for (const [role, file] of inputs) {
     if (file === undefined) continue;
@@ -204,10 +235,20 @@ export async function convert(args: string[], io: CliIO): Promise<number> {
   let result: ConvertResult;
   try {
     result = await convertCaches({
-      poems, embeddings: inputs[1][1], similarity: inputs[2][1], diversity: inputs[3][1], out: outPath,
-      force: Boolean(pick('force')), parser: parser as ConvertOptions['parser'], workers,
-      onProgress: progress?.update, signal: controller.signal,
-      limits, onMismatch: onMismatch as ConvertOptions['onMismatch'], keys, fields,
+      poems,
+      embeddings: inputs[1][1],
+      similarity: inputs[2][1],
+      diversity: inputs[3][1],
+      out: outPath,
+      force: Boolean(pick('force')),
+      parser: parser as ConvertOptions['parser'],
+      workers,
+      onProgress: progress?.update,
+      signal: controller.signal,
+      limits,
+      onMismatch: onMismatch as ConvertOptions['onMismatch'],
+      keys,
+      fields,
       onWarning: (m) => io.stderr.write(`${PROG}: warning: ${m}\n`),
       lock: quiet ? {} : { onWait },
     });
@@ -230,10 +271,21 @@ export async function convert(args: string[], io: CliIO): Promise<number> {
   }
   io.stdout.write(`wrote ${result.out}: ${size} in ${result.seconds.toFixed(1)} s\n`);
   io.stdout.write(`sections: ${result.sections.join(', ')}\n`);
-  io.stdout.write(table([
-    ['input', 'file', 'MB', 'seconds', 'MB/s', 'names poems by'],
-    ...result.inputs.map((i) => [i.role, i.file, fmtMB(i.bytes), i.seconds.toFixed(2), i.mbPerSecond.toFixed(1),
-      i.reading ? `${i.reading}${keys[i.role as KeyedRole] ? '' : ' (auto)'}` : '']),
-  ], [false, false, true, true, true, false]));
+  io.stdout.write(
+    table(
+      [
+        ['input', 'file', 'MB', 'seconds', 'MB/s', 'names poems by'],
+        ...result.inputs.map((i) => [
+          i.role,
+          i.file,
+          fmtMB(i.bytes),
+          i.seconds.toFixed(2),
+          i.mbPerSecond.toFixed(1),
+          i.reading ? `${i.reading}${keys[i.role as KeyedRole] ? '' : ' (auto)'}` : '',
+        ]),
+      ],
+      [false, false, true, true, true, false],
+    ),
+  );
   return 0;
 }

@@ -18,10 +18,19 @@ export function fmtEta(s: number): string {
 /** Columns padded to their widest cell (in characters), two spaces apart. */
 export function table(rows: string[][], rightAlign: boolean[] = []): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => [...(r[c] ?? '')].length)));
-  return rows.map((r) => r.map((cell, c) => {
-    const pad = ' '.repeat(widths[c] - [...cell].length);
-    return rightAlign[c] ? pad + cell : cell + pad;
-  }).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, c) => {
+            const pad = ' '.repeat(widths[c] - [...cell].length);
+            return rightAlign[c] ? pad + cell : cell + pad;
+          })
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 const KIND_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SectionKind).map(([k, v]) => [v, k]));

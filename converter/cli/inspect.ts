@@ -7,7 +7,13 @@ import { oneFile, oneLine, parse, PROG, type CliIO } from './common.ts';
 import { fmtBytes, fmtInt, kindName, table } from './format.ts';
 import { parseImage } from './image.ts';
 
-interface ListCounts { lists: number; values: number; minLength: number; maxLength: number; scores: boolean }
+interface ListCounts {
+  lists: number;
+  values: number;
+  minLength: number;
+  maxLength: number;
+  scores: boolean;
+}
 
 function describe(path: string, bytes: Uint8Array, parsed: ParsedCache) {
   const ids = parsed.sections.find((s) => s.name === SectionName.ids && s.kind === SectionKind.ids);
@@ -52,8 +58,17 @@ function describe(path: string, bytes: Uint8Array, parsed: ParsedCache) {
       tableChecksum: parsed.header.tableChecksum,
     },
     sections: parsed.sections.map((s) => ({
-      name: s.name, kind: kindName(s.kind), kindCode: s.kind, known: s.known, flags: s.flags, count: s.count,
-      param: s.param, param2: s.param2, bytes: s.byteLength, offset: s.offset, checksum: s.checksum,
+      name: s.name,
+      kind: kindName(s.kind),
+      kindCode: s.kind,
+      known: s.known,
+      flags: s.flags,
+      count: s.count,
+      param: s.param,
+      param2: s.param2,
+      bytes: s.byteLength,
+      offset: s.offset,
+      checksum: s.checksum,
     })),
     counts: { rows: ids ? ids.count : 0, dim: emb ? emb.param : 0, lists, strings },
     metadata,
@@ -68,8 +83,10 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 function fieldsOf(metadata: unknown): { path: string; section: string; types: Json }[] {
   const fields = isObject(metadata) ? metadata.fields : undefined;
   if (!Array.isArray(fields)) return [];
-  return fields.filter((f): f is { path: string; section: string; types: Json } =>
-    isObject(f) && typeof f.path === 'string' && typeof f.section === 'string' && isObject(f.types));
+  return fields.filter(
+    (f): f is { path: string; section: string; types: Json } =>
+      isObject(f) && typeof f.path === 'string' && typeof f.section === 'string' && isObject(f.types),
+  );
 }
 
 /** "21 string, 279 null": the value types a field's rows hold, in the order the converter counts them. */
@@ -104,15 +121,26 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
   }
   const o: string[] = [];
   o.push(`${d.file}\n`);
-  o.push(`format ${d.format.major}.${d.format.minor}, ${fmtBytes(d.size)} (${fmtInt(d.size)} bytes), `
-    + `${d.sections.length} sections\n\n`);
-  o.push(table([
-    ['section', 'kind', 'count', 'param', 'bytes', 'offset'],
-    ...d.sections.map((s) => [
-      s.name, s.known ? s.kind : `${s.kind} (skipped)`,
-      fmtInt(s.count), fmtInt(s.param), fmtBytes(s.bytes), fmtInt(s.offset),
-    ]),
-  ], [false, false, true, true, true, true]));
+  o.push(
+    `format ${d.format.major}.${d.format.minor}, ${fmtBytes(d.size)} (${fmtInt(d.size)} bytes), ` +
+      `${d.sections.length} sections\n\n`,
+  );
+  o.push(
+    table(
+      [
+        ['section', 'kind', 'count', 'param', 'bytes', 'offset'],
+        ...d.sections.map((s) => [
+          s.name,
+          s.known ? s.kind : `${s.kind} (skipped)`,
+          fmtInt(s.count),
+          fmtInt(s.param),
+          fmtBytes(s.bytes),
+          fmtInt(s.offset),
+        ]),
+      ],
+      [false, false, true, true, true, true],
+    ),
+  );
   o.push(`\nrows: ${fmtInt(d.counts.rows)}\n`);
   o.push(`embedding dimension: ${d.counts.dim || 'none'}\n`);
   for (const [name, l] of Object.entries(d.counts.lists)) {
@@ -128,10 +156,17 @@ export async function inspect(args: string[], io: CliIO): Promise<number> {
   }
   if (fields.length) {
     o.push(`\nfields (a poem's values by dotted path):\n`);
-    o.push(indent(table([
-      ['path', 'section', 'text', 'values'],
-      ...fields.map((f) => [f.path, f.section, fmtBytes(d.counts.strings[f.section].bytes), typeCounts(f.types)]),
-    ], [false, false, true, false])));
+    o.push(
+      indent(
+        table(
+          [
+            ['path', 'section', 'text', 'values'],
+            ...fields.map((f) => [f.path, f.section, fmtBytes(d.counts.strings[f.section].bytes), typeCounts(f.types)]),
+          ],
+          [false, false, true, false],
+        ),
+      ),
+    );
   }
   const inputs = inputRows(d.metadata);
   if (inputs.length) {

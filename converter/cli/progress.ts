@@ -12,8 +12,9 @@ export function progressReporter(io: CliIO): { update: (p: Progress) => void; en
   let lastAt = 0;
   let lastFile = '';
   let finished = new Set<string>();
-  const text = (p: Progress) => `${p.file}  ${fmtMB(p.bytesRead)}/${fmtMB(p.totalBytes)} MB  `
-    + `${fmtMB(p.bytesPerSecond)} MB/s  ETA ${fmtEta(p.etaSeconds)}`;
+  const text = (p: Progress) =>
+    `${p.file}  ${fmtMB(p.bytesRead)}/${fmtMB(p.totalBytes)} MB  ` +
+    `${fmtMB(p.bytesPerSecond)} MB/s  ETA ${fmtEta(p.etaSeconds)}`;
   return {
     update(p) {
       const now = performance.now();

@@ -7,9 +7,17 @@ import { Failure, fileError, oneFile, oneLine, parse, UsageError, type CliIO } f
 import { fmtInt, table } from './format.ts';
 
 export async function query(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse('query', args, {
-    id: { type: 'string' }, index: { type: 'string' }, k: { type: 'string' }, json: { type: 'boolean' },
-  }, true);
+  const { values, positionals } = parse(
+    'query',
+    args,
+    {
+      id: { type: 'string' },
+      index: { type: 'string' },
+      k: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    true,
+  );
   const path = oneFile('query', positionals);
   if ((values.id === undefined) === (values.index === undefined)) {
     const problem = values.id === undefined ? 'missing --index N (or --id N)' : 'give --index N or --id N, not both';
@@ -94,8 +102,12 @@ export async function query(args: string[], io: CliIO): Promise<number> {
     if (l.items.length) {
       const scored = l.items.some((it) => 'score' in it);
       const score = (it: object) => (scored ? [(it as { score: number }).score.toFixed(4)] : []);
-      o.push(table(l.items.map((it, j) => [`${j + 1}.`, `#${it.index}`, `id ${it.id}`, ...score(it), label(it)]),
-        scored ? [true, true, true, true, false] : [true, true, true, false]).replace(/^(?=.)/gm, '  '));
+      o.push(
+        table(
+          l.items.map((it, j) => [`${j + 1}.`, `#${it.index}`, `id ${it.id}`, ...score(it), label(it)]),
+          scored ? [true, true, true, true, false] : [true, true, true, false],
+        ).replace(/^(?=.)/gm, '  '),
+      );
     }
   };
   list('most similar', result.similar);

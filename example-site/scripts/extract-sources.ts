@@ -29,8 +29,16 @@ function arg(name: string, fallback: string): string {
 }
 
 // ---------------------------------------------------------------- 唐詩三百首
-interface CpPoem { chapter: string; subchapter: string | null; author: string; paragraphs: string[] }
-interface CpBook { title: string; content: { type: string; content: CpPoem[] }[] }
+interface CpPoem {
+  chapter: string;
+  subchapter: string | null;
+  author: string;
+  paragraphs: string[];
+}
+interface CpBook {
+  title: string;
+  content: { type: string; content: CpPoem[] }[];
+}
 
 // The package's lines carry editorial variant notes such as "(明年 一作：年年)" or
 // "(唯 通：惟)", some of them broken across two or three "paragraphs". They are not part
@@ -46,15 +54,17 @@ export function cleanTangText(paragraphs: string[]): { text: string; notes: numb
     return '';
   });
   if (/[()（）]/.test(joined)) throw new Error(`unbalanced bracket left in: ${joined}`);
-  const text = joined.split('\n').map((l) => l.trim()).filter((l) => l.length > 0).join('\n');
+  const text = joined
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .join('\n');
   return { text, notes };
 }
 
 function extractTang(pkgDir: string): SourcePoem[] {
   const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
-  const book = JSON.parse(
-    readFileSync(join(pkgDir, 'dist', 'mengxue', 'tangshisanbaishou.json'), 'utf8'),
-  ) as CpBook;
+  const book = JSON.parse(readFileSync(join(pkgDir, 'dist', 'mengxue', 'tangshisanbaishou.json'), 'utf8')) as CpBook;
   const out: SourcePoem[] = [];
   let notes = 0;
   for (const section of book.content) {

@@ -19,12 +19,22 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LuaKeyOrder, RawJson, dkNumbers, f32Text } from '../../scripts/pipeline/format.ts';
 import {
-  FILES as FILE_NAMES, RankingsFile, writeDiversityFile, writeEmbeddingsFile, writePoemsFile, type LuaObject,
+  FILES as FILE_NAMES,
+  RankingsFile,
+  writeDiversityFile,
+  writeEmbeddingsFile,
+  writePoemsFile,
+  type LuaObject,
 } from '../../scripts/pipeline/files.ts';
 import { subSeed } from '../../scripts/pipeline/random.ts';
 import { Neighbours, matrixScores } from '../../scripts/pipeline/rank.ts';
 
-export interface SourcePoem { title: string; author: string; text: string; category: string }
+export interface SourcePoem {
+  title: string;
+  author: string;
+  text: string;
+  category: string;
+}
 export type Collection = 'tang300' | 'psalms';
 export interface Poem {
   title: string;
@@ -36,8 +46,16 @@ export interface Poem {
   category: Collection;
   id: number;
   metadata: {
-    creation_date: string; author: string; collection: Collection; form?: string; section?: string; lang: 'zh' | 'en';
-    has_content_warning: boolean; is_golden_poem: boolean; word_count: number; character_count: number;
+    creation_date: string;
+    author: string;
+    collection: Collection;
+    form?: string;
+    section?: string;
+    lang: 'zh' | 'en';
+    has_content_warning: boolean;
+    is_golden_poem: boolean;
+    word_count: number;
+    character_count: number;
   };
 }
 
@@ -56,17 +74,31 @@ export const DEFAULT_OUT = join(here, '..', 'data', 'pipeline');
 // ------------------------------------------------------------------ ids & poems
 /** Content warnings as a reader of the text would give them. */
 export const CONTENT_WARNINGS: Readonly<Record<string, string>> = {
-  'psalms/58': 'violence', 'psalms/88': 'despair, death', 'psalms/109': 'curses',
+  'psalms/58': 'violence',
+  'psalms/88': 'despair, death',
+  'psalms/109': 'curses',
   'psalms/137': 'violence against children',
-  'tang300/兵車行': 'war', 'tang300/長恨歌': 'death',
+  'tang300/兵車行': 'war',
+  'tang300/長恨歌': 'death',
 };
 /** Golden poems: marked by hand (the pipeline marks posts of exactly 1,024 bytes; none of these is). */
-export const GOLDEN = new Set(['psalms/1', 'psalms/23', 'psalms/121', 'tang300/靜夜思', 'tang300/春曉', 'tang300/登鸛雀樓']);
+export const GOLDEN = new Set([
+  'psalms/1',
+  'psalms/23',
+  'psalms/121',
+  'tang300/靜夜思',
+  'tang300/春曉',
+  'tang300/登鸛雀樓',
+]);
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const words = (s: string) => s.match(/[^ \t\n\v\f\r]+/g)?.length ?? 0;
 const PSALM_BOOKS: [number, string][] = [
-  [41, 'Book I'], [72, 'Book II'], [89, 'Book III'], [106, 'Book IV'], [150, 'Book V'],
+  [41, 'Book I'],
+  [72, 'Book II'],
+  [89, 'Book III'],
+  [106, 'Book IV'],
+  [150, 'Book V'],
 ];
 
 /** Tang poems first (ids 1, 2, 3, … in source order, skipping every multiple of 50: pipelines have holes),
@@ -77,11 +109,23 @@ export function buildPoems(tang: SourcePoem[], psalms: SourcePoem[]): Poem[] {
     const cw = CONTENT_WARNINGS[key];
     const date = collection === 'tang300' ? '618–907' : '';
     poems.push({
-      title: p.title, content: p.text, content_warning: cw, creation_date: date,
-      filepath: `${collection}/${String(id).padStart(4, '0')}.txt`, length: bytes(p.text), category: collection, id,
+      title: p.title,
+      content: p.text,
+      content_warning: cw,
+      creation_date: date,
+      filepath: `${collection}/${String(id).padStart(4, '0')}.txt`,
+      length: bytes(p.text),
+      category: collection,
+      id,
       metadata: {
-        creation_date: date, author: p.author, collection, ...extra, lang: collection === 'tang300' ? 'zh' : 'en',
-        has_content_warning: cw !== undefined, is_golden_poem: GOLDEN.has(key), word_count: words(p.text),
+        creation_date: date,
+        author: p.author,
+        collection,
+        ...extra,
+        lang: collection === 'tang300' ? 'zh' : 'en',
+        has_content_warning: cw !== undefined,
+        is_golden_poem: GOLDEN.has(key),
+        word_count: words(p.text),
         character_count: bytes(p.text),
       },
     });
@@ -105,19 +149,23 @@ export function buildPoems(tang: SourcePoem[], psalms: SourcePoem[]): Poem[] {
 }
 
 // ------------------------------------------------------------------ features
-const STOPWORDS = new Set((
-  'a an and are art as at be but by did do doth for from had hast hath have he her him his i if ' +
-  'in into is it its let me mine my nor not o of on or our out s shall shalt she so that the thee ' +
-  'their them then there they thine this thou thy to unto up upon us was we were what when which ' +
-  'who whom will with ye yea'
-).split(' '));
+const STOPWORDS = new Set(
+  (
+    'a an and are art as at be but by did do doth for from had hast hath have he her him his i if ' +
+    'in into is it its let me mine my nor not o of on or our out s shall shalt she so that the thee ' +
+    'their them then there they thine this thou thy to unto up upon us was we were what when which ' +
+    'who whom will with ye yea'
+  ).split(' '),
+);
 
 const HAN = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u{20000}-\u{3134f}]/u;
 
 /** Feature → raw term frequency for one poem. */
 export function features(text: string, lang: 'zh' | 'en'): Map<string, number> {
   const tf = new Map<string, number>();
-  const add = (f: string): void => { tf.set(f, (tf.get(f) ?? 0) + 1); };
+  const add = (f: string): void => {
+    tf.set(f, (tf.get(f) ?? 0) + 1);
+  };
   if (lang === 'zh') {
     // runs of Han characters between punctuation; bigrams never cross punctuation
     let run: string[] = [];
@@ -178,7 +226,10 @@ function prng(seed: number): () => number {
   };
 }
 
-interface Sparse { idx: Int32Array; val: Float64Array }
+interface Sparse {
+  idx: Int32Array;
+  val: Float64Array;
+}
 
 /** L2-normalised, signed-hashed TF-IDF vectors (sorted bucket indices). */
 export function tfidf(poems: Poem[]): Sparse[] {
@@ -205,7 +256,9 @@ export function tfidf(poems: Poem[]): Sparse[] {
 }
 
 function sparseDot(a: Sparse, b: Sparse): number {
-  let i = 0, j = 0, dot = 0;
+  let i = 0,
+    j = 0,
+    dot = 0;
   while (i < a.idx.length && j < b.idx.length) {
     if (a.idx[i] === b.idx[j]) dot += a.val[i++] * b.val[j++];
     else if (a.idx[i] < b.idx[j]) i++;
@@ -223,7 +276,8 @@ export function embed(poems: Poem[]): Float32Array[] {
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       let s = i === j ? 1 : sparseDot(vecs[i], vecs[j]);
-      const Li = L[i], Lj = L[j];
+      const Li = L[i],
+        Lj = L[j];
       for (let k = 0; k < j; k++) s -= Li[k] * Lj[k];
       if (i === j) {
         if (!(s > 1e-12)) throw new Error(`poem ${poems[i].filepath} is linearly dependent on earlier poems`);
@@ -238,7 +292,10 @@ export function embed(poems: Poem[]): Float32Array[] {
     const rand = prng(fnv1a(`householder-${r}`));
     const v = new Float64Array(DIM);
     let vv = 0;
-    for (let d = 0; d < DIM; d++) { v[d] = rand() * 2 - 1; vv += v[d] * v[d]; }
+    for (let d = 0; d < DIM; d++) {
+      v[d] = rand() * 2 - 1;
+      vv += v[d] * v[d];
+    }
     for (const row of L) {
       let dot = 0;
       for (let d = 0; d < DIM; d++) dot += row[d] * v[d];
@@ -263,7 +320,8 @@ export function cosineMatrix(emb: Float32Array[]): Float64Array[] {
   for (let i = 0; i < n; i++) {
     sim[i][i] = 1;
     for (let j = i + 1; j < n; j++) {
-      const a = emb[i], b = emb[j];
+      const a = emb[i],
+        b = emb[j];
       let dot = 0;
       for (let d = 0; d < a.length; d++) dot += a[d] * b[d];
       sim[i][j] = sim[j][i] = dot / (norms[i] * norms[j]);
@@ -294,38 +352,72 @@ export async function writeFiles(out: string, tang: SourcePoem[], psalms: Source
   const order = (file: string) => new LuaKeyOrder(subSeed(RUN, file));
   const path = (file: string) => join(out, file);
   mkdirSync(out, { recursive: true });
-  await writePoemsFile(path(FILE_NAMES.poems), {
-    source_path: 'example-site/data/sources', source_mode: 'json', extracted_at: EXTRACTED, extraction_version: '2.0',
-    total_poems: n,
-  }, n, (i) => poems[i] as unknown as LuaObject, order(FILE_NAMES.poems));
-  await writeEmbeddingsFile(path(FILE_NAMES.embeddings), {
-    total_poems: n, embedding_model: MODEL, embedding_dimension: DIM, generated_at: EXTRACTED,
-    endpoint: 'none (model-free)',
-  }, order(FILE_NAMES.embeddings), {
-    count: n,
-    entry: (i) => ({
-      poem_index: i + 1, id: poems[i].id, embedding: new RawJson(dkNumbers(emb[i], f32Text)),
-      content_length: poems[i].length, generated_at: EXTRACTED,
-    }),
-  });
+  await writePoemsFile(
+    path(FILE_NAMES.poems),
+    {
+      source_path: 'example-site/data/sources',
+      source_mode: 'json',
+      extracted_at: EXTRACTED,
+      extraction_version: '2.0',
+      total_poems: n,
+    },
+    n,
+    (i) => poems[i] as unknown as LuaObject,
+    order(FILE_NAMES.poems),
+  );
+  await writeEmbeddingsFile(
+    path(FILE_NAMES.embeddings),
+    {
+      total_poems: n,
+      embedding_model: MODEL,
+      embedding_dimension: DIM,
+      generated_at: EXTRACTED,
+      endpoint: 'none (model-free)',
+    },
+    order(FILE_NAMES.embeddings),
+    {
+      count: n,
+      entry: (i) => ({
+        poem_index: i + 1,
+        id: poems[i].id,
+        embedding: new RawJson(dkNumbers(emb[i], f32Text)),
+        content_length: poems[i].length,
+        generated_at: EXTRACTED,
+      }),
+    },
+  );
   const rankings = RankingsFile.open(path(FILE_NAMES.similarity), { total_poems: n, sort_threads: 1, top_k: 0 });
   let nb: Neighbours;
   try {
-    nb = await Neighbours.build(matrixScores(n, (i, j) => q[i][j]), (i, ranking) => rankings.line(i, ranking));
+    nb = await Neighbours.build(
+      matrixScores(n, (i, j) => q[i][j]),
+      (i, ranking) => rankings.line(i, ranking),
+    );
     await rankings.close();
   } catch (err) {
     await rankings.abort();
     throw err;
   }
   const seq = new Int32Array(n);
-  await writeDiversityFile(path(FILE_NAMES.diversity), {
-    model: MODEL, num_poems: n, embedding_dimension: DIM, algorithm: 'greedy-least-similar-chain',
-    generated_at: EXTRACTED,
-    embeddings_file_size: statSync(path(FILE_NAMES.embeddings)).size, total_sequences: n, top_k: n,
-  }, n, (k) => {
-    nb.walk(k, n, seq);
-    return seq;
-  }, order(FILE_NAMES.diversity));
+  await writeDiversityFile(
+    path(FILE_NAMES.diversity),
+    {
+      model: MODEL,
+      num_poems: n,
+      embedding_dimension: DIM,
+      algorithm: 'greedy-least-similar-chain',
+      generated_at: EXTRACTED,
+      embeddings_file_size: statSync(path(FILE_NAMES.embeddings)).size,
+      total_sequences: n,
+      top_k: n,
+    },
+    n,
+    (k) => {
+      nb.walk(k, n, seq);
+      return seq;
+    },
+    order(FILE_NAMES.diversity),
+  );
 }
 
 export async function main(argv: string[]): Promise<string> {

@@ -75,16 +75,45 @@ export function kernelModule(dim: number, pages: number): Uint8Array<ArrayBuffer
   c.push(...op.get(B), ...op.get(J), ...op.i32(stride), ...op.i32mul, ...op.i32add, ...op.set(PB));
   for (let x = 0; x < 2; x++) for (let y = 0; y < 4; y++) c.push(...op.v128zero, ...op.set(ACC(x, y)));
   c.push(...op.i32(0), ...op.set(D), ...op.loop); //     for d in 0..stride step 16 bytes
-  for (let x = 0; x < 2; x++) c.push(...op.get(PA), ...op.get(D), ...op.i32add, ...op.v128load(x * stride), ...op.set(X[x]));
-  for (let y = 0; y < 4; y++) c.push(...op.get(PB), ...op.get(D), ...op.i32add, ...op.v128load(y * stride), ...op.set(Y[y]));
+  for (let x = 0; x < 2; x++)
+    c.push(...op.get(PA), ...op.get(D), ...op.i32add, ...op.v128load(x * stride), ...op.set(X[x]));
+  for (let y = 0; y < 4; y++)
+    c.push(...op.get(PB), ...op.get(D), ...op.i32add, ...op.v128load(y * stride), ...op.set(Y[y]));
   for (let x = 0; x < 2; x++) {
     for (let y = 0; y < 4; y++) {
-      c.push(...op.get(ACC(x, y)), ...op.get(X[x]), ...op.get(Y[y]), ...op.f32x4mul, ...op.f32x4add, ...op.set(ACC(x, y)));
+      c.push(
+        ...op.get(ACC(x, y)),
+        ...op.get(X[x]),
+        ...op.get(Y[y]),
+        ...op.f32x4mul,
+        ...op.f32x4add,
+        ...op.set(ACC(x, y)),
+      );
     }
   }
-  c.push(...op.get(D), ...op.i32(16), ...op.i32add, ...op.tee(D), ...op.i32(stride), ...op.i32ltU, ...op.brIf(0), ...op.end);
+  c.push(
+    ...op.get(D),
+    ...op.i32(16),
+    ...op.i32add,
+    ...op.tee(D),
+    ...op.i32(stride),
+    ...op.i32ltU,
+    ...op.brIf(0),
+    ...op.end,
+  );
   // base = out + (i * ldo + j) * 4; row x of the tile at base + x * ldo * 4
-  c.push(...op.get(OUT), ...op.get(I), ...op.get(LDO), ...op.i32mul, ...op.get(J), ...op.i32add, ...op.i32(2), ...op.i32shl, ...op.i32add, ...op.set(BASE));
+  c.push(
+    ...op.get(OUT),
+    ...op.get(I),
+    ...op.get(LDO),
+    ...op.i32mul,
+    ...op.get(J),
+    ...op.i32add,
+    ...op.i32(2),
+    ...op.i32shl,
+    ...op.i32add,
+    ...op.set(BASE),
+  );
   for (let x = 0; x < 2; x++) {
     for (let y = 0; y < 4; y++) {
       const acc = op.get(ACC(x, y));
@@ -98,9 +127,22 @@ export function kernelModule(dim: number, pages: number): Uint8Array<ArrayBuffer
   c.push(...op.get(J), ...op.i32(4), ...op.i32add, ...op.tee(J), ...op.get(NB), ...op.i32ltU, ...op.brIf(0), ...op.end);
   c.push(...op.get(I), ...op.i32(2), ...op.i32add, ...op.tee(I), ...op.get(NA), ...op.i32ltU, ...op.brIf(0), ...op.end);
   c.push(...op.end);
-  const body = [...vec([[...uleb(6), I32], [...uleb(14), V128]]), ...c];
+  const body = [
+    ...vec([
+      [...uleb(6), I32],
+      [...uleb(14), V128],
+    ]),
+    ...c,
+  ];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00, // "\0asm", version 1
     ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])]])), // type (i32 x 6) -> ()
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(pages), ...uleb(pages)]])), // shared memory
     ...section(3, vec([uleb(0)])),
@@ -118,11 +160,23 @@ export function dotKernel(memory: WebAssembly.Memory, dim: number, pages: number
 }
 
 /** The same product as one `block` call (out rows of `ldo`, default nb), in cache-sized tiles of A and B rows. */
-export function blocked(block: BlockFn, dim: number, a: number, na: number, b: number, nb: number, out: number, ldo = nb, tileA = 64, tileB = 256): void {
+export function blocked(
+  block: BlockFn,
+  dim: number,
+  a: number,
+  na: number,
+  b: number,
+  nb: number,
+  out: number,
+  ldo = nb,
+  tileA = 64,
+  tileB = 256,
+): void {
   const stride = dim * 4;
   for (let j = 0; j < nb; j += tileB) {
     const mb = Math.min(tileB, nb - j);
-    for (let i = 0; i < na; i += tileA) block(a + i * stride, Math.min(tileA, na - i), b + j * stride, mb, out + (i * ldo + j) * 4, ldo);
+    for (let i = 0; i < na; i += tileA)
+      block(a + i * stride, Math.min(tileA, na - i), b + j * stride, mb, out + (i * ldo + j) * 4, ldo);
   }
 }
 

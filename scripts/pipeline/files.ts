@@ -5,7 +5,13 @@
 //   diversity_cache.json            dkjson compact {"metadata":{...},"sequences":{"<k>":[k,...]}} (0-based positions)
 // Top-level keys, and every object's keys, come in the KeyOrder's (Lua pairs()) order.
 import {
-  C_RANKINGS_TAIL, DkjsonWriter, cRankingLine, cRankingsHead, type KeyOrder, type LuaValue, type RankingsMeta,
+  C_RANKINGS_TAIL,
+  DkjsonWriter,
+  cRankingLine,
+  cRankingsHead,
+  type KeyOrder,
+  type LuaValue,
+  type RankingsMeta,
 } from './format.ts';
 import { Out } from './out.ts';
 
@@ -32,7 +38,11 @@ async function writing(path: string, write: (out: Out) => Promise<void>): Promis
 
 /** A top-level {"metadata": ..., <listKey>: [...] | {...}} object, members in the KeyOrder's order. */
 async function metadataAndList(
-  w: DkjsonWriter, order: KeyOrder, metadata: LuaObject, listKey: string, list: () => Promise<void>,
+  w: DkjsonWriter,
+  order: KeyOrder,
+  metadata: LuaObject,
+  listKey: string,
+  list: () => Promise<void>,
 ): Promise<void> {
   w.openObject();
   for (const key of order.order(['metadata', listKey])) {
@@ -45,7 +55,11 @@ async function metadataAndList(
 
 /** poems.json: `poems(i)` is the i-th poem object (0-based; poem_index i + 1). */
 export function writePoemsFile(
-  path: string, metadata: LuaObject, count: number, poem: (i: number) => LuaObject, order: KeyOrder,
+  path: string,
+  metadata: LuaObject,
+  count: number,
+  poem: (i: number) => LuaObject,
+  order: KeyOrder,
 ): Promise<void> {
   return writing(path, async (out) => {
     const w = new DkjsonWriter(out, { indent: true, order });
@@ -65,7 +79,9 @@ export function writePoemsFile(
  * text). Or, for entries encoded elsewhere (worker threads), `chunks` yields comma-separated encoded entries.
  */
 export function writeEmbeddingsFile(
-  path: string, metadata: LuaObject, order: KeyOrder,
+  path: string,
+  metadata: LuaObject,
+  order: KeyOrder,
   entries:
     | { count: number; entry: (i: number) => LuaObject }
     | { chunks: AsyncIterable<{ text: string | Uint8Array; count: number }> },
@@ -134,7 +150,11 @@ export class RankingsFile {
  * pairs() over "0".."N-1"); `sequence(k)` gives k's sequence of 0-based positions (k itself first).
  */
 export function writeDiversityFile(
-  path: string, metadata: LuaObject, n: number, sequence: (k: number) => ArrayLike<number>, order: KeyOrder,
+  path: string,
+  metadata: LuaObject,
+  n: number,
+  sequence: (k: number) => ArrayLike<number>,
+  order: KeyOrder,
 ): Promise<void> {
   return writing(path, async (out) => {
     const w = new DkjsonWriter(out, { indent: false, order });

@@ -134,9 +134,17 @@ export function f32Text(x: number): string {
 // Everything else, '/' included, is written raw. \b \f \n \r \t have short forms; the rest \u%.4x.
 const DK_ESCAPED = new RegExp(
   '[\\u0000-\\u001f"\\\\\\u007f-\\u009f\\u00ad\\u0600-\\u0604\\u070f\\u17b4\\u17b5' +
-  '\\u200c-\\u200f\\u2028-\\u202f\\u2060-\\u206f\\ufeff\\ufff0-\\uffff]', 'g');
+    '\\u200c-\\u200f\\u2028-\\u202f\\u2060-\\u206f\\ufeff\\ufff0-\\uffff]',
+  'g',
+);
 const DK_SHORT: Record<string, string> = {
-  '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t',
+  '"': '\\"',
+  '\\': '\\\\',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
 };
 const dkEscape = (c: string): string => DK_SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
@@ -209,7 +217,14 @@ export class RawJson {
 
 /** A JSON value as Lua holds it: undefined members are absent (nil); an empty object is an empty table. */
 export type LuaValue =
-  | string | number | boolean | null | undefined | RawJson | readonly LuaValue[] | { readonly [k: string]: LuaValue };
+  | string
+  | number
+  | boolean
+  | null
+  | undefined
+  | RawJson
+  | readonly LuaValue[]
+  | { readonly [k: string]: LuaValue };
 
 const pad = (level: number) => `\n${'  '.repeat(level)}`;
 
@@ -248,7 +263,12 @@ export function dkNumbers(values: ArrayLike<number>, text: (x: number) => string
 
 // ---------------------------------------------------------------- streaming dkjson
 
-interface Frame { kind: 'object' | 'array'; level: number; count: number; keyed: boolean }
+interface Frame {
+  kind: 'object' | 'array';
+  level: number;
+  count: number;
+  keyed: boolean;
+}
 
 /**
  * dkjson output written piece by piece: open objects and arrays, write keys and complete values (or text
@@ -360,17 +380,21 @@ export interface RankingsMeta {
 
 /** vk_similarity.c's header, up to and including the `"rankings": {` line. */
 export function cRankingsHead(m: RankingsMeta): string {
-  const description = m.description ?? (m.top_k === undefined
-    ? 'Pre-sorted similarity rankings for fast HTML generation'
-    : 'Pre-sorted similarity rankings, top-K neighbours per poem (top_k=0 means all)');
-  return '{\n  "metadata": {\n' +
+  const description =
+    m.description ??
+    (m.top_k === undefined
+      ? 'Pre-sorted similarity rankings for fast HTML generation'
+      : 'Pre-sorted similarity rankings, top-K neighbours per poem (top_k=0 means all)');
+  return (
+    '{\n  "metadata": {\n' +
     `    "total_poems": ${m.total_poems},\n` +
     `    "algorithm": "${m.algorithm ?? 'gpu_vulkan_parallel_c'}",\n` +
     `    "format": "${m.format ?? 'pre_sorted_rankings'}",\n` +
     `    "sort_threads": ${m.sort_threads},\n` +
     (m.top_k === undefined ? '' : `    "top_k": ${m.top_k},\n`) +
     `    "description": "${description}"\n` +
-    '  },\n  "rankings": {\n';
+    '  },\n  "rankings": {\n'
+  );
 }
 
 /** One ranking line: `    "17": [5, 903, 12],` (no comma after the last), `texts` maps a value to its text. */

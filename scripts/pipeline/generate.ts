@@ -11,7 +11,12 @@ import { statSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LuaKeyOrder, RawJson, dkNumbers, f32Text, g14, type RankingsMeta } from './format.ts';
 import {
-  FILES, RankingsFile, writeDiversityFile, writeEmbeddingsFile, writePoemsFile, type LuaObject,
+  FILES,
+  RankingsFile,
+  writeDiversityFile,
+  writeEmbeddingsFile,
+  writePoemsFile,
+  type LuaObject,
 } from './files.ts';
 import { EXTRACTED, T, iso, makePoems, type Category, type PipelinePoem } from './poems.ts';
 import { prng, subSeed } from './random.ts';
@@ -20,7 +25,13 @@ import { byteLength } from './text.ts';
 
 export { FILES } from './files.ts';
 export {
-  CATEGORIES, REAL_COUNTS, categoryCounts, idsWithGaps, makePoems, type Category, type PipelinePoem,
+  CATEGORIES,
+  REAL_COUNTS,
+  categoryCounts,
+  idsWithGaps,
+  makePoems,
+  type Category,
+  type PipelinePoem,
 } from './poems.ts';
 
 export interface PipelineOptions {
@@ -110,7 +121,9 @@ const stamp = (ms: number) => iso(ms).replace('T', ' ');
 
 /** Writes the four files into `dir`; the same options give the same bytes. */
 export async function writePipeline(
-  dir: string, o: PipelineOptions = {}, log: (line: string) => void = () => {},
+  dir: string,
+  o: PipelineOptions = {},
+  log: (line: string) => void = () => {},
 ): Promise<GenerateResult> {
   const seed = o.seed ?? 1;
   const run = o.run ?? seed;
@@ -130,10 +143,21 @@ export async function writePipeline(
   const poems = makePoems(o);
   const n = poems.length;
   if (n < 2) throw new Error(`at least 2 poems, got ${n}`);
-  await step(FILES.poems, (path) => writePoemsFile(path, {
-    source_path: '/home/poet/neocities-modernization/input', source_mode: 'json',
-    extracted_at: stamp(EXTRACTED + 5000), extraction_version: '2.0', total_poems: n,
-  }, n, (i) => poems[i] as unknown as LuaObject, order(FILES.poems)));
+  await step(FILES.poems, (path) =>
+    writePoemsFile(
+      path,
+      {
+        source_path: '/home/poet/neocities-modernization/input',
+        source_mode: 'json',
+        extracted_at: stamp(EXTRACTED + 5000),
+        extraction_version: '2.0',
+        total_poems: n,
+      },
+      n,
+      (i) => poems[i] as unknown as LuaObject,
+      order(FILES.poems),
+    ),
+  );
 
   const emb = makeEmbeddings(poems, o);
   const { dim } = emb;
@@ -143,23 +167,38 @@ export async function writePipeline(
   const later = T('2025-12-14T21:10:05');
   const madeAt = (i: number) => stamp(i < previous ? earlier + i * 1000 : later + (i - previous) * 1000);
   const row = new Float32Array(dim);
-  await step(FILES.embeddings, (path) => writeEmbeddingsFile(path, {
-    total_poems: n, embedding_model: MODEL, embedding_dimension: dim,
-    generated_at: stamp(later + (n - previous) * 1000), endpoint: 'http://localhost:11434', incremental_update: true,
-    original_generated_at: stamp(earlier), previous_total: previous,
-  }, order(FILES.embeddings), {
-    count: n,
-    entry: (i) => {
-      const random = emb.random.get(i);
-      row.set(emb.values.subarray(i * dim, (i + 1) * dim));
-      return {
-        poem_index: i + 1, id: poems[i].id,
-        embedding: new RawJson(random ? dkNumbers(random, g14) : dkNumbers(row, f32Text)),
-        content_length: emb.contentLength[i], generated_at: madeAt(i), updated_at: i < previous ? undefined : madeAt(i),
-        is_random: random ? true : undefined,
-      };
-    },
-  }));
+  await step(FILES.embeddings, (path) =>
+    writeEmbeddingsFile(
+      path,
+      {
+        total_poems: n,
+        embedding_model: MODEL,
+        embedding_dimension: dim,
+        generated_at: stamp(later + (n - previous) * 1000),
+        endpoint: 'http://localhost:11434',
+        incremental_update: true,
+        original_generated_at: stamp(earlier),
+        previous_total: previous,
+      },
+      order(FILES.embeddings),
+      {
+        count: n,
+        entry: (i) => {
+          const random = emb.random.get(i);
+          row.set(emb.values.subarray(i * dim, (i + 1) * dim));
+          return {
+            poem_index: i + 1,
+            id: poems[i].id,
+            embedding: new RawJson(random ? dkNumbers(random, g14) : dkNumbers(row, f32Text)),
+            content_length: emb.contentLength[i],
+            generated_at: madeAt(i),
+            updated_at: i < previous ? undefined : madeAt(i),
+            is_random: random ? true : undefined,
+          };
+        },
+      },
+    ),
+  );
 
   const simK = o.similarityTopK ? Math.min(o.similarityTopK, n - 1) : n - 1;
   const divK = o.diversityTopK ? Math.min(o.diversityTopK, n) : n;
@@ -181,13 +220,28 @@ export async function writePipeline(
 
   t = performance.now();
   const seq = new Int32Array(divK);
-  await step(FILES.diversity, (path) => writeDiversityFile(path, {
-    model: MODEL, num_poems: n, embedding_dimension: dim, algorithm: 'gpu_vulkan_batch', batch_size: 64,
-    generated_at: stamp(later + 3_600_000), generation_time_seconds: 41,
-    embeddings_file_size: statSync(join(abs, FILES.embeddings)).size, total_sequences: n, top_k: divK,
-  }, n, (k) => {
-    nb.walk(k, divK, seq);
-    return seq;
-  }, order(FILES.diversity)));
+  await step(FILES.diversity, (path) =>
+    writeDiversityFile(
+      path,
+      {
+        model: MODEL,
+        num_poems: n,
+        embedding_dimension: dim,
+        algorithm: 'gpu_vulkan_batch',
+        batch_size: 64,
+        generated_at: stamp(later + 3_600_000),
+        generation_time_seconds: 41,
+        embeddings_file_size: statSync(join(abs, FILES.embeddings)).size,
+        total_sequences: n,
+        top_k: divK,
+      },
+      n,
+      (k) => {
+        nb.walk(k, divK, seq);
+        return seq;
+      },
+      order(FILES.diversity),
+    ),
+  );
   return { dir: abs, files, seconds: (performance.now() - started) / 1000 };
 }

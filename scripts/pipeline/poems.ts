@@ -9,15 +9,36 @@
 import type { LuaObject } from './files.ts';
 import { pick, prng, sample, subSeed, type Rand } from './random.ts';
 import {
-  INVISIBLES, boostUri, byteLength, contentWarning, exactBytes, fileName, handle, hashtag, host, insertAt, line,
-  mojibake, poem, postHtml, prose, slug, url, word, wordCount, wrap80,
+  INVISIBLES,
+  boostUri,
+  byteLength,
+  contentWarning,
+  exactBytes,
+  fileName,
+  handle,
+  hashtag,
+  host,
+  insertAt,
+  line,
+  mojibake,
+  poem,
+  postHtml,
+  prose,
+  slug,
+  url,
+  word,
+  wordCount,
+  wrap80,
 } from './text.ts';
 
 export const CATEGORIES = ['fediverse', 'fediverse_boost', 'messages', 'notes'] as const;
 export type Category = (typeof CATEGORIES)[number];
 /** The real poems.json of 2025-12-14: 7,790 poems. */
 export const REAL_COUNTS: Readonly<Record<Category, number>> = {
-  fediverse: 5977, fediverse_boost: 458, messages: 1081, notes: 274,
+  fediverse: 5977,
+  fediverse_boost: 458,
+  messages: 1081,
+  notes: 274,
 };
 
 export interface PipelinePoem {
@@ -79,13 +100,22 @@ function fediverseNumbers(f: number, b: number, rand: Rand): { fediverse: number
   const left = numbers.filter((x) => !skipped.has(x));
   // the first boost comes a little way in (id 56 of 6,458 in the real file)
   const from = Math.min(Math.ceil(span * 0.0087), Math.max(0, left.length - b));
-  const boosts = new Set(sample(rand, left.filter((x) => x > from), b));
+  const boosts = new Set(
+    sample(
+      rand,
+      left.filter((x) => x > from),
+      b,
+    ),
+  );
   return { fediverse: left.filter((x) => !boosts.has(x)), boosts: [...boosts].sort((x, y) => x - y), span };
 }
 
 /** Members of 0..n-1 (those `eligible`) per feature, `k` each, no poem in two of the features listed together. */
 function assign(
-  rand: Rand, n: number, eligible: (i: number) => boolean, features: [string, number][],
+  rand: Rand,
+  n: number,
+  eligible: (i: number) => boolean,
+  features: [string, number][],
 ): Map<number, string> {
   const free = Array.from({ length: n }, (_, i) => i).filter(eligible);
   const chosen = new Map<number, string>();
@@ -108,10 +138,14 @@ function fediverseText(rand: Rand): string {
 function fediversePoems(ids: number[], dates: string[], seed: number): PipelinePoem[] {
   const rand = prng(subSeed(seed, 'fediverse'));
   const n = ids.length;
-  const shape = assign(rand, n, () => true, [['empty', quota(n, 26 / 5977)], ['golden', quota(n, 431 / 5977)]]);
+  const shape = assign(rand, n, () => true, [
+    ['empty', quota(n, 26 / 5977)],
+    ['golden', quota(n, 431 / 5977)],
+  ]);
   const plain = (i: number) => !shape.has(i);
   const extra = assign(rand, n, plain, [
-    ['nul', n ? 1 : 0], ...INVISIBLES.slice(1).map((ch): [string, number] => [`inv:${ch}`, quota(n, 0.0004)]),
+    ['nul', n ? 1 : 0],
+    ...INVISIBLES.slice(1).map((ch): [string, number] => [`inv:${ch}`, quota(n, 0.0004)]),
     ['mojibake', quota(n, 0.012, 2)],
   ]);
   const cws = assign(rand, n, plain, [['cw', quota(n, 0.09)]]);
@@ -143,13 +177,25 @@ function fediversePoems(ids: number[], dates: string[], seed: number): PipelineP
     const raw = content === '' ? '' : postHtml(content, mention);
     const bytes = byteLength(content);
     return {
-      category: 'fediverse', id, content, raw_content: raw, content_warning: cw, creation_date: dates[i],
-      filepath: filepath('fediverse', id), length: bytes,
+      category: 'fediverse',
+      id,
+      content,
+      raw_content: raw,
+      content_warning: cw,
+      creation_date: dates[i],
+      filepath: filepath('fediverse', id),
+      length: bytes,
       metadata: {
-        has_content_warning: cw !== undefined, golden_poem_character_count: golden(), character_count: bytes,
-        is_golden_poem: golden() === 1024, mentions_anonymized: true, creation_date: dates[i],
-        original_character_count: byteLength(raw), word_count: wordCount(content),
-        extraction_timestamp: stamp(EXTRACTED), privacy_mode: 'clean',
+        has_content_warning: cw !== undefined,
+        golden_poem_character_count: golden(),
+        character_count: bytes,
+        is_golden_poem: golden() === 1024,
+        mentions_anonymized: true,
+        creation_date: dates[i],
+        original_character_count: byteLength(raw),
+        word_count: wordCount(content),
+        extraction_timestamp: stamp(EXTRACTED),
+        privacy_mode: 'clean',
       },
     };
   });
@@ -161,10 +207,19 @@ function boostPoems(ids: number[], dates: string[], seed: number): PipelinePoem[
     const uri = boostUri(rand);
     const content = `External post: ${uri}`;
     return {
-      category: 'fediverse_boost', id, content, raw_content: content, creation_date: dates[i],
-      filepath: filepath('fediverse_boost', id), length: byteLength(content),
+      category: 'fediverse_boost',
+      id,
+      content,
+      raw_content: content,
+      creation_date: dates[i],
+      filepath: filepath('fediverse_boost', id),
+      length: byteLength(content),
       metadata: {
-        boost_type: 'external', privacy_mode: 'clean', is_boost: true, original_uri: uri, boost_date: `${dates[i]}Z`,
+        boost_type: 'external',
+        privacy_mode: 'clean',
+        is_boost: true,
+        original_uri: uri,
+        boost_date: `${dates[i]}Z`,
         mentions_anonymized: true,
       },
     };
@@ -182,9 +237,15 @@ function messagePoems(n: number, seed: number): PipelinePoem[] {
   const rand = prng(subSeed(seed, 'messages'));
   const start = T('2021-04-27T13:08:48');
   const step = (T('2025-11-20T00:00:00') - start) / Math.max(1, n);
-  const shape = assign(rand, n, () => true, [['space', quota(n, 8 / 1081)], ['empty', quota(n, 4 / 1081)]]);
-  const extra = assign(rand, n, (i) => !shape.has(i),
-    [['crlf', quota(n, 0.003)], ['mojibake', quota(n, 0.02, 2)], ['inv', quota(n, 0.003)]]);
+  const shape = assign(rand, n, () => true, [
+    ['space', quota(n, 8 / 1081)],
+    ['empty', quota(n, 4 / 1081)],
+  ]);
+  const extra = assign(rand, n, (i) => !shape.has(i), [
+    ['crlf', quota(n, 0.003)],
+    ['mojibake', quota(n, 0.02, 2)],
+    ['inv', quota(n, 0.003)],
+  ]);
   let t = start;
   return Array.from({ length: n }, (_, i) => {
     t += Math.floor(rand() * 2 * step);
@@ -197,10 +258,17 @@ function messagePoems(n: number, seed: number): PipelinePoem[] {
     else if (x === 'inv') content = insertAt(rand, content, pick(rand, INVISIBLES.slice(1)));
     const bytes = byteLength(content);
     return {
-      category: 'messages', id: i + 1, content, creation_date: date, filepath: filepath('messages', i + 1),
+      category: 'messages',
+      id: i + 1,
+      content,
+      creation_date: date,
+      filepath: filepath('messages', i + 1),
       length: bytes,
       metadata: {
-        has_content_warning: false, character_count: bytes, word_count: wordCount(content), creation_date: date,
+        has_content_warning: false,
+        character_count: bytes,
+        word_count: wordCount(content),
+        creation_date: date,
         extraction_timestamp: stamp(EXTRACTED + 1000),
       },
     };
@@ -220,10 +288,19 @@ function notePoems(n: number, seed: number): PipelinePoem[] {
     const content = wrap80(prose(rand, 1 + Math.floor(rand() * 8)), rand);
     const bytes = byteLength(content);
     return {
-      category: 'notes', id: i + 1, content, creation_date: date, filepath: filepath('notes', i + 1), length: bytes,
+      category: 'notes',
+      id: i + 1,
+      content,
+      creation_date: date,
+      filepath: filepath('notes', i + 1),
+      length: bytes,
       metadata: {
-        file_modification_time: date, character_count: bytes, source_file: source, word_count: wordCount(content),
-        has_content_warning: false, extraction_timestamp: stamp(EXTRACTED + 3000),
+        file_modification_time: date,
+        character_count: bytes,
+        source_file: source,
+        word_count: wordCount(content),
+        has_content_warning: false,
+        extraction_timestamp: stamp(EXTRACTED + 3000),
       },
     };
   });

@@ -98,7 +98,8 @@ export class Neighbours {
    * first, ties by lower position first) in ascending i; the array is reused for the next row.
    */
   static async build(
-    scores: ScoreRows, onRanking?: (i: number, ranking: Int32Array) => void | Promise<void>,
+    scores: ScoreRows,
+    onRanking?: (i: number, ranking: Int32Array) => void | Promise<void>,
   ): Promise<Neighbours> {
     const n = scores.n;
     if (n >= POS) throw new Error(`Neighbours: at most ${POS - 1} poems, got ${n}`);
@@ -117,7 +118,7 @@ export class Neighbours {
       // Descending by score, ascending position among equal scores: runs of equal keys-without-position
       // are taken from the end, each run read forwards.
       let w = 0;
-      for (let end = n; end > 0;) {
+      for (let end = n; end > 0; ) {
         const score = Math.floor(keys[end - 1] / POS);
         let start = end - 1;
         while (start > 0 && Math.floor(keys[start - 1] / POS) === score) start--;

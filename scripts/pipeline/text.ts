@@ -14,12 +14,42 @@ const WORDS = (
 // Non-ASCII words: UTF-8 of 2, 3 and 4 bytes, typographic apostrophes (mojibake turns them into â€™),
 // emoji with a zero-width joiner (U+200D, which dkjson escapes) and with a variation selector (which it does not).
 const RARE_WORDS = [
-  'café', 'naïve', 'Æther', 'façade', 'élan', 'Škoda', '淡月', '春眠', '山河', 'мир', 'λόγος', '🌙', '—',
-  'don’t', 'it’s', '“home”', '🥰', '👩‍💻', '❤️', '…',
+  'café',
+  'naïve',
+  'Æther',
+  'façade',
+  'élan',
+  'Škoda',
+  '淡月',
+  '春眠',
+  '山河',
+  'мир',
+  'λόγος',
+  '🌙',
+  '—',
+  'don’t',
+  'it’s',
+  '“home”',
+  '🥰',
+  '👩‍💻',
+  '❤️',
+  '…',
 ];
 const CONTENT_WARNINGS = [
-  'Math', 'politics-mentioned', 'cursed', 'death', 'violence', 'mental health', 'food', 'alcohol', 'long post',
-  'self-harm mention', 'grief', 'eye contact', 'lewd (words only)', 'spiders',
+  'Math',
+  'politics-mentioned',
+  'cursed',
+  'death',
+  'violence',
+  'mental health',
+  'food',
+  'alcohol',
+  'long post',
+  'self-harm mention',
+  'grief',
+  'eye contact',
+  'lewd (words only)',
+  'spiders',
 ];
 const HOSTS = ['tech.example', 'mastodon.example', 'social.example.org', 'plush.example', 'mathstodon.example'];
 const HANDLES = ['whiskeyyogurt', 'agatha', 'postulate', 'alfredohno', 'getuponceaday', 'mx_lantern', 'ferryman'];
@@ -27,8 +57,25 @@ const TAGS = ['poetry', 'gamedesign', 'music', 'introduction', 'writing', 'natur
 const FILES = ['image.png', 'graveside.mp3', 'IMG_2041.jpg', 'notes.txt', 'recording.m4a'];
 /** Characters dkjson writes as \u escapes (or \t, \r): one of them goes into a few posts. */
 export const INVISIBLES = [
-  '\u0000', '\t', '\r', '\u001b', '\u007f', '\u0085', '\u00ad', '\u200c', '\u200e', '\u2028', '\u2029', '\u202f',
-  '\u2060', '\u2066', '\ufeff', '\ufff9', '\u0601', '\u070f', '\u17b4',
+  '\u0000',
+  '\t',
+  '\r',
+  '\u001b',
+  '\u007f',
+  '\u0085',
+  '\u00ad',
+  '\u200c',
+  '\u200e',
+  '\u2028',
+  '\u2029',
+  '\u202f',
+  '\u2060',
+  '\u2066',
+  '\ufeff',
+  '\ufff9',
+  '\u0601',
+  '\u070f',
+  '\u17b4',
 ];
 
 export function word(rand: Rand): string {
@@ -45,7 +92,8 @@ export function line(rand: Rand, min: number, max: number): string {
   const r = rand();
   if (r < 0.15) s += ',';
   else if (r < 0.2) s += '.';
-  else if (r < 0.22) s = `"${s}"`; // escaped quotes in JSON
+  else if (r < 0.22)
+    s = `"${s}"`; // escaped quotes in JSON
   else if (r < 0.23) s += ' \\'; // a backslash: escaped again
   return s;
 }
@@ -75,20 +123,23 @@ export function prose(rand: Rand, paragraphs: number): string {
 
 /** Hard-wrapped at 80 columns, as notes written in a text editor are (some lines keep a trailing space). */
 export function wrap80(text: string, rand: Rand): string {
-  return text.split('\n').map((para) => {
-    const lines: string[] = [];
-    let cur = '';
-    for (const w of para.split(' ')) {
-      if (cur && cur.length + 1 + w.length > 80) {
-        lines.push(rand() < 0.2 ? `${cur} ` : cur);
-        cur = w;
-      } else {
-        cur = cur ? `${cur} ${w}` : w;
+  return text
+    .split('\n')
+    .map((para) => {
+      const lines: string[] = [];
+      let cur = '';
+      for (const w of para.split(' ')) {
+        if (cur && cur.length + 1 + w.length > 80) {
+          lines.push(rand() < 0.2 ? `${cur} ` : cur);
+          cur = w;
+        } else {
+          cur = cur ? `${cur} ${w}` : w;
+        }
       }
-    }
-    lines.push(cur);
-    return lines.join('\n');
-  }).join('\n');
+      lines.push(cur);
+      return lines.join('\n');
+    })
+    .join('\n');
 }
 
 export const contentWarning = (rand: Rand) => pick(rand, CONTENT_WARNINGS);
@@ -176,14 +227,26 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
  */
 export function postHtml(content: string, mention?: { handle: string; host: string }): string {
   const link = (u: string) => `<a href="${u}" target="_blank" rel="nofollow noopener" translate="no">${u}</a>`;
-  const para = (p: string) => p.split('\n').map((l) => escapeHtml(l)
-    .replace(/https?:\/\/[^\s<]+/g, link)
-    .replace(/(^|\s)#(\w+)/g, (_m, pre: string, tag: string) =>
-      `${pre}<a href="https://tech.example/tags/${tag}" class="mention hashtag" rel="tag">#<span>${tag}</span></a>`))
-    .join('<br />');
-  let html = content.split('\n\n').map((p) => `<p>${para(p)}</p>`).join('');
+  const para = (p: string) =>
+    p
+      .split('\n')
+      .map((l) =>
+        escapeHtml(l)
+          .replace(/https?:\/\/[^\s<]+/g, link)
+          .replace(
+            /(^|\s)#(\w+)/g,
+            (_m, pre: string, tag: string) =>
+              `${pre}<a href="https://tech.example/tags/${tag}" class="mention hashtag" rel="tag">#<span>${tag}</span></a>`,
+          ),
+      )
+      .join('<br />');
+  let html = content
+    .split('\n\n')
+    .map((p) => `<p>${para(p)}</p>`)
+    .join('');
   if (mention) {
-    const card = `<span class="h-card" translate="no"><a href="https://${mention.host}/@${mention.handle}" ` +
+    const card =
+      `<span class="h-card" translate="no"><a href="https://${mention.host}/@${mention.handle}" ` +
       `class="u-url mention">@<span>${mention.handle}</span></a></span>`;
     html = html.replace(/@user-\d+/, card);
   }

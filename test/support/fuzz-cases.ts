@@ -18,11 +18,25 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import {
-  align, E, H, HEADER_SIZE, SECTION_ENTRY_SIZE, SectionKind, sectionShape, ElementType,
+  align,
+  E,
+  H,
+  HEADER_SIZE,
+  SECTION_ENTRY_SIZE,
+  SectionKind,
+  sectionShape,
+  ElementType,
 } from '../../cache/layout.ts';
 import { forgetCache, openCache, type CacheReader } from '../../cache/reader.ts';
 import { CacheFormatError, type SectionInfo } from '../../cache/validate.ts';
-import { encodeCacheData, encodeJson, encodeRagged, encodeStrings, writeCache, type EncodedSection } from '../../cache/writer.ts';
+import {
+  encodeCacheData,
+  encodeJson,
+  encodeRagged,
+  encodeStrings,
+  writeCache,
+  type EncodedSection,
+} from '../../cache/writer.ts';
 import { loadNative } from '../../native/index.ts';
 import { reseal } from '../native-cache-image.ts';
 
@@ -35,7 +49,13 @@ export interface BaseImage {
 }
 
 /** Appends a section of an unknown kind after the last one and reseals (the writer refuses unknown kinds). */
-function appendUnknownSection(image: Uint8Array, name: string, kind: number, elementType: number, payload: Uint8Array): Uint8Array {
+function appendUnknownSection(
+  image: Uint8Array,
+  name: string,
+  kind: number,
+  elementType: number,
+  payload: Uint8Array,
+): Uint8Array {
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const n = view.getUint32(H.sectionCount, true);
   const at = HEADER_SIZE + n * SECTION_ENTRY_SIZE;
@@ -45,7 +65,8 @@ function appendUnknownSection(image: Uint8Array, name: string, kind: number, ele
   out.set(image);
   out.set(payload, offset);
   const v = new DataView(out.buffer);
-  if (at + SECTION_ENTRY_SIZE > new DataView(out.buffer).getBigUint64(HEADER_SIZE + E.offset, true)) throw new Error('no room in the table');
+  if (at + SECTION_ENTRY_SIZE > new DataView(out.buffer).getBigUint64(HEADER_SIZE + E.offset, true))
+    throw new Error('no room in the table');
   out.set(new TextEncoder().encode(name), at + E.name);
   v.setUint16(at + E.kind, kind, true);
   v.setUint16(at + E.elementType, elementType, true);
@@ -71,7 +92,10 @@ export async function makeBaseImages(dir: string): Promise<BaseImage[]> {
   await write('full-dense', {
     ids,
     embeddings: { dim, values: Float32Array.from({ length: ids.length * dim }, (_, i) => i / 4 - 2) },
-    similar: { lists: [[1, 2], [], [0, 3, 5], [4], [5, 0], []], scores: [[0.9, 0.5], [], [1, 0.25, -0.5], [0.1], [0.7, 0.6], []] },
+    similar: {
+      lists: [[1, 2], [], [0, 3, 5], [4], [5, 0], []],
+      scores: [[0.9, 0.5], [], [1, 0.25, -0.5], [0.1], [0.7, 0.6], []],
+    },
     diversity: { lists: [[0, 5, 1], [1], [2, 3], [3], [4, 2, 0, 1], [5]] },
     title: ['静夜思', 'Ode', '', 'Élégie — “x”', 'emoji 🌙', 'Sonnet 18'],
     text: ['床前明月光，\n疑是地上霜。', 'a', '', 'b\u0000c', 'ü', 'Shall I compare thee'],
@@ -106,7 +130,12 @@ export async function makeBaseImages(dir: string): Promise<BaseImage[]> {
   last.bytes = appendUnknownSection(last.bytes, 'future-kind', 77, 9, new Uint8Array(10).fill(0xab));
   last.bytes = appendUnknownSection(last.bytes, 'zero-kind', 0, ElementType.u8, new Uint8Array(64).fill(7));
   // 5. One row, one-dimensional embedding, the largest id, a meta object with odd keys.
-  await write('single', { ids: [2_147_483_647], embeddings: { dim: 1, values: new Float32Array([0.5]) }, title: ['only'], meta: { '': null, '\u0000': ['x'] } });
+  await write('single', {
+    ids: [2_147_483_647],
+    embeddings: { dim: 1, values: new Float32Array([0.5]) },
+    title: ['only'],
+    meta: { '': null, '\u0000': ['x'] },
+  });
   return out;
 }
 
@@ -142,46 +171,142 @@ export interface FuzzCase {
 }
 
 const HEADER_FIELDS = {
-  magic: [H.magic, 8], major: [H.major, 2], minor: [H.minor, 2], byteOrder: [H.byteOrder, 4], flags: [H.flags, 4],
-  sectionCount: [H.sectionCount, 4], fileSize: [H.fileSize, 8], tableOffset: [H.tableOffset, 8], entrySize: [H.entrySize, 4],
-  tableChecksum: [H.tableChecksum, 4], reserved: [H.reserved, 8], headerChecksum: [H.headerChecksum, 4],
+  magic: [H.magic, 8],
+  major: [H.major, 2],
+  minor: [H.minor, 2],
+  byteOrder: [H.byteOrder, 4],
+  flags: [H.flags, 4],
+  sectionCount: [H.sectionCount, 4],
+  fileSize: [H.fileSize, 8],
+  tableOffset: [H.tableOffset, 8],
+  entrySize: [H.entrySize, 4],
+  tableChecksum: [H.tableChecksum, 4],
+  reserved: [H.reserved, 8],
+  headerChecksum: [H.headerChecksum, 4],
 } as const satisfies Record<string, readonly [number, Width]>;
 
 const ENTRY_FIELDS = {
-  name: [E.name, 8], kind: [E.kind, 2], elementType: [E.elementType, 2], flags: [E.flags, 4], offset: [E.offset, 8],
-  byteLength: [E.byteLength, 8], count: [E.count, 4], param: [E.param, 4], param2: [E.param2, 4], checksum: [E.checksum, 4],
+  name: [E.name, 8],
+  kind: [E.kind, 2],
+  elementType: [E.elementType, 2],
+  flags: [E.flags, 4],
+  offset: [E.offset, 8],
+  byteLength: [E.byteLength, 8],
+  count: [E.count, 4],
+  param: [E.param, 4],
+  param2: [E.param2, 4],
+  checksum: [E.checksum, 4],
 } as const satisfies Record<string, readonly [number, Width]>;
 
 const INTERESTING: bigint[] = [
-  0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 9n, 63n, 64n, 65n, 127n, 128n, 1024n, 1025n, 0x7fffn, 0xffffn,
-  0x7fffffffn, 0x80000000n, 0xfffffffen, 0xffffffffn, 0x100000000n, 0x1fffffffffffffn, 0x20000000000000n,
-  0x7fffffffffffffffn, 0x8000000000000000n, 0xffffffffffffffffn,
+  0n,
+  1n,
+  2n,
+  3n,
+  4n,
+  5n,
+  6n,
+  7n,
+  9n,
+  63n,
+  64n,
+  65n,
+  127n,
+  128n,
+  1024n,
+  1025n,
+  0x7fffn,
+  0xffffn,
+  0x7fffffffn,
+  0x80000000n,
+  0xfffffffen,
+  0xffffffffn,
+  0x100000000n,
+  0x1fffffffffffffn,
+  0x20000000000000n,
+  0x7fffffffffffffffn,
+  0x8000000000000000n,
+  0xffffffffffffffffn,
 ];
 
 const nat = fc.nat({ max: 1 << 20 });
 const delta = fc.constantFrom(0, 0, 1, -1, 4, -4, 64, -64);
 const valueSpec: fc.Arbitrary<ValueSpec> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ k: fc.constant('const' as const), v: fc.constantFrom(...INTERESTING) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('const' as const), v: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant('const' as const), v: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('fileSize' as const), delta }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('current' as const), delta: fc.constantFrom(1, -1, 2, -2, 4, 64, -64, 0x10000) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('current' as const),
+      delta: fc.constantFrom(1, -1, 2, -2, 4, 64, -64, 0x10000),
+    }),
+  },
   {
     weight: 3,
     arbitrary: fc.record({
-      k: fc.constant('entry' as const), entry: nat,
-      field: fc.constantFrom('offset' as const, 'end' as const, 'byteLength' as const, 'count' as const, 'param' as const), delta,
+      k: fc.constant('entry' as const),
+      entry: nat,
+      field: fc.constantFrom(
+        'offset' as const,
+        'end' as const,
+        'byteLength' as const,
+        'count' as const,
+        'param' as const,
+      ),
+      delta,
     }),
   },
 );
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('header' as const), field: fc.constantFrom(...(Object.keys(HEADER_FIELDS) as (keyof typeof HEADER_FIELDS)[])), value: valueSpec }) },
-  { weight: 8, arbitrary: fc.record({ op: fc.constant('table' as const), entry: nat, field: fc.constantFrom(...(Object.keys(ENTRY_FIELDS) as (keyof typeof ENTRY_FIELDS)[])), value: valueSpec }) },
-  { weight: 6, arbitrary: fc.record({ op: fc.constant('sectionWord' as const), entry: nat, part: nat, index: nat, value: valueSpec }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('header' as const),
+      field: fc.constantFrom(...(Object.keys(HEADER_FIELDS) as (keyof typeof HEADER_FIELDS)[])),
+      value: valueSpec,
+    }),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      op: fc.constant('table' as const),
+      entry: nat,
+      field: fc.constantFrom(...(Object.keys(ENTRY_FIELDS) as (keyof typeof ENTRY_FIELDS)[])),
+      value: valueSpec,
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant('sectionWord' as const),
+      entry: nat,
+      part: nat,
+      index: nat,
+      value: valueSpec,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({ op: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('truncate' as const), keep: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('extend' as const), by: fc.integer({ min: 1, max: 256 }), fill: fc.constantFrom(0, 0xff, 0x41) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('zero' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 128 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('extend' as const),
+      by: fc.integer({ min: 1, max: 256 }),
+      fill: fc.constantFrom(0, 0xff, 0x41),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('zero' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 128 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('copyEntry' as const), from: nat, to: nat }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('swapEntries' as const), a: nat, b: nat }) },
 );
@@ -223,16 +348,25 @@ function entryAt(bytes: Uint8Array, i: number): number | undefined {
 
 function resolveValue(bytes: Uint8Array, spec: ValueSpec, at: number, width: Width): bigint {
   switch (spec.k) {
-    case 'const': return spec.v;
-    case 'fileSize': return BigInt(bytes.length + spec.delta);
-    case 'current': return readUint(bytes, at, width) + BigInt(spec.delta);
+    case 'const':
+      return spec.v;
+    case 'fileSize':
+      return BigInt(bytes.length + spec.delta);
+    case 'current':
+      return readUint(bytes, at, width) + BigInt(spec.delta);
     case 'entry': {
       const e = entryAt(bytes, spec.entry);
       if (e === undefined) return BigInt(spec.delta);
       const offset = readUint(bytes, e + E.offset, 8);
       const byteLength = readUint(bytes, e + E.byteLength, 8);
-      const v = spec.field === 'offset' ? offset : spec.field === 'byteLength' ? byteLength : spec.field === 'end' ? offset + byteLength
-        : readUint(bytes, e + (spec.field === 'count' ? E.count : E.param), 4);
+      const v =
+        spec.field === 'offset'
+          ? offset
+          : spec.field === 'byteLength'
+            ? byteLength
+            : spec.field === 'end'
+              ? offset + byteLength
+              : readUint(bytes, e + (spec.field === 'count' ? E.count : E.param), 4);
       return v + BigInt(spec.delta);
     }
   }
@@ -260,8 +394,11 @@ export function applyCase(base: Uint8Array, c: FuzzCase): Uint8Array {
         const e = entryAt(bytes, m.entry);
         if (e === undefined) break;
         const shape = sectionShape({
-          kind: Number(readUint(bytes, e + E.kind, 2)), flags: Number(readUint(bytes, e + E.flags, 4)),
-          count: Number(readUint(bytes, e + E.count, 4)), param: Number(readUint(bytes, e + E.param, 4)), param2: Number(readUint(bytes, e + E.param2, 4)),
+          kind: Number(readUint(bytes, e + E.kind, 2)),
+          flags: Number(readUint(bytes, e + E.flags, 4)),
+          count: Number(readUint(bytes, e + E.count, 4)),
+          param: Number(readUint(bytes, e + E.param, 4)),
+          param2: Number(readUint(bytes, e + E.param2, 4)),
         });
         const offset = Number(readUint(bytes, e + E.offset, 8));
         if (!shape || !Number.isSafeInteger(offset)) break;
@@ -327,8 +464,13 @@ export interface FuzzStats {
 }
 
 export const newStats = (): FuzzStats => ({
-  cases: 0, native: { accepted: 0, rejected: 0 }, fallback: { accepted: 0, rejected: 0 }, reasons: new Map(),
-  accessorErrors: 0, metadataErrors: 0, slowestCaseMs: 0,
+  cases: 0,
+  native: { accepted: 0, rejected: 0 },
+  fallback: { accepted: 0, rejected: 0 },
+  reasons: new Map(),
+  accessorErrors: 0,
+  metadataErrors: 0,
+  slowestCaseMs: 0,
 });
 
 export class FuzzFailure extends Error {
@@ -368,13 +510,17 @@ export async function createFuzzer(): Promise<Fuzzer> {
     forgetCache(file);
     try {
       const reader = openCache(file, { fallback: path === 'fallback' });
-      if (path === 'native' && reader.backing !== 'mmap') throw new FuzzFailure(path, `expected an mmap reader, got ${reader.backing}`);
+      if (path === 'native' && reader.backing !== 'mmap')
+        throw new FuzzFailure(path, `expected an mmap reader, got ${reader.backing}`);
       return { outcome: { accepted: true }, reader };
     } catch (error) {
       if (error instanceof FuzzFailure) throw error;
       const e = error as Error;
       if (!(error instanceof CacheFormatError) || !formatMessage.test(e.message)) {
-        throw new FuzzFailure(path, `open threw something other than a format error: ${e?.name}: ${e?.message}\n${e?.stack ?? ''}`);
+        throw new FuzzFailure(
+          path,
+          `open threw something other than a format error: ${e?.name}: ${e?.message}\n${e?.stack ?? ''}`,
+        );
       }
       return { outcome: { accepted: false, message: e.message } };
     } finally {
@@ -399,8 +545,14 @@ export async function createFuzzer(): Promise<Fuzzer> {
       if (counting) {
         stats[path][outcome.accepted ? 'accepted' : 'rejected']++;
         if (!outcome.accepted) {
-          const reason = outcome.message.slice(file.length).replace(/^: byte \d+: expected /, '').replace(/, found .*$/s, '')
-            .replace(/"[^"]*"/g, '"…"').replace(/0x[0-9a-f]+/g, '0x…').replace(/(?<![\w-])\d+(?![\dx])/g, 'N').slice(0, 70);
+          const reason = outcome.message
+            .slice(file.length)
+            .replace(/^: byte \d+: expected /, '')
+            .replace(/, found .*$/s, '')
+            .replace(/"[^"]*"/g, '"…"')
+            .replace(/0x[0-9a-f]+/g, '0x…')
+            .replace(/(?<![\w-])\d+(?![\dx])/g, 'N')
+            .slice(0, 70);
           stats.reasons.set(reason, (stats.reasons.get(reason) ?? 0) + 1);
         }
       }
@@ -408,7 +560,10 @@ export async function createFuzzer(): Promise<Fuzzer> {
     const n = outcomes.native;
     const f = outcomes.fallback!;
     if (n && n.accepted !== f.accepted) {
-      throw new FuzzFailure('both', `native ${n.accepted ? 'accepted' : `rejected (${(n as { message: string }).message})`} but fallback ${f.accepted ? 'accepted' : `rejected (${(f as { message: string }).message})`}`);
+      throw new FuzzFailure(
+        'both',
+        `native ${n.accepted ? 'accepted' : `rejected (${(n as { message: string }).message})`} but fallback ${f.accepted ? 'accepted' : `rejected (${(f as { message: string }).message})`}`,
+      );
     }
     if (n && !n.accepted && !f.accepted && n.message !== f.message) {
       throw new FuzzFailure('both', `different messages:\n  native:   ${n.message}\n  fallback: ${f.message}`);
@@ -421,7 +576,11 @@ export async function createFuzzer(): Promise<Fuzzer> {
   };
 
   return {
-    dir, bases, native, stats, progress,
+    dir,
+    bases,
+    native,
+    stats,
+    progress,
     check: (c) => {
       try {
         check(c);
@@ -436,42 +595,64 @@ export async function createFuzzer(): Promise<Fuzzer> {
   };
 }
 
-
 // ---------------------------------------------------------------------------------------------------------
 // Every accessor over every row, checked against an independent decode of the raw image.
 
-function exercise(reader: CacheReader, image: Uint8Array, file: string, path: PathName, stats: FuzzStats, counting: boolean): void {
+function exercise(
+  reader: CacheReader,
+  image: Uint8Array,
+  file: string,
+  path: PathName,
+  stats: FuzzStats,
+  counting: boolean,
+): void {
   const fail = (what: string): never => {
     throw new FuzzFailure(path, what);
   };
   const bytes = reader.bytes;
-  if (bytes.byteLength !== image.length || Buffer.compare(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), image) !== 0) {
+  if (
+    bytes.byteLength !== image.length ||
+    Buffer.compare(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), image) !== 0
+  ) {
     fail(`reader.bytes (${bytes.byteLength} bytes) is not the file's image (${image.length} bytes)`);
   }
   const raw = new DataView(image.buffer, image.byteOffset, image.byteLength);
-  const ownError = (e: unknown) => e instanceof Error && !(e instanceof FuzzFailure) && e.message.startsWith(`${file}: `);
+  const ownError = (e: unknown) =>
+    e instanceof Error && !(e instanceof FuzzFailure) && e.message.startsWith(`${file}: `);
   /** Runs an accessor: a value, or undefined when it threw the reader's own error (anything else fails). */
   const call = <T>(what: string, f: () => T): T | undefined => {
     try {
       return f();
     } catch (e) {
       if (e instanceof FuzzFailure) throw e;
-      if (!ownError(e)) fail(`${what} threw ${(e as Error)?.name}: ${(e as Error)?.message}\n${(e as Error)?.stack ?? ''}`);
+      if (!ownError(e))
+        fail(`${what} threw ${(e as Error)?.name}: ${(e as Error)?.message}\n${(e as Error)?.stack ?? ''}`);
       if (counting) stats.accessorErrors++;
       return undefined;
     }
   };
   const byName = new Map(reader.sections.filter((s) => s.known).map((s) => [s.name, s]));
   /** A view must lie inside reader.bytes, inside its section and inside the named part, at the expected place. */
-  const expectView = (what: string, view: ArrayBufferView, s: SectionInfo, part: string, elementOffset: number, length: number, elementBytes: number) => {
+  const expectView = (
+    what: string,
+    view: ArrayBufferView,
+    s: SectionInfo,
+    part: string,
+    elementOffset: number,
+    length: number,
+    elementBytes: number,
+  ) => {
     const p = s.parts[part];
     if (!p) fail(`${what}: section "${s.name}" has no part "${part}"`);
     if (view.buffer !== bytes.buffer) fail(`${what}: a view onto another buffer`);
     const start = view.byteOffset - bytes.byteOffset;
     const end = start + view.byteLength;
-    if (start < 0 || end > bytes.byteLength) fail(`${what}: view ${start}..${end} outside the image (${bytes.byteLength} bytes)`);
-    if (start < s.offset || end > s.offset + s.byteLength) fail(`${what}: view ${start}..${end} outside section "${s.name}" (${s.offset}..${s.offset + s.byteLength})`);
-    if (start < p.offset || end > p.offset + p.bytes) fail(`${what}: view ${start}..${end} outside part "${part}" (${p.offset}..${p.offset + p.bytes})`);
+    if (start < 0 || end > bytes.byteLength)
+      fail(`${what}: view ${start}..${end} outside the image (${bytes.byteLength} bytes)`);
+    if (start < s.offset || end > s.offset + s.byteLength)
+      fail(`${what}: view ${start}..${end} outside section "${s.name}" (${s.offset}..${s.offset + s.byteLength})`);
+    if (start < p.offset || end > p.offset + p.bytes)
+      fail(`${what}: view ${start}..${end} outside part "${part}" (${p.offset}..${p.offset + p.bytes})`);
     const wantStart = p.offset + elementOffset * elementBytes;
     if (start !== wantStart || view.byteLength !== length * elementBytes) {
       fail(`${what}: view ${start}+${view.byteLength} bytes, the image says ${wantStart}+${length * elementBytes}`);
@@ -490,7 +671,8 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
       reader.idOf(row);
       fail(`idOf(${row}) returned for a cache of ${count} rows`);
     } catch (e) {
-      if (!(e instanceof RangeError) || !ownError(e)) fail(`idOf(${row}) threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
+      if (!(e instanceof RangeError) || !ownError(e))
+        fail(`idOf(${row}) threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
     }
   }
   for (const id of [-1, -(2 ** 31), 2 ** 31 - 1, 2 ** 31, ids!.param - 1, ids!.param + ids!.param2, 0.5, Number.NaN]) {
@@ -499,19 +681,32 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
   }
 
   const emb = byName.get('embeddings');
-  const lists = new Set(['similar', 'diversity', ...reader.sections.filter((s) => s.known && s.kind === SectionKind.ragged).map((s) => s.name)]);
-  const strings = new Set(['title', 'text', 'category', 'date', ...reader.sections.filter((s) => s.known && s.kind === SectionKind.strings).map((s) => s.name)]);
+  const lists = new Set([
+    'similar',
+    'diversity',
+    ...reader.sections.filter((s) => s.known && s.kind === SectionKind.ragged).map((s) => s.name),
+  ]);
+  const strings = new Set([
+    'title',
+    'text',
+    'category',
+    'date',
+    ...reader.sections.filter((s) => s.known && s.kind === SectionKind.strings).map((s) => s.name),
+  ]);
   for (let row = 0; row < count; row++) {
     const id = call(`idOf(${row})`, () => reader.idOf(row));
-    if (id === undefined || id !== raw.getInt32(ids!.parts.ids.offset + row * 4, true)) fail(`idOf(${row}) = ${id}, the image says ${raw.getInt32(ids!.parts.ids.offset + row * 4, true)}`);
+    if (id === undefined || id !== raw.getInt32(ids!.parts.ids.offset + row * 4, true))
+      fail(`idOf(${row}) = ${id}, the image says ${raw.getInt32(ids!.parts.ids.offset + row * 4, true)}`);
     const back = call(`rowOf(${id})`, () => reader.rowOf(id!));
-    if (back !== undefined && !(back === -1 || (Number.isInteger(back) && back >= 0 && back < count))) fail(`rowOf(${id}) = ${back}`);
+    if (back !== undefined && !(back === -1 || (Number.isInteger(back) && back >= 0 && back < count)))
+      fail(`rowOf(${id}) = ${back}`);
 
     const e = call(`embedding(${row})`, () => reader.embedding(row));
     if (e !== undefined) {
       if (!emb || emb.kind !== SectionKind.matrix) fail(`embedding(${row}) returned without an embeddings matrix`);
       expectView(`embedding(${row})`, e, emb!, 'values', row * emb!.param, emb!.param, 4);
-    } else if (emb && emb.kind === SectionKind.matrix) fail(`embedding(${row}) threw although the cache has embeddings`);
+    } else if (emb && emb.kind === SectionKind.matrix)
+      fail(`embedding(${row}) threw although the cache has embeddings`);
 
     for (const name of lists) {
       const s = byName.get(name);
@@ -519,13 +714,18 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
       const v = call(`list("${name}", ${row})`, () => reader.list(name, row));
       const sc = call(`listScores("${name}", ${row})`, () => reader.listScores(name, row));
       if (!ragged) {
-        if (v !== undefined || sc !== undefined) fail(`list("${name}", ${row}) returned without a ragged section "${name}"`);
+        if (v !== undefined || sc !== undefined)
+          fail(`list("${name}", ${row}) returned without a ragged section "${name}"`);
         continue;
       }
-      if (v === undefined || (sc === undefined && ragged.parts.scores)) fail(`list("${name}", ${row}) threw although the section exists`);
+      if (v === undefined || (sc === undefined && ragged.parts.scores))
+        fail(`list("${name}", ${row}) threw although the section exists`);
       const start = u32(ragged.parts.starts, row);
       const length = u32(ragged.parts.lengths, row);
-      if (start + length > ragged.param) fail(`row ${row} of "${name}" (start ${start}, length ${length}) passed validation outside ${ragged.param} values`);
+      if (start + length > ragged.param)
+        fail(
+          `row ${row} of "${name}" (start ${start}, length ${length}) passed validation outside ${ragged.param} values`,
+        );
       if (length > 0) expectView(`list("${name}", ${row})`, v!, ragged, 'values', start, length, 4);
       else if (v!.length !== 0) fail(`list("${name}", ${row}) has ${v!.length} values, the image says 0`);
       if (ragged.parts.scores) {
@@ -535,8 +735,13 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
     }
     // The named accessors are the generic ones by a fixed name.
     const named: [string, (r: number) => unknown][] = [
-      ['similar', (r) => reader.similar(r)], ['diversity', (r) => reader.diversity(r)], ['similar', (r) => reader.similarScores(r)],
-      ['title', (r) => reader.title(r)], ['text', (r) => reader.text(r)], ['category', (r) => reader.category(r)], ['date', (r) => reader.date(r)],
+      ['similar', (r) => reader.similar(r)],
+      ['diversity', (r) => reader.diversity(r)],
+      ['similar', (r) => reader.similarScores(r)],
+      ['title', (r) => reader.title(r)],
+      ['text', (r) => reader.text(r)],
+      ['category', (r) => reader.category(r)],
+      ['date', (r) => reader.date(r)],
     ];
     for (const [name, f] of named) call(`${name}(${row})`, () => f(row));
 
@@ -551,7 +756,8 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
       if (v === undefined) fail(`string("${name}", ${row}) threw although the section exists`);
       const a = u32(str.parts.offsets, row);
       const b = u32(str.parts.offsets, row + 1);
-      if (a > b || b > str.param) fail(`string ${row} of "${name}" (${a}..${b}) passed validation outside ${str.param} bytes`);
+      if (a > b || b > str.param)
+        fail(`string ${row} of "${name}" (${a}..${b}) passed validation outside ${str.param} bytes`);
       const want = Buffer.from(image.buffer, image.byteOffset + str.parts.bytes.offset + a, b - a).toString('utf8');
       if (v !== want) fail(`string("${name}", ${row}) = ${JSON.stringify(v)}, the image says ${JSON.stringify(want)}`);
     }
@@ -563,28 +769,36 @@ function exercise(reader: CacheReader, image: Uint8Array, file: string, path: Pa
   for (let i = 0; i < 2; i++) {
     try {
       const m = reader.metadata;
-      if (!meta && (typeof m !== 'object' || m === null || Object.keys(m).length !== 0)) fail('metadata of a cache without "meta" is not {}');
+      if (!meta && (typeof m !== 'object' || m === null || Object.keys(m).length !== 0))
+        fail('metadata of a cache without "meta" is not {}');
     } catch (e) {
       if (e instanceof FuzzFailure) throw e;
-      if (!(e instanceof CacheFormatError) || !meta || !e.message.startsWith(`${file}: byte `)) fail(`metadata threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
+      if (!(e instanceof CacheFormatError) || !meta || !e.message.startsWith(`${file}: byte `))
+        fail(`metadata threw ${(e as Error)?.name}: ${(e as Error)?.message}`);
       if (counting) stats.metadataErrors++;
     }
   }
-  for (const name of ['embeddings', 'similar', 'nope']) if (typeof reader.has(name) !== 'boolean') fail(`has("${name}")`);
+  for (const name of ['embeddings', 'similar', 'nope'])
+    if (typeof reader.has(name) !== 'boolean') fail(`has("${name}")`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Watchdog: a worker that SIGKILLs the process, after saying which case hung, when the counter stalls.
 // A synchronous hang in the reader or the addon cannot be interrupted from the same thread.
 
-export function startWatchdog(progress: Int32Array, timeoutMs: number, label: string): { stop(): void; setLabel(l: string): void } {
+export function startWatchdog(
+  progress: Int32Array,
+  timeoutMs: number,
+  label: string,
+): { stop(): void; setLabel(l: string): void } {
   const labelBuf = new Uint8Array(new SharedArrayBuffer(512));
   const setLabel = (l: string) => {
     labelBuf.fill(0);
     labelBuf.set(new TextEncoder().encode(l).subarray(0, 511));
   };
   setLabel(label);
-  const worker = new Worker(`
+  const worker = new Worker(
+    `
     const { workerData } = require('node:worker_threads');
     const { writeSync } = require('node:fs');
     const { progress, labelBuf, timeoutMs } = workerData;
@@ -600,7 +814,9 @@ export function startWatchdog(progress: Int32Array, timeoutMs: number, label: st
         process.kill(process.pid, 'SIGKILL');
       }
     }
-  `, { eval: true, workerData: { progress, labelBuf, timeoutMs } });
+  `,
+    { eval: true, workerData: { progress, labelBuf, timeoutMs } },
+  );
   worker.unref();
   return { stop: () => void worker.terminate(), setLabel };
 }
@@ -619,10 +835,20 @@ export interface RunResult {
 
 const YIELD_EVERY = 256;
 
-export async function runFuzz(options: { cases: number; seed: number; path?: string; watchdogMs?: number; onProgress?: (done: number) => void }): Promise<RunResult> {
+export async function runFuzz(options: {
+  cases: number;
+  seed: number;
+  path?: string;
+  watchdogMs?: number;
+  onProgress?: (done: number) => void;
+}): Promise<RunResult> {
   const fuzzer = await createFuzzer();
   // The counter is the 0-based run number while no case has failed: `--seed S --path N` replays run N.
-  const watchdog = startWatchdog(fuzzer.progress, options.watchdogMs ?? 20_000, `seed ${options.seed}: replay with node scripts/fuzz.ts --seed ${options.seed} --path <case>`);
+  const watchdog = startWatchdog(
+    fuzzer.progress,
+    options.watchdogMs ?? 20_000,
+    `seed ${options.seed}: replay with node scripts/fuzz.ts --seed ${options.seed} --path <case>`,
+  );
   const started = performance.now();
   try {
     const every = Math.max(1, Math.floor(options.cases / 10));
@@ -640,7 +866,13 @@ export async function runFuzz(options: { cases: number; seed: number; path?: str
       }),
       { seed: options.seed, numRuns: options.cases, path: options.path, endOnFailure: false },
     );
-    const result: RunResult = { seed: options.seed, numRuns: details.numRuns, ms: performance.now() - started, stats: fuzzer.stats, native: fuzzer.native };
+    const result: RunResult = {
+      seed: options.seed,
+      numRuns: details.numRuns,
+      ms: performance.now() - started,
+      stats: fuzzer.stats,
+      native: fuzzer.native,
+    };
     if (details.failed) {
       const err = details.errorInstance as Error | undefined;
       result.failure = {
@@ -666,7 +898,10 @@ export function describeRun(r: RunResult, top = 12): string[] {
     `  fallback: ${s.fallback.accepted} accepted, ${s.fallback.rejected} rejected`,
     `  on accepted readers: ${s.accessorErrors} accessor calls threw the reader's own error, ${s.metadataErrors} metadata format errors`,
     `  rejections by message (both paths, top ${Math.min(top, s.reasons.size)} of ${s.reasons.size} kinds):`,
-    ...[...s.reasons].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, n]) => `    ${String(n).padStart(7)}  ${k}`),
+    ...[...s.reasons]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, n]) => `    ${String(n).padStart(7)}  ${k}`),
   ];
   if (r.failure) {
     lines.push(

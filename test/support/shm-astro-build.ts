@@ -18,12 +18,15 @@ await build({
   outDir: join(root, outName),
   logLevel: 'warn',
   vite: {
-    plugins: [{
-      name: 'shm-test:chunk-probe',
-      generateBundle(_o: unknown, bundle: Record<string, { type: string; code?: string }>) {
-        for (const c of Object.values(bundle)) if (c.type === 'chunk' && c.code?.includes('process.env.ASTRO_POEM_CACHE_SHM')) chunksUsingShm++;
+    plugins: [
+      {
+        name: 'shm-test:chunk-probe',
+        generateBundle(_o: unknown, bundle: Record<string, { type: string; code?: string }>) {
+          for (const c of Object.values(bundle))
+            if (c.type === 'chunk' && c.code?.includes('process.env.ASTRO_POEM_CACHE_SHM')) chunksUsingShm++;
+        },
       },
-    }],
+    ],
   },
   integrations: [
     poemCache({
@@ -39,4 +42,15 @@ await build({
   ],
 });
 const s = lastBuildStats();
-process.stdout.write(JSON.stringify({ pid: process.pid, step: 'built', pages: s?.pages, mode: s?.mode, workerBacking: s?.workerCache?.map((w) => w.backing), chunksUsingShm, shmEnv: process.env.ASTRO_POEM_CACHE_SHM ?? null, seconds: (performance.now() - t0) / 1000 }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    pid: process.pid,
+    step: 'built',
+    pages: s?.pages,
+    mode: s?.mode,
+    workerBacking: s?.workerCache?.map((w) => w.backing),
+    chunksUsingShm,
+    shmEnv: process.env.ASTRO_POEM_CACHE_SHM ?? null,
+    seconds: (performance.now() - t0) / 1000,
+  }) + '\n',
+);

@@ -34,14 +34,23 @@ async function main(): Promise<void> {
   try {
     let expected = 0;
     for (let row = 0; row < reader!.count; row++) expected += reader!.idOf(row) + reader!.title(row).length;
-    const sums = await Promise.all(Array.from({ length: threads }, () => new Promise<number>((res, rej) => {
-      const w = new Worker(WORKER, {
-        eval: true,
-        workerData: { reader: new URL('../../cache/reader.ts', import.meta.url).href, env: SHM_ENV, rounds },
-      });
-      w.once('message', (s: number) => { res(s); void w.terminate(); });
-      w.once('error', rej);
-    })));
+    const sums = await Promise.all(
+      Array.from(
+        { length: threads },
+        () =>
+          new Promise<number>((res, rej) => {
+            const w = new Worker(WORKER, {
+              eval: true,
+              workerData: { reader: new URL('../../cache/reader.ts', import.meta.url).href, env: SHM_ENV, rounds },
+            });
+            w.once('message', (s: number) => {
+              res(s);
+              void w.terminate();
+            });
+            w.once('error', rej);
+          }),
+      ),
+    );
     if (sums.some((s) => s !== expected * rounds)) throw new Error(`thread sums ${sums} != ${expected * rounds}`);
     if (openShm(name).count !== reader!.count) throw new Error('main-thread reopen differs');
     say({ step: 'rendered', threads, sum: expected });

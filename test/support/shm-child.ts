@@ -15,10 +15,14 @@ switch (mode) {
   case 'process-exit':
     process.exit(3);
   case 'throw':
-    setTimeout(() => { throw new Error('boom (uncaught, on purpose)'); }, 10);
+    setTimeout(() => {
+      throw new Error('boom (uncaught, on purpose)');
+    }, 10);
     break;
   case 'reject':
-    setTimeout(() => { void Promise.reject(new Error('unhandled rejection (on purpose)')); }, 10);
+    setTimeout(() => {
+      void Promise.reject(new Error('unhandled rejection (on purpose)'));
+    }, 10);
     break;
   default:
     setInterval(() => {}, 1000); // wait for a signal

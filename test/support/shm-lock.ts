@@ -9,7 +9,6 @@ import { pidAlive as alive } from '../../cache/pid.ts';
 
 const LOCK = join(tmpdir(), 'astro-poem-cache-shm-tests.lock');
 
-
 export async function withShmLock<T>(fn: () => Promise<T>, timeoutMs = 600_000): Promise<T> {
   const t0 = Date.now();
   for (;;) {
@@ -20,7 +19,11 @@ export async function withShmLock<T>(fn: () => Promise<T>, timeoutMs = 600_000):
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       let pid = 0;
-      try { pid = Number(readFileSync(join(LOCK, 'pid'), 'utf8')); } catch { /* being written */ }
+      try {
+        pid = Number(readFileSync(join(LOCK, 'pid'), 'utf8'));
+      } catch {
+        /* being written */
+      }
       if (pid && !alive(pid)) rmSync(LOCK, { recursive: true, force: true });
       else if (Date.now() - t0 > timeoutMs) throw new Error(`${LOCK}: still held by pid ${pid} after ${timeoutMs} ms`);
       else await new Promise((r) => setTimeout(r, 100));

@@ -34,7 +34,6 @@ export interface BuiltSite {
 
 /** Why the site cannot be built here, or undefined when it can. */
 
-
 /** Removes build directories whose vitest run has ended. */
 function sweep(keep: string): void {
   if (!existsSync(BASE)) return;
@@ -64,20 +63,28 @@ function runBuild(outDir: string): Promise<{ code: number | null; log: string; m
   return new Promise((done, fail) => {
     const child = spawn(join(REPO, 'node_modules/.bin/astro'), args, {
       cwd: REPO,
-      env: { ...process.env, PATH: `${join(REPO, 'node_modules/.bin')}:${process.env.PATH}`, ASTRO_TELEMETRY_DISABLED: '1', NO_COLOR: '1' },
+      env: {
+        ...process.env,
+        PATH: `${join(REPO, 'node_modules/.bin')}:${process.env.PATH}`,
+        ASTRO_TELEMETRY_DISABLED: '1',
+        NO_COLOR: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => chunks.push(c));
     child.on('error', fail);
-    child.on('close', (code) => done({ code, log: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - t0 }));
+    child.on('close', (code) =>
+      done({ code, log: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - t0 }),
+    );
   });
 }
 
 function countPages(dir: string): number {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile() && e.name === 'index.html') n++;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile() && e.name === 'index.html') n++;
   return n;
 }
 
@@ -88,7 +95,13 @@ export async function acquireSite(consumer: Consumer, timeoutMs = 15 * 60_000): 
   // One build per vitest run: forks of a run share their parent (the vitest process); in a worker thread
   // (pool: threads) the process is the vitest process itself.
   const runPid = isMainThread ? process.ppid : process.pid;
-  const dir = join(BASE, createHash('sha256').update(`${runPid}:${REPO}:${process.env.SITE_BUILD_CONFIG ?? ''}`).digest('hex').slice(0, 16));
+  const dir = join(
+    BASE,
+    createHash('sha256')
+      .update(`${runPid}:${REPO}:${process.env.SITE_BUILD_CONFIG ?? ''}`)
+      .digest('hex')
+      .slice(0, 16),
+  );
   mkdirSync(BASE, { recursive: true });
   sweep(dir);
   const outDir = join(dir, 'dist');
@@ -105,9 +118,10 @@ export async function acquireSite(consumer: Consumer, timeoutMs = 15 * 60_000): 
   if (builder) {
     writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid: runPid }));
     const { code, log, ms } = await runBuild(outDir);
-    const r = code === 0
-      ? { ok: true, buildMs: ms, pages: countPages(outDir), log }
-      : { ok: false, buildMs: ms, pages: 0, log: `astro build exited with ${code}\n${log}` };
+    const r =
+      code === 0
+        ? { ok: true, buildMs: ms, pages: countPages(outDir), log }
+        : { ok: false, buildMs: ms, pages: 0, log: `astro build exited with ${code}\n${log}` };
     writeFileSync(result, JSON.stringify(r));
   }
   const t0 = Date.now();

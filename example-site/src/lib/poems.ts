@@ -94,7 +94,8 @@ export function orderPaths(cache: CacheReader, order: Order, pageSize: number, m
   for (let row = 0; row < cache.count; row++) {
     const pages = pageCount(rankedOf(cache, row, order).length, pageSize, maxPages);
     const index = String(cache.index(row));
-    for (let page = 1; page <= pages; page++) paths.push({ params: { index, page: String(page) }, props: { row, page, pages } });
+    for (let page = 1; page <= pages; page++)
+      paths.push({ params: { index, page: String(page) }, props: { row, page, pages } });
   }
   return paths;
 }
