@@ -39,7 +39,8 @@ export class AmbiguousIdError extends Error {
   constructor(source: string, id: number, rows: number[], describe: (row: number) => string) {
     const shown = rows.slice(0, 5).map(describe).join(', ');
     super(
-      `${source}: poem id ${id} is not unique: ${rows.length} poems have it (${shown}${rows.length > 5 ? ', …' : ''}); ` +
+      `${source}: poem id ${id} is not unique: ${rows.length} poems have it ` +
+        `(${shown}${rows.length > 5 ? ', …' : ''}); ` +
         'use rowsOf(id), or rowOfIndex(poem_index): a poem is its position in poems.json',
     );
     this.name = 'AmbiguousIdError';
@@ -245,7 +246,8 @@ export class CacheReader {
   describe(row: number): string {
     const path = this.fieldNames.includes('filepath') ? this.field('filepath', row) : null;
     const cat = this.has(SectionName.category) ? this.category(row) : '';
-    return `poem_index ${row + 1} (${typeof path === 'string' && path ? path : `${cat ? `${cat} ` : ''}id ${this.ids[row]}`})`;
+    const name = typeof path === 'string' && path ? path : `${cat ? `${cat} ` : ''}id ${this.ids[row]}`;
+    return `poem_index ${row + 1} (${name})`;
   }
 
   /** The poem fields this cache holds (dotted paths, as given to the converter's `fields`). */

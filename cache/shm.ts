@@ -38,7 +38,8 @@ function registry(): Registry {
 export function shmUnavailableReason(): string | undefined {
   return loadNative()
     ? undefined
-    : `shared memory (share: 'shm') needs the native addon poem_cache.node, which is not available (${nativeLoadError ?? 'unknown reason'})`;
+    : "shared memory (share: 'shm') needs the native addon poem_cache.node, which is not available " +
+        `(${nativeLoadError ?? 'unknown reason'})`;
 }
 
 /** Segment names this process created and has not unlinked yet (for tests and tooling). */

@@ -158,7 +158,8 @@ function parseHeader(head: Uint8Array, size: number, file: string): CacheHeader 
     fail(
       H.major,
       `format major version ${FORMAT_MAJOR}`,
-      `${major}.${minor}${major > FORMAT_MAJOR ? ': written by a newer astro-poem-cache, upgrade this package to read it' : ''}`,
+      `${major}.${minor}` +
+        (major > FORMAT_MAJOR ? ': written by a newer astro-poem-cache, upgrade this package to read it' : ''),
     );
   }
   const headerChecksum = view.getUint32(H.headerChecksum, true);

@@ -111,7 +111,8 @@ export class CacheWriter {
     if (!shape) throw new Error(`section "${spec.name}": unknown kind ${spec.kind}`);
     if (section.parts.length !== shape.parts.length) {
       throw new Error(
-        `section "${spec.name}": expected ${shape.parts.length} parts (${shape.parts.map((p) => p.name).join(', ')}), got ${section.parts.length}`,
+        `section "${spec.name}": expected ${shape.parts.length} parts ` +
+          `(${shape.parts.map((p) => p.name).join(', ')}), got ${section.parts.length}`,
       );
     }
     const start = this.position;

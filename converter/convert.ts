@@ -205,7 +205,7 @@ export async function convertUnguarded(
       progress: progress.buffer,
       slot: k + 1,
     }));
-    tasks.forEach((t) => progress.start(t.slot));
+    for (const t of tasks) progress.start(t.slot);
     let results: InputResult[];
     if (threads > 0 && tasks.length > 0) {
       const n = Math.min(threads, tasks.length);

@@ -95,17 +95,12 @@ export async function readEmbeddings(
     stage!.set(vals, stageN * dim);
     stageN++;
   };
-  const failAt = (
-    offset: number | undefined,
-    what: string,
-    expected: string,
-    poem?: string,
-    mismatch = false,
-  ): never => {
+  // A declaration (not an arrow) so that TypeScript knows a call ends the path.
+  function failAt(offset: number | undefined, what: string, expected: string, poem?: string, mismatch = false): never {
     const err = new ConvertError(src.file, what, expected, locate(src.file, { offset }) ?? {}, poem);
     err.mismatch = mismatch;
     throw err;
-  };
+  }
   const readRef = (key: string): Ref => {
     const value = src.readNumber(REF_EXPECTED);
     if (!isRef(value)) src.fail(`invalid ${key} ${value}`, REF_EXPECTED);
@@ -146,7 +141,7 @@ export async function readEmbeddings(
       ref = poemIndex ?? objectKey ?? id;
       how = mode !== 'auto' ? mode : poemIndex || objectKey ? 'index' : 'id';
     }
-    if (!ref) return failAt(entryAt, `embedding #${k + 1} has no "poem_index"`, 'a "poem_index" (or "id") key');
+    if (!ref) failAt(entryAt, `embedding #${k + 1} has no "poem_index"`, 'a "poem_index" (or "id") key');
     if (objectKey && poemIndex && objectKey.value !== poemIndex.value) {
       failAt(
         poemIndex.offset,
@@ -286,7 +281,8 @@ export async function readEmbeddings(
       const err = new ConvertError(
         src.file,
         f
-          ? `no embedding for ${index.describe(r)}: its entry has no "embedding"${f.error ? ` (the pipeline's error: ${f.error})` : ''}`
+          ? `no embedding for ${index.describe(r)}: its entry has no "embedding"` +
+              (f.error ? ` (the pipeline's error: ${f.error})` : '')
           : `no embedding for ${index.describe(r)}`,
         'one embedding per poem of poems.json',
         (f && locate(src.file, { offset: f.offset })) || {},

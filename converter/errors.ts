@@ -43,7 +43,10 @@ export class ConvertError extends Error {
   }
 }
 
-/** Thrown by a list consumer for one element of a numeric batch; the source turns it into a ConvertError at that element. */
+/**
+ * Thrown by a list consumer for one element of a numeric batch; the source turns it into a ConvertError at that
+ * element.
+ */
 export class ElementError extends Error {
   index: number;
   what: string;
@@ -64,7 +67,8 @@ export class ElementError extends Error {
 export class AbortError extends Error {
   constructor(reason?: unknown) {
     super(
-      `conversion aborted${reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : ''}`,
+      'conversion aborted' +
+        (reason instanceof Error ? `: ${reason.message}` : typeof reason === 'string' ? `: ${reason}` : ''),
     );
     this.name = 'AbortError';
   }

@@ -16,7 +16,10 @@ import { KEYED_ROLES, type KeyedRole } from './roles.ts';
 export interface ReliabilityOptions {
   /** Maxima for the inputs (defaults in converter/limits.ts). */
   limits?: Limits;
-  /** poems.json and another input disagree: 'error' (default) fails naming both files; 'warn' converts a reconciled copy and warns once per file. */
+  /**
+   * poems.json and another input disagree: 'error' (default) fails naming both files; 'warn' converts a reconciled
+   * copy and warns once per file.
+   */
   onMismatch?: MismatchMode;
   /** Where warnings go (default: console.warn). */
   onWarning?: (message: string) => void;

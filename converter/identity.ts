@@ -315,7 +315,8 @@ export class ReadingTracker {
       what:
         `${v} names no poem in any reading: as ${READING_NAMES[last]}, ${this.index.whyNot(last, v)}` +
         (others.length ? `; ${others.join('; ')}` : ''),
-      expected: `numbers that all name poems of poems.json one way (set ${this.option} to id, index or index0 to choose)`,
+      expected:
+        'numbers that all name poems of poems.json one way ' + `(set ${this.option} to id, index or index0 to choose)`,
       mismatch,
     };
   }

@@ -1,6 +1,6 @@
 // The converter library: poems.json (+ embeddings, similarity rankings, diversity sequences) -> one cache
 // file. convertCaches runs a conversion under the output's lock (guard.ts) when the cache is not fresh.
-import { open, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -33,7 +33,7 @@ export { INPUT_ROLES, KEYED_ROLES, PIPELINE_FILES, type InputRole, type KeyedRol
 export async function readCacheMeta(
   path: string,
 ): Promise<{ meta: Record<string, unknown>; sections: string[]; rows: number; size: number } | undefined> {
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch {

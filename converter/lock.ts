@@ -41,7 +41,8 @@ export class LockTimeoutError extends Error {
   constructor(lockFile: string, waitedMs: number, holder?: LockInfo) {
     const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.started}` : 'another process';
     super(
-      `${lockFile}: timed out after ${(waitedMs / 1000).toFixed(1)} s waiting for the conversion lock held by ${who} (remove the lock file if no conversion is running)`,
+      `${lockFile}: timed out after ${(waitedMs / 1000).toFixed(1)} s waiting for the conversion lock held by ${who} ` +
+        '(remove the lock file if no conversion is running)',
     );
     this.name = 'LockTimeoutError';
     this.lockFile = lockFile;

@@ -140,7 +140,7 @@ export async function reconcile(
             : `${refKey} ${v} has no embedding`;
       return false;
     });
-    const dim = (meta.embedding_dimension as number | undefined) ?? kept[0]?.embedding!.length ?? 0;
+    const dim = (meta.embedding_dimension as number | undefined) ?? kept[0]?.embedding?.length ?? 0;
     let missing = 0;
     let firstMissing = '';
     for (let row = 0; row < n; row++) {
@@ -212,7 +212,8 @@ export async function reconcile(
       notes.push(`${droppedValues} number(s) that name no poem dropped from lists (first: ${firstValue})`);
     if (missing)
       notes.push(
-        `${missing} poem(s) without a ${noun} given ${role === 'diversity' ? 'a sequence of just the poem' : 'an empty ranking'} (first: ${firstMissing})`,
+        `${missing} poem(s) without a ${noun} given ` +
+          `${role === 'diversity' ? 'a sequence of just the poem' : 'an empty ranking'} (first: ${firstMissing})`,
       );
   }
   notes.push(...counts);
@@ -222,6 +223,8 @@ export async function reconcile(
   return {
     changed: true,
     reading,
-    warning: `${file} disagrees with ${poemsFile} (read as ${READING_NAMES[reading]}): ${notes.join('; ')} (onMismatch: "warn")`,
+    warning:
+      `${file} disagrees with ${poemsFile} (read as ${READING_NAMES[reading]}): ` +
+      `${notes.join('; ')} (onMismatch: "warn")`,
   };
 }

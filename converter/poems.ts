@@ -40,7 +40,9 @@ function pathTree(fields: readonly string[]): PathNode {
   for (const b of ['id', 'title', 'content', 'category', 'filepath'] as const) at([b]).builtins.push(b);
   at(['creation_date']).builtins.push('topDate');
   at(['metadata', 'creation_date']).builtins.push('date');
-  fields.forEach((f, i) => at(f.split('.')).fields.push(i));
+  fields.forEach((f, i) => {
+    at(f.split('.')).fields.push(i);
+  });
   const collect = (node: PathNode): { builtins: Builtin[]; fields: number[] } => {
     const all = { builtins: [] as Builtin[], fields: [] as number[] };
     for (const child of node.children?.values() ?? []) {
@@ -195,7 +197,11 @@ export async function readPoems(
       return;
     }
     if (kind === 'object' || kind === 'array') {
-      if (node.builtins.length === 0 && node.fields.length === 0) return src.skipValue(); // only a container of others
+      // only a container of others
+      if (node.builtins.length === 0 && node.fields.length === 0) {
+        src.skipValue();
+        return;
+      }
     }
     if (kind === 'number' && node.builtins.includes('id')) {
       const v = src.readNumber(ID_EXPECTED);

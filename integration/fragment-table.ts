@@ -309,7 +309,10 @@ export class SharedFragments implements FragmentStore {
     return this.arenaView(id + 4).readUInt32LE(id);
   }
   copySegment(id: number, out: Uint8Array, at: number): void {
-    if (id % 4 !== 0) return this.fallback.copySegment(id, out, at);
+    if (id % 4 !== 0) {
+      this.fallback.copySegment(id, out, at);
+      return;
+    }
     const v = this.arenaView(id + 4);
     const start = id + 4;
     this.arenaView(start + v.readUInt32LE(id)).copy(out, at, start, start + v.readUInt32LE(id));

@@ -51,18 +51,21 @@ export function virtualModuleSource(c: VirtualConfig): string {
     ? `const shm = process.env.${SHM_ENV}; return shm ? openShm(shm) : openCache(cacheFile);`
     : 'return openCache(cacheFile);';
   return [
-    `import { ${shm ? 'openCache, openShm' : 'openCache'} } from ${JSON.stringify(c.readerImport ?? READER_SPECIFIER)};`,
+    `import { ${shm ? 'openCache, openShm' : 'openCache'} } ` +
+      `from ${JSON.stringify(c.readerImport ?? READER_SPECIFIER)};`,
     `export const cacheFile = ${JSON.stringify(c.cacheFile)};`,
     `export const pageSize = ${num(c.pageSize)};`,
     `export const maxPagesPerPoem = ${num(c.maxPagesPerPoem)};`,
     `export { Reuse } from ${JSON.stringify(c.reuseImport ?? REUSE_SPECIFIER)};`,
     ...(c.reopen
       ? [
-          '/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced (stat per call). */',
+          '/** The cache reader of the calling thread; opened on first use, reopened when the file was replaced ' +
+            '(stat per call). */',
           `export function getCache() { ${open} }`,
         ]
       : [
-          '/** The cache reader of the calling thread, opened on first use (the cache does not change during a build). */',
+          '/** The cache reader of the calling thread, opened on first use ' +
+            '(the cache does not change during a build). */',
           'let reader;',
           `function openReader() { ${open} }`,
           'export function getCache() { return reader ??= openReader(); }',

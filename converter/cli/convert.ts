@@ -1,6 +1,6 @@
 // poem-cache convert: flags and an optional JSON config file -> convertCaches options, with one clear line for
 // every wrong value; then the conversion with progress, and a table of what each input took.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, type Stats, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ConvertOptions, ConvertResult } from '../index.ts';
 import { fieldPathProblem } from '../fields.ts';
@@ -206,7 +206,7 @@ export async function convert(args: string[], io: CliIO): Promise<number> {
   ];
   for (const [role, file] of inputs) {
     if (file === undefined) continue;
-    let st;
+    let st: Stats;
     try {
       st = statSync(file);
     } catch (e) {

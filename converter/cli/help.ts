@@ -25,7 +25,8 @@ into one binary cache. Skips the work ("up to date") when the output was built f
 Options:
   --poems FILE        poems.json: {"poems":[{"id","content","category","filepath","metadata":{...}}]} (required);
                       a poem is its position: poem_index 1, 2, ... (ids may repeat across categories)
-  --embeddings FILE   embeddings.json: {"metadata":{"embedding_dimension"},"embeddings":[{"poem_index","id","embedding"}]}
+  --embeddings FILE   embeddings.json:
+                      {"metadata":{"embedding_dimension"},"embeddings":[{"poem_index","id","embedding"}]}
   --similarity FILE   similarity_rankings_cache.json: {"rankings":{"<poem_index>":[poem_index, most similar first]}}
   --diversity FILE    diversity_cache.json: {"sequences":{"<position>":[positions, the poem itself first]}}
   --out FILE          the cache file to write (required)

@@ -1,5 +1,5 @@
 // A cache file as inspect and verify read it: mapped (inspect, when the addon is there) or read whole.
-import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, type Stats, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readFileInto } from '../../cache/read-file.ts';
 import { CacheFormatError, parseCache, type ParsedCache } from '../../cache/validate.ts';
@@ -30,7 +30,7 @@ export function readImage(path: string): Uint8Array {
  * inspect read are touched), else reads it; parseCache validates either way.
  */
 export async function parseImage(path: string): Promise<{ bytes: Uint8Array; parsed: ParsedCache }> {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {

@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SectionName } from '../../cache/layout.ts';
+import type { CacheReader } from '../../cache/reader.ts';
 import { CacheFormatError } from '../../cache/validate.ts';
 import { Failure, fileError, oneFile, oneLine, parse, UsageError, type CliIO } from './common.ts';
 import { fmtInt, table } from './format.ts';
@@ -36,7 +37,7 @@ export async function query(args: string[], io: CliIO): Promise<number> {
     throw fileError(path, e);
   }
   const { openCache, AmbiguousIdError } = await import('../../cache/reader.ts');
-  let reader;
+  let reader: CacheReader;
   try {
     reader = openCache(path);
   } catch (e) {

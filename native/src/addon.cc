@@ -85,7 +85,9 @@ Napi::ArrayBuffer externalArrayBuffer(Napi::Env env, const Mapping& m) {
 }
 
 std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  if (info.Length() <= i || !info[i].IsString()) {
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  }
   return info[i].As<Napi::String>().Utf8Value();
 }
 
@@ -122,7 +124,8 @@ Napi::Value MapFileShared(const Napi::CallbackInfo& info) {
   if (m.size == 0) return env.Global().Get("SharedArrayBuffer").As<Napi::Function>().New({Napi::Number::New(env, 0)});
   napi_value result;
   // The finalizer may run on any thread once the last isolate lets go; munmap is thread-safe.
-  napi_status status = createExternalSab(env, m.data, m.size, unmapSharedArrayBuffer, reinterpret_cast<void*>(m.size), &result);
+  napi_status status =
+      createExternalSab(env, m.data, m.size, unmapSharedArrayBuffer, reinterpret_cast<void*>(m.size), &result);
   if (status != napi_ok) {
     munmap(m.data, m.size);
     NAPI_THROW_IF_FAILED(env, status, Napi::Value());
@@ -179,10 +182,14 @@ Napi::Value ShmUnlink(const Napi::CallbackInfo& info) {
 // parseFloats(bytes, from, to, out, at, max): poem::parseJsonFloats over bytes[from, to) into out[at, at + max).
 Napi::Value ParseFloats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 6 || !info[0].IsTypedArray() || !info[3].IsTypedArray()) throw Napi::TypeError::New(env, "parseFloats(bytes, from, to, out, at, max)");
+  if (info.Length() < 6 || !info[0].IsTypedArray() || !info[3].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "parseFloats(bytes, from, to, out, at, max)");
+  }
   Napi::TypedArray bytes = info[0].As<Napi::TypedArray>();
   Napi::TypedArray outArg = info[3].As<Napi::TypedArray>();
-  if (bytes.TypedArrayType() != napi_uint8_array || outArg.TypedArrayType() != napi_float32_array) throw Napi::TypeError::New(env, "parseFloats: bytes must be a Uint8Array and out a Float32Array");
+  if (bytes.TypedArrayType() != napi_uint8_array || outArg.TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(env, "parseFloats: bytes must be a Uint8Array and out a Float32Array");
+  }
   double from = info[1].As<Napi::Number>().DoubleValue();
   double to = info[2].As<Napi::Number>().DoubleValue();
   double at = info[4].As<Napi::Number>().DoubleValue();
@@ -190,16 +197,21 @@ Napi::Value ParseFloats(const Napi::CallbackInfo& info) {
   size_t len = bytes.ByteLength();
   size_t outLen = outArg.ElementLength();
   // !(a <= b) also rejects NaN
-  if (!(from >= 0 && from <= to && to <= double(len)) || !(at >= 0 && max >= 0 && at + max <= double(outLen))) throw Napi::RangeError::New(env, "parseFloats: range outside the arrays");
+  if (!(from >= 0 && from <= to && to <= double(len)) || !(at >= 0 && max >= 0 && at + max <= double(outLen))) {
+    throw Napi::RangeError::New(env, "parseFloats: range outside the arrays");
+  }
   const char* data = static_cast<const char*>(bytes.ArrayBuffer().Data()) + bytes.ByteOffset();
-  float* out = reinterpret_cast<float*>(static_cast<char*>(outArg.ArrayBuffer().Data()) + outArg.ByteOffset()) + size_t(at);
-  return Napi::Number::New(env, double(poem::parseJsonFloats(data + size_t(from), data + size_t(to), out, size_t(max))));
+  char* outBytes = static_cast<char*>(outArg.ArrayBuffer().Data()) + outArg.ByteOffset();
+  float* out = reinterpret_cast<float*>(outBytes) + size_t(at);
+  long parsed = poem::parseJsonFloats(data + size_t(from), data + size_t(to), out, size_t(max));
+  return Napi::Number::New(env, double(parsed));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorConstructor", Napi::Function::New(env, SetErrorConstructor, "setErrorConstructor"));
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
-  createExternalSab = reinterpret_cast<CreateExternalSharedArrayBuffer>(dlsym(RTLD_DEFAULT, "node_api_create_external_sharedarraybuffer"));
+  createExternalSab = reinterpret_cast<CreateExternalSharedArrayBuffer>(
+      dlsym(RTLD_DEFAULT, "node_api_create_external_sharedarraybuffer"));
   if (createExternalSab) exports.Set("mapFileShared", Napi::Function::New(env, MapFileShared, "mapFileShared"));
   exports.Set("shmCreate", Napi::Function::New(env, ShmCreate, "shmCreate"));
   exports.Set("shmOpen", Napi::Function::New(env, ShmOpen, "shmOpen"));

@@ -1,4 +1,4 @@
-// JSON number arrays → float32, for the converter's embeddings fast path (converter/source.ts readFloats).
+// JSON number arrays → float32, for the converter's embeddings fast path (converter/byte-numbers.ts, readFloats).
 #pragma once
 #include <cstddef>
 
