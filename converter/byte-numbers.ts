@@ -14,7 +14,7 @@ export const MAX_ELEMENT = 16 << 20;
 /** Bytes of numeric text handed to one JSON.parse call. */
 const SLICE = 1 << 20;
 
-/** The native parseFloats when the addon is there (about 3x faster), else the JS one. */
+/** The native parseFloats when the addon is there (the faster), else the JS one. */
 let floatParser: typeof parseFloats | undefined;
 
 export class ByteNumbers extends ByteTokenizer {

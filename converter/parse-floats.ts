@@ -1,6 +1,6 @@
 // parseFloats: an embedding's numbers read straight from JSON bytes as float32, each exactly the float32 of the
-// double JSON.parse gives (readFloats' JS path, byte-numbers.ts; the addon's parseFloats is its C++ twin, about
-// 3x faster). -1 on anything unusual: the caller reads the array the precise way, which reports it.
+// double JSON.parse gives (readFloats' JS path, byte-numbers.ts; the addon's parseFloats is its faster C++
+// twin). -1 on anything unusual: the caller reads the array the precise way, which reports it.
 /** The largest finite float32: inputs beyond it are refused (it would become Infinity in the cache). */
 export const FLT_MAX = 3.4028234663852886e38;
 /** Smallest normal float32: below it float32 rounding is not at a fixed bit of the double. */
