@@ -77,7 +77,9 @@ for (const mode of ['fallback', 'default'] as const) {
       const r = openCache(file, opts);
       const ids2 = r.sections.find((s) => s.name === 'ids')!;
       expect(ids2.flags & 1).toBe(0);
-      ids.forEach((id, row) => expect(r.rowOf(id)).toBe(row));
+      ids.forEach((id, row) => {
+        expect(r.rowOf(id)).toBe(row);
+      });
       expect(r.rowOf(6)).toBe(-1);
       expect(r.rowOf(2_000_000_001)).toBe(-1);
       expect(r.title(2)).toBe('2000000000');

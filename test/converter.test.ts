@@ -115,7 +115,12 @@ describe('convertCaches round trips', () => {
       ['diversity', 'index0'],
     ]);
     const c = openCache(out, { fallback: true });
-    const meta = c.metadata as any;
+    const meta = c.metadata as {
+      converter: { version: unknown };
+      readings: unknown;
+      sources: Record<string, unknown>;
+      inputs: Record<string, { size: number }>;
+    };
     expect(meta.converter.version).toBeTypeOf('string');
     expect(meta.readings).toEqual({ embeddings: 'index', similarity: 'index', diversity: 'index0' });
     expect(meta.sources.embeddings).toEqual({ embedding_dimension: 7, embedding_model: 'test-model', total_poems: 9 });

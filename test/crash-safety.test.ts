@@ -114,7 +114,7 @@ function runChild(opts: object, killAt?: number | 'done', oldIno?: number): Prom
     };
     child.stdout.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
-      let nl;
+      let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
@@ -277,7 +277,7 @@ describe('replacing a cache under a reader', () => {
     let waiter: (() => void) | undefined;
     child.stdout.on('data', (c: Buffer) => {
       buf += c.toString();
-      let nl;
+      let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         lines.push(buf.slice(0, nl));
         buf = buf.slice(nl + 1);

@@ -20,7 +20,9 @@ describe('cache reader under random corruption (fast-check)', () => {
         'extra-sections',
         'single',
       ]);
-      fuzzer.bases.forEach((_, base) => fuzzer.check({ base, mutations: [], seal: 'none' }));
+      fuzzer.bases.forEach((_, base) => {
+        fuzzer.check({ base, mutations: [], seal: 'none' });
+      });
       const paths = fuzzer.native ? [fuzzer.stats.native, fuzzer.stats.fallback] : [fuzzer.stats.fallback];
       for (const p of paths) expect(p).toEqual({ accepted: fuzzer.bases.length, rejected: 0 });
       expect(fuzzer.stats.metadataErrors).toBe(0);

@@ -1,6 +1,6 @@
 // Real `astro build`s of test/fixtures/site: worker prerenderer (workers: 2) vs Astro's own (workers: 0),
 // byte-identical output, the worker pool really rendered, and the one-warning fallback.
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,6 @@ import { native, requireNative } from './support/native.ts';
 
 const root = fileURLToPath(new URL('./fixtures/site/', import.meta.url));
 const dataDir = join(root, 'data-prerender');
-const cacheFile = join(root, '.cache-prerender', 'poems.cache');
 let data: FixtureData;
 const PAGES = 2 + 24 + 24 * 5;
 
@@ -73,7 +72,9 @@ async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; chunks: s
   try {
     return { result: await fn(), chunks };
   } finally {
-    streams.forEach((s, i) => (s.write = writes[i]));
+    streams.forEach((s, i) => {
+      s.write = writes[i];
+    });
   }
 }
 

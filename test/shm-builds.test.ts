@@ -95,7 +95,7 @@ function runChild(
     if (kill?.at === 'spawn') fire();
     p.stdout.on('data', (d) => {
       buf += d;
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);

@@ -12,7 +12,7 @@
 //     throws the reader's own Error (`${file}: ...`); `metadata` may also throw the reader's format error (mutated JSON text);
 //   - both paths make the same accept/reject decision, with the same message when they reject;
 //   - nothing crashes the process (native runs in-process) and no case takes longer than the watchdog allows.
-import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -482,7 +482,7 @@ export class FuzzFailure extends Error {
 
 type Outcome = { accepted: true } | { accepted: false; message: string };
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export interface Fuzzer {
   dir: string;
@@ -502,7 +502,7 @@ export async function createFuzzer(): Promise<Fuzzer> {
   const native = loadNative() !== undefined;
   const stats = newStats();
   const file = resolve(dir, 'case.poemcache');
-  const formatMessage = new RegExp(`^${escape(file)}: byte \\d+: expected `);
+  const formatMessage = new RegExp(`^${escapeRegExp(file)}: byte \\d+: expected `);
   const progress = new Int32Array(new SharedArrayBuffer(8));
   let counting = true;
 
