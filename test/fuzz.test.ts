@@ -31,7 +31,8 @@ describe('cache reader under random corruption (fast-check)', () => {
     }
   });
 
-  it(`rejects with a format error or reads inside the image, natively and in the fallback alike (${CASES} cases, seed ${SEED})`, async () => {
+  it('rejects with a format error or reads inside the image, natively and in the fallback alike ' +
+    `(${CASES} cases, seed ${SEED})`, async () => {
     const result = await runFuzz({ cases: CASES, seed: SEED, watchdogMs: 20_000 });
     console.log(describeRun(result).join('\n'));
     expect(result.failure?.message, result.failure && describeRun(result).slice(-3).join('\n')).toBeUndefined();

@@ -132,7 +132,8 @@ describe('astro build of the fixture site', () => {
       expect(r.stats.pss?.processKb).toBeGreaterThan(0);
       if (!native && !requireNative) {
         console.log(
-          'prerender.test: cache mappings not checked: native addon not available (the fallback reads the cache into memory)',
+          'prerender.test: cache mappings not checked: native addon not available (the fallback reads the cache into ' +
+            'memory)',
         );
       } else {
         expect(r.stats.pss!.cacheMappings).toBeGreaterThanOrEqual(3);
@@ -140,7 +141,8 @@ describe('astro build of the fixture site', () => {
       }
     }
     console.log(
-      `workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`,
+      `workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ` +
+        `${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`,
     );
   }, 240_000);
 
