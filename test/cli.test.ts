@@ -216,7 +216,8 @@ describe('missing and corrupt files: exit 1, one line naming the file', () => {
     const noDir = await run(['convert', '--poems', cachePath, '--out', join(dir, 'no-such-dir', 'o.pcache')]);
     expect(noDir.code).toBe(1);
     expect(noDir.stderr).toBe(
-      `poem-cache: ${join(dir, 'no-such-dir')}: no such directory (for --out ${join(dir, 'no-such-dir', 'o.pcache')})\n`,
+      `poem-cache: ${join(dir, 'no-such-dir')}: no such directory (for --out ` +
+        `${join(dir, 'no-such-dir', 'o.pcache')})\n`,
     );
   });
 
@@ -423,7 +424,8 @@ describe('query', () => {
     const r = await run(['query', path, '--id', '1']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      `poem-cache: ${path}: poem id 1 is not unique: 3 poems have it (poem_index 1 (fediverse/0001.txt) in fediverse, ` +
+      `poem-cache: ${path}: poem id 1 is not unique: 3 poems have it ` +
+        '(poem_index 1 (fediverse/0001.txt) in fediverse, ' +
         'poem_index 3 (messages/0001.txt) in messages, poem_index 4 (notes/0001.txt) in notes); ask with --index N\n',
     );
     const q = await run(['query', path, '--index', '3']);
@@ -625,7 +627,8 @@ describe("convert (the generator's small size)", () => {
     const bad = join(dir, 'bad-poems.json');
     writeFileSync(
       bad,
-      '{"poems": [{"id": 1, "title": "x", "content": "y", "category": "z", "metadata": {"creation_date": "2020"}}, {"id": ',
+      '{"poems": [{"id": 1, "title": "x", "content": "y", "category": "z", "metadata": {"creation_date": "2020"}}, ' +
+        '{"id": ',
     );
     const r = await run(['convert', '--poems', bad, '--out', join(dir, 'bad.pcache')]);
     expect(r.code).toBe(1);

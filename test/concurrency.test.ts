@@ -181,39 +181,44 @@ describe('the conversion lock', () => {
     expect(waitedFor).toEqual(holder);
     expect((err as Error).message).toMatch(
       new RegExp(
-        `^${out.replace(/[.]/g, '\\.')}\\.lock: timed out after 0\\.[3-9]\\d* s waiting for the conversion lock held by pid ${process.pid} on ${hostname().replace(/[.]/g, '\\.')} since ${holder.started.replace(/[.]/g, '\\.')} \\(remove the lock file if no conversion is running\\)$`,
+        `^${out.replace(/[.]/g, '\\.')}\\.lock: timed out after 0\\.[3-9]\\d* s waiting for the conversion lock held ` +
+          `by pid ${process.pid} on ${hostname().replace(/[.]/g, '\\.')} since ` +
+          `${holder.started.replace(/[.]/g, '\\.')} \\(remove the lock file if no conversion is running\\)$`,
       ),
     );
     await release();
     expect(existsSync(`${out}.lock`)).toBe(false);
   });
 
-  it('takes over a lock whose holder is dead, and one not refreshed for staleMs; waits for a live fresh one', async () => {
-    const out = join(dir, 'stale.cache');
-    const dead = deadPid();
-    writeFileSync(
-      `${out}.lock`,
-      JSON.stringify({ pid: dead, host: hostname(), started: new Date().toISOString(), token: 'x' }),
-    );
-    expect(await withLock(out, async () => 'got it', { timeoutMs: 2000 })).toBe('got it');
-    // a holder on another host that stopped refreshing the lock
-    writeFileSync(
-      `${out}.lock`,
-      JSON.stringify({ pid: process.ppid, host: 'elsewhere', started: new Date(0).toISOString(), token: 'y' }),
-    );
-    const old = new Date(Date.now() - 120_000);
-    utimesSync(`${out}.lock`, old, old);
-    expect(await withLock(out, async () => 'got it too', { timeoutMs: 2000 })).toBe('got it too');
-    // a live holder (the vitest main process) with a fresh lock: not stale
-    writeFileSync(
-      `${out}.lock`,
-      JSON.stringify({ pid: process.ppid, host: hostname(), started: new Date().toISOString(), token: 'z' }),
-    );
-    await expect(withLock(out, async () => 'no', { timeoutMs: 300, pollMs: 20 })).rejects.toBeInstanceOf(
-      LockTimeoutError,
-    );
-    rmSync(`${out}.lock`);
-  });
+  it(
+    'takes over a lock whose holder is dead, and one not refreshed for staleMs; ' + 'waits for a live fresh one',
+    async () => {
+      const out = join(dir, 'stale.cache');
+      const dead = deadPid();
+      writeFileSync(
+        `${out}.lock`,
+        JSON.stringify({ pid: dead, host: hostname(), started: new Date().toISOString(), token: 'x' }),
+      );
+      expect(await withLock(out, async () => 'got it', { timeoutMs: 2000 })).toBe('got it');
+      // a holder on another host that stopped refreshing the lock
+      writeFileSync(
+        `${out}.lock`,
+        JSON.stringify({ pid: process.ppid, host: 'elsewhere', started: new Date(0).toISOString(), token: 'y' }),
+      );
+      const old = new Date(Date.now() - 120_000);
+      utimesSync(`${out}.lock`, old, old);
+      expect(await withLock(out, async () => 'got it too', { timeoutMs: 2000 })).toBe('got it too');
+      // a live holder (the vitest main process) with a fresh lock: not stale
+      writeFileSync(
+        `${out}.lock`,
+        JSON.stringify({ pid: process.ppid, host: hostname(), started: new Date().toISOString(), token: 'z' }),
+      );
+      await expect(withLock(out, async () => 'no', { timeoutMs: 300, pollMs: 20 })).rejects.toBeInstanceOf(
+        LockTimeoutError,
+      );
+      rmSync(`${out}.lock`);
+    },
+  );
 
   it("stops waiting when the signal aborts, leaving the holder's lock alone", async () => {
     const out = join(dir, 'abort.cache');
@@ -230,24 +235,27 @@ describe('the conversion lock', () => {
     await release();
   });
 
-  it('recovers the lock of a SIGKILLed process; four processes racing for that stale lock enter one at a time', async () => {
-    const out = join(dir, 'killed.cache');
-    const killed = await run([LOCK_CHILD, out, 'hang'], (line, kill) => line === 'locked' && kill());
-    expect(killed.signal).toBe('SIGKILL');
-    const lock = JSON.parse(readFileSync(`${out}.lock`, 'utf8'));
-    expect(pidAlive(lock.pid)).toBe(false);
-    const log = join(dir, 'killed.log');
-    const runs = await Promise.all([1, 2, 3, 4].map(() => run([LOCK_CHILD, out, 'log', log, '100'])));
-    for (const r of runs) expect(r.code, r.stderr).toBe(0);
-    const lines = readFileSync(log, 'utf8').trim().split('\n');
-    expect(lines).toHaveLength(8);
-    for (let i = 0; i < lines.length; i += 2) {
-      expect(lines[i]).toMatch(/^enter \d+$/);
-      expect(lines[i + 1]).toBe(lines[i].replace('enter', 'exit'));
-    }
-    expect(existsSync(`${out}.lock`)).toBe(false);
-    expect(readdirSync(dir).filter((n) => n.startsWith('killed.cache'))).toEqual([]);
-  });
+  it(
+    'recovers the lock of a SIGKILLed process; ' + 'four processes racing for that stale lock enter one at a time',
+    async () => {
+      const out = join(dir, 'killed.cache');
+      const killed = await run([LOCK_CHILD, out, 'hang'], (line, kill) => line === 'locked' && kill());
+      expect(killed.signal).toBe('SIGKILL');
+      const lock = JSON.parse(readFileSync(`${out}.lock`, 'utf8'));
+      expect(pidAlive(lock.pid)).toBe(false);
+      const log = join(dir, 'killed.log');
+      const runs = await Promise.all([1, 2, 3, 4].map(() => run([LOCK_CHILD, out, 'log', log, '100'])));
+      for (const r of runs) expect(r.code, r.stderr).toBe(0);
+      const lines = readFileSync(log, 'utf8').trim().split('\n');
+      expect(lines).toHaveLength(8);
+      for (let i = 0; i < lines.length; i += 2) {
+        expect(lines[i]).toMatch(/^enter \d+$/);
+        expect(lines[i + 1]).toBe(lines[i].replace('enter', 'exit'));
+      }
+      expect(existsSync(`${out}.lock`)).toBe(false);
+      expect(readdirSync(dir).filter((n) => n.startsWith('killed.cache'))).toEqual([]);
+    },
+  );
 });
 
 describe('two builds at once', () => {
@@ -266,22 +274,26 @@ describe('two builds at once', () => {
     expect(readdirSync(d)).toEqual(['poems.cache']);
   });
 
-  it('two build starts (poemCache options + ensureCache) in two processes on the same cacheDir: both succeed, one converts', async () => {
-    const root = join(dir, 'project');
-    mkdirSync(root);
-    cpSync(data, join(root, 'data'), { recursive: true }); // a link out of the root would be refused
-    const cacheDir = join(root, 'node_modules', '.astro');
-    const child = join(ROOT, 'test/fixtures/ensure-child.ts');
-    const [a, b] = await Promise.all([run([child, root, cacheDir]), run([child, root, cacheDir])]);
-    expect(a.code, a.stderr).toBe(0);
-    expect(b.code, b.stderr).toBe(0);
-    const results = [a.stdout, b.stdout].map((s) => s.trim().split('\n').at(-1)).sort();
-    expect(results).toEqual(['result converted', 'result skipped']);
-    const cacheFile = join(cacheDir, 'poem-cache', 'poems.cache');
-    expect([a.stdout, b.stdout].join('')).toContain(`info cache is fresh: ${cacheFile} (300 poems`);
-    expect(spawnSync(process.execPath, [BIN, 'verify', cacheFile], { encoding: 'utf8' }).status).toBe(0);
-    expect(readdirSync(join(cacheDir, 'poem-cache'))).toEqual(['poems.cache']);
-  });
+  it(
+    'two build starts (poemCache options + ensureCache) in two processes on the same cacheDir: ' +
+      'both succeed, one converts',
+    async () => {
+      const root = join(dir, 'project');
+      mkdirSync(root);
+      cpSync(data, join(root, 'data'), { recursive: true }); // a link out of the root would be refused
+      const cacheDir = join(root, 'node_modules', '.astro');
+      const child = join(ROOT, 'test/fixtures/ensure-child.ts');
+      const [a, b] = await Promise.all([run([child, root, cacheDir]), run([child, root, cacheDir])]);
+      expect(a.code, a.stderr).toBe(0);
+      expect(b.code, b.stderr).toBe(0);
+      const results = [a.stdout, b.stdout].map((s) => s.trim().split('\n').at(-1)).sort();
+      expect(results).toEqual(['result converted', 'result skipped']);
+      const cacheFile = join(cacheDir, 'poem-cache', 'poems.cache');
+      expect([a.stdout, b.stdout].join('')).toContain(`info cache is fresh: ${cacheFile} (300 poems`);
+      expect(spawnSync(process.execPath, [BIN, 'verify', cacheFile], { encoding: 'utf8' }).status).toBe(0);
+      expect(readdirSync(join(cacheDir, 'poem-cache'))).toEqual(['poems.cache']);
+    },
+  );
 
   it('a conversion that finds the lock of a SIGKILLed converter recovers it and converts', async () => {
     const d = join(dir, 'afterkill');

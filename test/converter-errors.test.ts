@@ -106,9 +106,12 @@ describe('malformed inputs', () => {
           chunkSize,
         });
         expect((err as Error).message).toBe(
-          `${files.similarity}:1:${column}: 77 names no poem in any reading: as 1-based poem_index, 77 is outside 1..3; ` +
-            `as poem ids, id 1 names 2 poems (x/0001.txt, y/0001.txt); as 0-based positions, 3 is outside 0..2 (at 1:${zeroAt}), expected numbers that all name ` +
-            `poems of ${files.poems} one way (set keys.similarity (--similarity-keys) to id, index or index0 to choose) (set onMismatch: "warn" to convert anyway)`,
+          `${files.similarity}:1:${column}: 77 names no poem in any reading: ` +
+            'as 1-based poem_index, 77 is outside 1..3; as poem ids, id 1 names 2 poems (x/0001.txt, y/0001.txt); ' +
+            `as 0-based positions, 3 is outside 0..2 (at 1:${zeroAt}), expected numbers that all name ` +
+            `poems of ${files.poems} one way ` +
+            '(set keys.similarity (--similarity-keys) to id, index or index0 to choose) ' +
+            '(set onMismatch: "warn" to convert anyway)',
         );
       }
     }

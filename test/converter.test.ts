@@ -76,98 +76,114 @@ async function convertAllWays(dir: string, files: Omit<ConvertOptions, 'out'>, e
 }
 
 describe('convertCaches round trips', () => {
-  it("the pipeline's shapes: ids repeat per category, poem_index embeddings and rankings, 0-based sequences", async () => {
-    const dir = g.tmp();
-    const ids = [1, 2, 4, 5, 1, 2, 3, 1, 2];
-    const poems = g.makePoems(ids);
-    const emb = g.makeEmbeddings(ids.length, 7);
-    const rank = g.makeRankings(ids.length);
-    const seq = g.makeSequences(ids.length, 5);
-    const files = {
-      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
-      embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems)),
-      similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, g.refOf(poems, 'index'))),
-      diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, g.refOf(poems, 'index0'), { shuffle: true })),
-    };
-    const out = await convertAllWays(dir, files, { poems, emb, rank, seq });
-    const r = await convertCaches({ ...files, out: join(dir, 'x.bin'), workers: 0 });
-    expect(r.sections).toEqual([
-      'ids',
-      'title',
-      'text',
-      'category',
-      'date',
-      'field.0',
-      'field.1',
-      'field.2',
-      'field.3',
-      'field.4',
-      'field.5',
-      'embeddings',
-      'similar',
-      'diversity',
-      'meta',
-    ]);
-    expect(r.inputs.map((i) => [i.role, i.reading])).toEqual([
-      ['poems', undefined],
-      ['embeddings', 'index'],
-      ['similarity', 'index'],
-      ['diversity', 'index0'],
-    ]);
-    const c = openCache(out, { fallback: true });
-    const meta = c.metadata as any;
-    expect(meta.converter.version).toBeTypeOf('string');
-    expect(meta.readings).toEqual({ embeddings: 'index', similarity: 'index', diversity: 'index0' });
-    expect(meta.sources.embeddings).toEqual({ embedding_dimension: 7, embedding_model: 'test-model', total_poems: 9 });
-    expect(meta.sources.similarity).toEqual({ total_poems: 9, algorithm: 'test' });
-    expect(meta.sources.diversity).toEqual({ num_poems: 9, top_k: 5 });
-    expect(Object.keys(meta.inputs)).toEqual(['poems', 'embeddings', 'similarity', 'diversity']);
-    expect(meta.inputs.poems.size).toBe(statSync(files.poems).size);
-    expect(c.idsRepeat).toBe(true);
-    expect(c.rowsOf(1)).toEqual([0, 4, 7]);
-    expect(c.rowsOf(99)).toEqual([]);
-    expect(c.rowOf(99)).toBe(-1);
-    expect(c.rowOf(4)).toBe(2);
-    expect(c.fieldNames).toEqual([
-      'filepath',
-      'content_warning',
-      'metadata.is_golden_poem',
-      'metadata.is_boost',
-      'metadata.original_uri',
-      'metadata.source_file',
-    ]);
-  });
+  it(
+    "the pipeline's shapes: " + 'ids repeat per category, poem_index embeddings and rankings, 0-based sequences',
+    async () => {
+      const dir = g.tmp();
+      const ids = [1, 2, 4, 5, 1, 2, 3, 1, 2];
+      const poems = g.makePoems(ids);
+      const emb = g.makeEmbeddings(ids.length, 7);
+      const rank = g.makeRankings(ids.length);
+      const seq = g.makeSequences(ids.length, 5);
+      const files = {
+        poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+        embeddings: g.write(dir, 'embeddings.json', g.embeddingsJson(emb, poems)),
+        similarity: g.write(dir, 'similarity.json', g.rankingsJson(rank, g.refOf(poems, 'index'))),
+        diversity: g.write(dir, 'diversity.json', g.sequencesJson(seq, g.refOf(poems, 'index0'), { shuffle: true })),
+      };
+      const out = await convertAllWays(dir, files, { poems, emb, rank, seq });
+      const r = await convertCaches({ ...files, out: join(dir, 'x.bin'), workers: 0 });
+      expect(r.sections).toEqual([
+        'ids',
+        'title',
+        'text',
+        'category',
+        'date',
+        'field.0',
+        'field.1',
+        'field.2',
+        'field.3',
+        'field.4',
+        'field.5',
+        'embeddings',
+        'similar',
+        'diversity',
+        'meta',
+      ]);
+      expect(r.inputs.map((i) => [i.role, i.reading])).toEqual([
+        ['poems', undefined],
+        ['embeddings', 'index'],
+        ['similarity', 'index'],
+        ['diversity', 'index0'],
+      ]);
+      const c = openCache(out, { fallback: true });
+      const meta = c.metadata as {
+        converter: { version: unknown };
+        readings: unknown;
+        sources: Record<string, unknown>;
+        inputs: Record<string, { size: number }>;
+      };
+      expect(meta.converter.version).toBeTypeOf('string');
+      expect(meta.readings).toEqual({ embeddings: 'index', similarity: 'index', diversity: 'index0' });
+      expect(meta.sources.embeddings).toEqual({
+        embedding_dimension: 7,
+        embedding_model: 'test-model',
+        total_poems: 9,
+      });
+      expect(meta.sources.similarity).toEqual({ total_poems: 9, algorithm: 'test' });
+      expect(meta.sources.diversity).toEqual({ num_poems: 9, top_k: 5 });
+      expect(Object.keys(meta.inputs)).toEqual(['poems', 'embeddings', 'similarity', 'diversity']);
+      expect(meta.inputs.poems.size).toBe(statSync(files.poems).size);
+      expect(c.idsRepeat).toBe(true);
+      expect(c.rowsOf(1)).toEqual([0, 4, 7]);
+      expect(c.rowsOf(99)).toEqual([]);
+      expect(c.rowOf(99)).toBe(-1);
+      expect(c.rowOf(4)).toBe(2);
+      expect(c.fieldNames).toEqual([
+        'filepath',
+        'content_warning',
+        'metadata.is_golden_poem',
+        'metadata.is_boost',
+        'metadata.original_uri',
+        'metadata.source_file',
+      ]);
+    },
+  );
 
-  it('legacy shapes read as ids: id-only embeddings, {id, similarity} objects, top-K, metadata last, shuffled, pretty-printed, gapped ids', async () => {
-    const dir = g.tmp();
-    const ids = [1000, 7, 52, 8, 13, 2_000_000_000, 0, 44];
-    const poems = g.makePoems(ids);
-    const emb = g.makeEmbeddings(ids.length, 5, 9);
-    const rank = g.makeRankings(ids.length, 3, 8);
-    const seq = g.makeSequences(ids.length, 3, 7);
-    const byId = g.refOf(poems, 'id');
-    const files = {
-      poems: g.write(dir, 'poems.json', g.poemsJson(poems, 2)),
-      embeddings: g.write(
-        dir,
-        'embeddings.json',
-        g.embeddingsJson(emb, poems, { reading: 'id', metaLast: true, shuffle: true, indent: 2 }),
-      ),
-      similarity: g.write(
-        dir,
-        'similarity.json',
-        g.rankingsJson(rank, byId, { objects: true, metaLast: true, shuffle: true, indent: 2 }),
-      ),
-      diversity: g.write(
-        dir,
-        'diversity.json',
-        g.sequencesJson(seq, byId, { metaLast: true, shuffle: true, indent: 4 }),
-      ),
-    };
-    await convertAllWays(dir, files, { poems, emb, rank, objects: true, seq });
-    const r = await convertCaches({ ...files, out: join(dir, 'y.bin'), workers: 0 });
-    expect(r.inputs.slice(1).map((i) => i.reading)).toEqual(['id', 'id', 'id']);
-  });
+  it(
+    'legacy shapes read as ids: ' +
+      'id-only embeddings, {id, similarity} objects, top-K, metadata last, shuffled, pretty-printed, gapped ids',
+    async () => {
+      const dir = g.tmp();
+      const ids = [1000, 7, 52, 8, 13, 2_000_000_000, 0, 44];
+      const poems = g.makePoems(ids);
+      const emb = g.makeEmbeddings(ids.length, 5, 9);
+      const rank = g.makeRankings(ids.length, 3, 8);
+      const seq = g.makeSequences(ids.length, 3, 7);
+      const byId = g.refOf(poems, 'id');
+      const files = {
+        poems: g.write(dir, 'poems.json', g.poemsJson(poems, 2)),
+        embeddings: g.write(
+          dir,
+          'embeddings.json',
+          g.embeddingsJson(emb, poems, { reading: 'id', metaLast: true, shuffle: true, indent: 2 }),
+        ),
+        similarity: g.write(
+          dir,
+          'similarity.json',
+          g.rankingsJson(rank, byId, { objects: true, metaLast: true, shuffle: true, indent: 2 }),
+        ),
+        diversity: g.write(
+          dir,
+          'diversity.json',
+          g.sequencesJson(seq, byId, { metaLast: true, shuffle: true, indent: 4 }),
+        ),
+      };
+      await convertAllWays(dir, files, { poems, emb, rank, objects: true, seq });
+      const r = await convertCaches({ ...files, out: join(dir, 'y.bin'), workers: 0 });
+      expect(r.inputs.slice(1).map((i) => i.reading)).toEqual(['id', 'id', 'id']);
+    },
+  );
 
   it('plain top-K lists, absent optional inputs, each reading forced', async () => {
     const dir = g.tmp();
@@ -201,45 +217,49 @@ describe('convertCaches round trips', () => {
     await convertAllWays(dir, files, { poems, emb, seq });
   });
 
-  it("embeddings as the pipeline's Lua writes them: null holes, the object form keyed by poem_index, is_random entries", async () => {
-    const dir = g.tmp();
-    const poems = g.makePoems([1, 2, 1]);
-    const emb = g.makeEmbeddings(3, 4);
-    const entry = (row: number) => ({
-      embedding: emb[row],
-      poem_index: row + 1,
-      id: poems[row].id,
-      content_length: 0,
-      is_random: row === 2,
-    });
-    const meta = { embedding_dimension: 4, total_poems: 3, embedding_model: 'm' };
-    // an array with a hole (dkjson writes null for a missing integer key) and an entry at the end
-    const holes = JSON.stringify({ metadata: meta, embeddings: [entry(0), null, entry(1), entry(2)] });
-    const asArray = {
-      poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
-      embeddings: g.write(dir, 'a.json', holes),
-    };
-    await convertAllWays(dir, asArray, { poems, emb });
-    // the object form: {"<poem_index>": entry}, in any order, an entry's own poem_index agreeing with its key
-    const dir2 = g.tmp();
-    const object = JSON.stringify({ embeddings: { 3: entry(2), 1: entry(0), 2: entry(1) }, metadata: meta });
-    await convertAllWays(
-      dir2,
-      { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir2, 'o.json', object) },
-      { poems, emb },
-    );
-    const dir3 = g.tmp();
-    const wrongKey = JSON.stringify({ embeddings: { 1: entry(0), 2: entry(2), 3: entry(1) }, metadata: meta });
-    const files3 = {
-      poems: g.write(dir3, 'poems.json', g.poemsJson(poems)),
-      embeddings: g.write(dir3, 'o.json', wrongKey),
-      out: join(dir3, 'c.bin'),
-      workers: 0,
-    };
-    await expect(convertCaches(files3)).rejects.toThrow(
-      /poem_index 3 differs from its key "2", expected the key of the entry/,
-    );
-  });
+  it(
+    "embeddings as the pipeline's Lua writes them: " +
+      'null holes, the object form keyed by poem_index, is_random entries',
+    async () => {
+      const dir = g.tmp();
+      const poems = g.makePoems([1, 2, 1]);
+      const emb = g.makeEmbeddings(3, 4);
+      const entry = (row: number) => ({
+        embedding: emb[row],
+        poem_index: row + 1,
+        id: poems[row].id,
+        content_length: 0,
+        is_random: row === 2,
+      });
+      const meta = { embedding_dimension: 4, total_poems: 3, embedding_model: 'm' };
+      // an array with a hole (dkjson writes null for a missing integer key) and an entry at the end
+      const holes = JSON.stringify({ metadata: meta, embeddings: [entry(0), null, entry(1), entry(2)] });
+      const asArray = {
+        poems: g.write(dir, 'poems.json', g.poemsJson(poems)),
+        embeddings: g.write(dir, 'a.json', holes),
+      };
+      await convertAllWays(dir, asArray, { poems, emb });
+      // the object form: {"<poem_index>": entry}, in any order, an entry's own poem_index agreeing with its key
+      const dir2 = g.tmp();
+      const object = JSON.stringify({ embeddings: { 3: entry(2), 1: entry(0), 2: entry(1) }, metadata: meta });
+      await convertAllWays(
+        dir2,
+        { poems: g.write(dir2, 'poems.json', g.poemsJson(poems)), embeddings: g.write(dir2, 'o.json', object) },
+        { poems, emb },
+      );
+      const dir3 = g.tmp();
+      const wrongKey = JSON.stringify({ embeddings: { 1: entry(0), 2: entry(2), 3: entry(1) }, metadata: meta });
+      const files3 = {
+        poems: g.write(dir3, 'poems.json', g.poemsJson(poems)),
+        embeddings: g.write(dir3, 'o.json', wrongKey),
+        out: join(dir3, 'c.bin'),
+        workers: 0,
+      };
+      await expect(convertCaches(files3)).rejects.toThrow(
+        /poem_index 3 differs from its key "2", expected the key of the entry/,
+      );
+    },
+  );
 
   it('a repeated key: the last one wins whole, on every path (as JSON.parse keeps it)', async () => {
     const dir = g.tmp();
@@ -251,7 +271,8 @@ describe('convertCaches round trips', () => {
     })
       .replace(
         '"content":"a"',
-        '"content":"x","metadata":{"creation_date":"1999","is_golden_poem":true},"content":"a","metadata":{"author":"z"}',
+        '"content":"x","metadata":{"creation_date":"1999","is_golden_poem":true},' +
+          '"content":"a","metadata":{"author":"z"}',
       )
       .replace(
         '"content":"b"',

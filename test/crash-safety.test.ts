@@ -114,7 +114,7 @@ function runChild(opts: object, killAt?: number | 'done', oldIno?: number): Prom
     };
     child.stdout.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
-      let nl;
+      let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
@@ -142,7 +142,8 @@ function runChild(opts: object, killAt?: number | 'done', oldIno?: number): Prom
 }
 
 describe('crash safety', () => {
-  it(`SIGKILL at ${KILLS + 1} points over a conversion leaves the old or the new cache, and the next run cleans up`, async () => {
+  it(`SIGKILL at ${KILLS + 1} points over a conversion leaves the old or the new cache, ` +
+    'and the next run cleans up', async () => {
     const out = join(dir, 'site', 'poems.cache');
     mkdirSync(join(dir, 'site'), { recursive: true });
     const opts = { ...data, out, force: true, workers: 0 };
@@ -203,7 +204,9 @@ describe('crash safety', () => {
       )
       .join('\n');
     console.log(
-      `conversion in the child: median ${median().toFixed(0)} ms of ${durations.length} runs (${durations.map((d) => d.toFixed(0)).join(', ')}); ${early} finished before their kill and were retried; ${extra} extra kill points; kills:\n${table}`,
+      `conversion in the child: median ${median().toFixed(0)} ms of ${durations.length} runs ` +
+        `(${durations.map((d) => d.toFixed(0)).join(', ')}); ${early} finished before their kill and were retried; ` +
+        `${extra} extra kill points; kills:\n${table}`,
     );
     const killed = results;
     expect(killed.length).toBeGreaterThanOrEqual(20);
@@ -238,35 +241,39 @@ describe('replacing a cache under a reader', () => {
     expect(digest(reader)).toBe(before);
   });
 
-  it('the file under the cache name is never partial: polled during conversions it is always the old or the new cache', async () => {
-    const out = join(dir, 'polled.cache');
-    copyFileSync(join(dir, 'old.cache'), out);
-    const seen = { old: 0, new: 0 };
-    let inodes = new Set<number>();
-    let stop = false;
-    const poll = (async () => {
-      while (!stop) {
-        const bytes = readFileSync(out);
-        inodes.add(statSync(out).ino);
-        if (bytes.equals(oldBytes)) seen.old++;
-        else if (bytes.equals(newBytes)) seen.new++;
-        else throw new Error(`read ${bytes.length} bytes that are neither cache`);
-        await new Promise((r) => setImmediate(r));
+  it(
+    'the file under the cache name is never partial: ' +
+      'polled during conversions it is always the old or the new cache',
+    async () => {
+      const out = join(dir, 'polled.cache');
+      copyFileSync(join(dir, 'old.cache'), out);
+      const seen = { old: 0, new: 0 };
+      let inodes = new Set<number>();
+      let stop = false;
+      const poll = (async () => {
+        while (!stop) {
+          const bytes = readFileSync(out);
+          inodes.add(statSync(out).ino);
+          if (bytes.equals(oldBytes)) seen.old++;
+          else if (bytes.equals(newBytes)) seen.new++;
+          else throw new Error(`read ${bytes.length} bytes that are neither cache`);
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const oldIno = statSync(out).ino;
+      for (let i = 0; i < 3; i++) {
+        await convertCaches({ ...data, out, workers: 0, force: true, poems: i % 2 ? oldPoems : data.poems });
       }
-    })();
-    const oldIno = statSync(out).ino;
-    for (let i = 0; i < 3; i++) {
-      await convertCaches({ ...data, out, workers: 0, force: true, poems: i % 2 ? oldPoems : data.poems });
-    }
-    stop = true;
-    await poll;
-    expect(seen.old).toBeGreaterThan(0);
-    expect(seen.new).toBeGreaterThan(0);
-    // every conversion put a new file in place (rename), none wrote into the old one
-    expect(statSync(out).ino).not.toBe(oldIno);
-    expect(inodes.size).toBeGreaterThanOrEqual(2);
-    inodes = new Set();
-  });
+      stop = true;
+      await poll;
+      expect(seen.old).toBeGreaterThan(0);
+      expect(seen.new).toBeGreaterThan(0);
+      // every conversion put a new file in place (rename), none wrote into the old one
+      expect(statSync(out).ino).not.toBe(oldIno);
+      expect(inodes.size).toBeGreaterThanOrEqual(2);
+      inodes = new Set();
+    },
+  );
 
   it('a reader in another process keeps reading the old values after a conversion replaced the file', async () => {
     const out = join(dir, 'xproc.cache');
@@ -277,7 +284,7 @@ describe('replacing a cache under a reader', () => {
     let waiter: (() => void) | undefined;
     child.stdout.on('data', (c: Buffer) => {
       buf += c.toString();
-      let nl;
+      let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
         lines.push(buf.slice(0, nl));
         buf = buf.slice(nl + 1);

@@ -1,6 +1,6 @@
 // `astro dev` on the fixture site: a poem page renders from the cache; changing an input file restarts
 // the server, re-converts, and the page shows the new data.
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

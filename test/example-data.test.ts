@@ -164,7 +164,7 @@ describe('example-site pipeline data', () => {
 
   it('every ranking lists all N-1 other poems by 1-based poem_index, most similar first (C layout)', () => {
     expect(text('similarity_rankings_cache.json')).toMatch(
-      /^\{\n {2}"metadata": \{\n {4}"total_poems": 470,\n[^]*\n {2}\}\n\}\n$/,
+      /^\{\n {2}"metadata": \{\n {4}"total_poems": 470,\n[\s\S]*\n {2}\}\n\}\n$/,
     );
     expect(sim.metadata).toMatchObject({ total_poems: N, top_k: 0, format: 'pre_sorted_rankings' });
     expect(Object.keys(sim.rankings)).toEqual(positions.map((p) => String(p + 1)));

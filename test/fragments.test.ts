@@ -33,7 +33,7 @@ const instruction = (type: string) => ({ [RENDER]: true, type });
 let renders = 0;
 /** A card with a scoped class and a script (once per page), counting its renders. */
 const Card = createComponent(
-  ((result: unknown, props: { row: number; label?: string }) => {
+  ((_result: unknown, props: { row: number; label?: string }) => {
     renders++;
     const { row, label = 'ünïcödé 詩' } = props;
     const heading = render`<h2>Poem ${row} — ${label}</h2>`;

@@ -20,7 +20,9 @@ describe('cache reader under random corruption (fast-check)', () => {
         'extra-sections',
         'single',
       ]);
-      fuzzer.bases.forEach((_, base) => fuzzer.check({ base, mutations: [], seal: 'none' }));
+      fuzzer.bases.forEach((_, base) => {
+        fuzzer.check({ base, mutations: [], seal: 'none' });
+      });
       const paths = fuzzer.native ? [fuzzer.stats.native, fuzzer.stats.fallback] : [fuzzer.stats.fallback];
       for (const p of paths) expect(p).toEqual({ accepted: fuzzer.bases.length, rejected: 0 });
       expect(fuzzer.stats.metadataErrors).toBe(0);
@@ -29,7 +31,8 @@ describe('cache reader under random corruption (fast-check)', () => {
     }
   });
 
-  it(`rejects with a format error or reads inside the image, natively and in the fallback alike (${CASES} cases, seed ${SEED})`, async () => {
+  it('rejects with a format error or reads inside the image, natively and in the fallback alike ' +
+    `(${CASES} cases, seed ${SEED})`, async () => {
     const result = await runFuzz({ cases: CASES, seed: SEED, watchdogMs: 20_000 });
     console.log(describeRun(result).join('\n'));
     expect(result.failure?.message, result.failure && describeRun(result).slice(-3).join('\n')).toBeUndefined();

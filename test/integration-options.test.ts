@@ -104,7 +104,8 @@ describe('poemCache options', () => {
     ],
     [
       { poems: 'p.json', worker: 2 },
-      'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, workers, pageSize, maxPagesPerPoem, keys, fields, limits, onMismatch, allowOutsideRoot, share, fragments)',
+      'poemCache: unknown option "worker" (known options: poems, embeddings, similarity, diversity, cacheFile, ' +
+        'workers, pageSize, maxPagesPerPoem, keys, fields, limits, onMismatch, allowOutsideRoot, share, fragments)',
     ],
   ])('rejects %j', (input, message) => {
     expect(() => poemCache(input as never)).toThrow(PoemCacheOptionError);
@@ -119,12 +120,15 @@ describe('poemCache options', () => {
       [
         '--input-type=module',
         '-e',
-        `import('${fileURLToPath(new URL('../integration/options.ts', import.meta.url))}').then((m) => { try { m.checkOptions({ poems: 'x', share: 'shm' }); console.log('accepted'); } catch (e) { console.log(e.message); } })`,
+        `import('${fileURLToPath(new URL('../integration/options.ts', import.meta.url))}').then((m) => { try { ` +
+          `m.checkOptions({ poems: 'x', share: 'shm' }); console.log('accepted'); } catch (e) { ` +
+          'console.log(e.message); } })',
       ],
       { encoding: 'utf8', env: { ...process.env, POEM_CACHE_NO_NATIVE: '1' } },
     );
     expect(r.stdout.trim()).toBe(
-      'poemCache: option "share" is "shm", which needs the native addon poem_cache.node, and it is not available (disabled by POEM_CACHE_NO_NATIVE=1); use share: "file" or build the addon (npm run build:native)',
+      'poemCache: option "share" is "shm", which needs the native addon poem_cache.node, and it is not available ' +
+        '(disabled by POEM_CACHE_NO_NATIVE=1); use share: "file" or build the addon (npm run build:native)',
     );
     if (native || requireNative) expect(checkOptions({ poems: 'x', share: 'shm' }).share).toBe('shm');
     else console.log('integration-options.test: share: "shm" with the addon not checked: the addon is not available');
@@ -161,7 +165,8 @@ describe('poemCache options', () => {
         join(root, '.c'),
       ),
     ).toThrow(
-      `poemCache: option "similarity": file not found: ${join(root, 'data', 'missing.json')} ("data/missing.json" resolved against the project root ${root})`,
+      `poemCache: option "similarity": file not found: ${join(root, 'data', 'missing.json')} ("data/missing.json" ` +
+        `resolved against the project root ${root})`,
     );
     expect(() => resolveOptions(checkOptions({ poems: 'data' }), root, join(root, '.c'))).toThrow(
       `poemCache: option "poems": ${join(root, 'data')} is not a file`,
@@ -242,7 +247,8 @@ describe('virtual:poem-cache', () => {
     expect(src).toContain(`import { openCache } from ${JSON.stringify(READER_SPECIFIER)};`);
     // A build: each thread opens the cache once (no stat per page); dev re-checks the file on every call.
     expect(src).toContain(
-      'let reader;\nfunction openReader() { return openCache(cacheFile); }\nexport function getCache() { return reader ??= openReader(); }',
+      'let reader;\nfunction openReader() { return openCache(cacheFile); }\nexport function getCache() { return ' +
+        'reader ??= openReader(); }',
     );
     expect(virtualModuleSource({ ...cfg, reopen: true })).toContain(
       'export function getCache() { return openCache(cacheFile); }',
@@ -258,10 +264,12 @@ describe('virtual:poem-cache', () => {
     const src = virtualModuleSource({ ...cfg, share: 'shm' });
     expect(src).toContain(`import { openCache, openShm } from ${JSON.stringify(READER_SPECIFIER)};`);
     expect(src).toContain(
-      'function openReader() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : openCache(cacheFile); }\nexport function getCache() { return reader ??= openReader(); }',
+      'function openReader() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : ' +
+        'openCache(cacheFile); }\nexport function getCache() { return reader ??= openReader(); }',
     );
     expect(virtualModuleSource({ ...cfg, share: 'shm', reopen: true })).toContain(
-      'export function getCache() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : openCache(cacheFile); }',
+      'export function getCache() { const shm = process.env.ASTRO_POEM_CACHE_SHM; return shm ? openShm(shm) : ' +
+        'openCache(cacheFile); }',
     );
     expect(src.length).toBeLessThan(800);
     // 'file' (the default) is the source as before.

@@ -42,7 +42,8 @@ describe('limits and onMismatch options', () => {
     [{ limits: 5 }, 'poemCache: option "limits" must be an object like { maxPoems: 1000000 }, got 5'],
     [
       { limits: { maxRows: 5 } },
-      'poemCache: option "limits": unknown limit "maxRows" (known limits: maxFileBytes, maxPoems, maxDimension, maxListLength)',
+      'poemCache: option "limits": unknown limit "maxRows" (known limits: maxFileBytes, maxPoems, maxDimension, ' +
+        'maxListLength)',
     ],
     [
       { limits: { maxPoems: 0 } },
@@ -63,7 +64,8 @@ describe('limits and onMismatch options', () => {
     const logger = { info() {}, warn: (m: string) => warnings.push(m), debug() {}, error() {} } as never;
     const limited = resolveWith({ cacheFile: 'cache/a.cache', limits: { maxPoems: 2 } });
     await expect(ensureCache(limited, logger)).rejects.toThrow(
-      `${join(root, 'data', 'poems.json')}: the poem count 3 exceeds the limit maxPoems = 2 (set limits.maxPoems to raise it)`,
+      `${join(root, 'data', 'poems.json')}: the poem count 3 exceeds the limit maxPoems = 2 (set limits.maxPoems to ` +
+        'raise it)',
     );
     // a ranking that names a fourth poem (made from a poems.json with more poems)
     writeFileSync(join(root, 'data', 'stale-similarity.json'), GOOD.similarity.replace('"2":[1,3]', '"2":[1,4]'));
@@ -71,14 +73,18 @@ describe('limits and onMismatch options', () => {
     const file = join(root, 'data', 'stale-similarity.json');
     const poems = join(root, 'data', 'poems.json');
     await expect(ensureCache(resolveWith(stale), logger)).rejects.toThrow(
-      `${file}:1:60: 4 names no poem in any reading: as 1-based poem_index, 4 is outside 1..3; as poem ids, id 1 names 2 poems ` +
-        `(x/0001.txt, y/0001.txt); as 0-based positions, 3 is outside 0..2 (at 1:50), expected numbers that all name poems of ${poems} ` +
-        'one way (set keys.similarity (--similarity-keys) to id, index or index0 to choose) (set onMismatch: "warn" to convert anyway)',
+      `${file}:1:60: 4 names no poem in any reading: as 1-based poem_index, 4 is outside 1..3; ` +
+        'as poem ids, id 1 names 2 poems (x/0001.txt, y/0001.txt); ' +
+        'as 0-based positions, 3 is outside 0..2 (at 1:50), expected numbers that all name ' +
+        `poems of ${poems} one way ` +
+        '(set keys.similarity (--similarity-keys) to id, index or index0 to choose) ' +
+        '(set onMismatch: "warn" to convert anyway)',
     );
     const r = await ensureCache(resolveWith({ ...stale, onMismatch: 'warn' }), logger);
     expect(r.rows).toBe(3);
     expect(warnings).toEqual([
-      `${file} disagrees with ${poems} (read as 1-based poem_index): 1 number(s) that name no poem dropped from lists ` +
+      `${file} disagrees with ${poems} (read as 1-based poem_index): ` +
+        '1 number(s) that name no poem dropped from lists ' +
         '(first: 4 in the ranking of "2") (onMismatch: "warn")',
     ]);
   });
@@ -102,13 +108,16 @@ describe('paths inside the project root', () => {
     ['cacheFile', { cacheFile: '/tmp/poems.cache' }, '/tmp/poems.cache'],
   ])('rejects option "%s" outside the root', (option, o, abs) => {
     expect(() => resolveWith(o)).toThrow(
-      `poemCache: option "${option}": ${abs} is outside the project root ${root} (set allowOutsideRoot: true to allow it)`,
+      `poemCache: option "${option}": ${abs} is outside the project root ${root} (set allowOutsideRoot: true to ` +
+        'allow it)',
     );
   });
 
   it('follows symbolic links: an input inside the root that links outside is rejected', () => {
     expect(() => resolveWith({ embeddings: 'linked/embeddings.json' })).toThrow(
-      `poemCache: option "embeddings": ${join(root, 'linked', 'embeddings.json')} is a link to ${join(outside, 'embeddings.json')}, outside the project root ${root} (set allowOutsideRoot: true to allow it)`,
+      `poemCache: option "embeddings": ${join(root, 'linked', 'embeddings.json')} is a link to ` +
+        `${join(outside, 'embeddings.json')}, outside the project root ${root} (set allowOutsideRoot: true to allow ` +
+        'it)',
     );
   });
 

@@ -58,7 +58,8 @@ describe('limits', () => {
       const err = await failure({ ...files, out, force: true, workers, limits: { maxFileBytes: 1000 } });
       expect(err).toBeInstanceOf(ConvertError);
       expect(err.message).toBe(
-        `${files.similarity}: the file size 2,012 bytes exceeds the limit maxFileBytes = 1,000 (set limits.maxFileBytes to raise it)`,
+        `${files.similarity}: the file size 2,012 bytes exceeds the limit maxFileBytes = 1,000 (set ` +
+          'limits.maxFileBytes to raise it)',
       );
       untouched(dir, out);
     }
@@ -79,7 +80,8 @@ describe('limits', () => {
       const err = await failure({ ...files, out, force: true, workers, limits: { maxDimension: 1 } });
       expect(err).toBeInstanceOf(ConvertError);
       expect(err.message).toBe(
-        `${files.embeddings}: the embedding dimension 2 exceeds the limit maxDimension = 1 (set limits.maxDimension to raise it)`,
+        `${files.embeddings}: the embedding dimension 2 exceeds the limit maxDimension = 1 (set limits.maxDimension ` +
+          'to raise it)',
       );
       untouched(dir, out);
     }
@@ -89,7 +91,8 @@ describe('limits', () => {
     const { dir, files, out } = setup({ similarity: GOOD.similarity.replace('"2":[1,3]', '"2":[1,3,1]') });
     let err = await failure({ ...files, out, force: true, workers: 0, limits: { maxListLength: 2 } });
     expect(err.message).toBe(
-      `${files.similarity}: the ranking of poem_index 2 (x/0002.txt) (3 entries) exceeds the limit maxListLength = 2 (set limits.maxListLength to raise it)`,
+      `${files.similarity}: the ranking of poem_index 2 (x/0002.txt) (3 entries) exceeds the limit maxListLength = 2 ` +
+        '(set limits.maxListLength to raise it)',
     );
     untouched(dir, out);
     err = await failure({
@@ -101,7 +104,8 @@ describe('limits', () => {
       limits: { maxListLength: 1 },
     });
     expect(err.message).toBe(
-      `${files.diversity}: the sequence of poem_index 1 (x/0001.txt) (2 entries) exceeds the limit maxListLength = 1 (set limits.maxListLength to raise it)`,
+      `${files.diversity}: the sequence of poem_index 1 (x/0001.txt) (2 entries) exceeds the limit maxListLength = 1 ` +
+        '(set limits.maxListLength to raise it)',
     );
     untouched(dir, out);
   });
@@ -143,7 +147,8 @@ describe('limits', () => {
     let r = cli('--max-dimension', '1');
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(
-      `poem-cache: ${files.embeddings}: the embedding dimension 2 exceeds the limit maxDimension = 1 (set limits.maxDimension to raise it)\n`,
+      `poem-cache: ${files.embeddings}: the embedding dimension 2 exceeds the limit maxDimension = 1 (set ` +
+        `limits.maxDimension to raise it)\n`,
     );
     r = cli('--max-poems', 'two');
     expect(r.status).toBe(2);

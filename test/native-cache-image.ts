@@ -89,10 +89,15 @@ export function reseal(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
-const u32 = (v: DataView, at: number, values: number[]) =>
-  values.forEach((x, i) => v.setUint32(at + i * 4, x >>> 0, true));
-const i32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i) => v.setInt32(at + i * 4, x, true));
-const f32 = (v: DataView, at: number, values: number[]) => values.forEach((x, i) => v.setFloat32(at + i * 4, x, true));
+const u32 = (v: DataView, at: number, values: number[]) => {
+  for (const [i, x] of values.entries()) v.setUint32(at + i * 4, x >>> 0, true);
+};
+const i32 = (v: DataView, at: number, values: number[]) => {
+  for (const [i, x] of values.entries()) v.setInt32(at + i * 4, x, true);
+};
+const f32 = (v: DataView, at: number, values: number[]) => {
+  for (const [i, x] of values.entries()) v.setFloat32(at + i * 4, x, true);
+};
 
 /** A strings section of these rows. */
 function strings(name: string, rows: string[]): SectionSpec {
@@ -106,7 +111,7 @@ function strings(name: string, rows: string[]): SectionSpec {
     param: offsets[rows.length],
     fill: (s, v, p) => {
       u32(v, p.offsets.offset, offsets);
-      encoded.forEach((e, i) => s.set(e, p.bytes.offset + offsets[i]));
+      for (const [i, e] of encoded.entries()) s.set(e, p.bytes.offset + offsets[i]);
     },
   };
 }

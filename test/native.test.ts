@@ -31,7 +31,8 @@ const ADDON = nativeAddonPath; // the file loadNative() loaded, for workers that
 const noShared = !native?.mapFileShared;
 if (native && noShared)
   console.log(
-    `native.test: mapFileShared skipped, node_api_create_external_sharedarraybuffer is missing in Node ${process.version} (needs >= 24.16)`,
+    'native.test: mapFileShared skipped, node_api_create_external_sharedarraybuffer is missing in Node ' +
+      `${process.version} (needs >= 24.16)`,
   );
 
 const dir = mkdtempSync(join(tmpdir(), 'poem-native-'));
@@ -58,7 +59,12 @@ const { crc32 } = require('node:zlib');
 const buffer = workerData.shared ?? require(workerData.addon).mapFile(workerData.path);
 const bytes = new Uint8Array(buffer);
 const floats = new Float32Array(buffer, workerData.floatsAt, 4);
-parentPort.postMessage({ crc: crc32(bytes), length: bytes.length, floats: [...floats], shared: buffer instanceof SharedArrayBuffer });
+parentPort.postMessage({
+  crc: crc32(bytes),
+  length: bytes.length,
+  floats: [...floats],
+  shared: buffer instanceof SharedArrayBuffer,
+});
 `;
 function readInWorker(
   data: Record<string, unknown>,

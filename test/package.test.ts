@@ -214,7 +214,8 @@ describe('the packed and installed package', () => {
         "import { defineConfig } from 'astro/config';",
         "import poemCache from 'astro-poem-cache';",
         'export default defineConfig({ integrations: [poemCache({',
-        "  poems: 'data/poems.json', embeddings: 'data/embeddings.json', similarity: 'data/similarity_rankings_cache.json',",
+        "  poems: 'data/poems.json', embeddings: 'data/embeddings.json', similarity: " +
+          "'data/similarity_rankings_cache.json',",
         "  diversity: 'data/diversity_cache.json', workers: 2, pageSize: 5 })] });",
       ].join('\n'),
     );

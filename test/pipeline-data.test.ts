@@ -88,6 +88,7 @@ describe('small size (300 poems, 4 categories, 768-d)', () => {
     const t = d.text.poems;
     expect(t.startsWith('{\n  "')).toBe(true);
     expect(t.endsWith('\n}')).toBe(true);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: asserts no raw control character made it into the JSON
     expect(t).not.toMatch(/\r|[\u0000-\u0009\u000b-\u001f\u2028\u2029\ufeff]/);
     expect(dkjson(d.poems as unknown as LuaValue, { indent: true, order: INSERTION_ORDER })).toBe(t);
     expect(t).toContain('\\u0000');

@@ -1,6 +1,6 @@
 // Real `astro build`s of test/fixtures/site: worker prerenderer (workers: 2) vs Astro's own (workers: 0),
 // byte-identical output, the worker pool really rendered, and the one-warning fallback.
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,6 @@ import { native, requireNative } from './support/native.ts';
 
 const root = fileURLToPath(new URL('./fixtures/site/', import.meta.url));
 const dataDir = join(root, 'data-prerender');
-const cacheFile = join(root, '.cache-prerender', 'poems.cache');
 let data: FixtureData;
 const PAGES = 2 + 24 + 24 * 5;
 
@@ -73,7 +72,9 @@ async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; chunks: s
   try {
     return { result: await fn(), chunks };
   } finally {
-    streams.forEach((s, i) => (s.write = writes[i]));
+    streams.forEach((s, i) => {
+      s.write = writes[i];
+    });
   }
 }
 
@@ -131,7 +132,8 @@ describe('astro build of the fixture site', () => {
       expect(r.stats.pss?.processKb).toBeGreaterThan(0);
       if (!native && !requireNative) {
         console.log(
-          'prerender.test: cache mappings not checked: native addon not available (the fallback reads the cache into memory)',
+          'prerender.test: cache mappings not checked: native addon not available (the fallback reads the cache into ' +
+            'memory)',
         );
       } else {
         expect(r.stats.pss!.cacheMappings).toBeGreaterThanOrEqual(3);
@@ -139,7 +141,8 @@ describe('astro build of the fixture site', () => {
       }
     }
     console.log(
-      `workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`,
+      `workers: 2 build ${r.seconds.toFixed(2)} s, render wall ${(r.stats.wallMs / 1000).toFixed(2)} s (pool start ` +
+        `${((r.stats.setupMs ?? 0) / 1000).toFixed(2)} s), pages by thread ${JSON.stringify(r.stats.pagesByThread)}`,
     );
   }, 240_000);
 

@@ -95,7 +95,7 @@ function runChild(
     if (kill?.at === 'spawn') fire();
     p.stdout.on('data', (d) => {
       buf += d;
-      let i;
+      let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
@@ -288,7 +288,8 @@ describe.skipIf(skip)('share: "shm" — 50 builds, some interrupted', () => {
               workerBacking: string[];
               chunksUsingShm: number;
             };
-            expect(built.pages).toBe(2 + 6 + 6); // index, about, 6 poems, one similar page each (5 neighbours, pageSize 5)
+            // index, about, 6 poems, one similar page each (5 neighbours, pageSize 5)
+            expect(built.pages).toBe(2 + 6 + 6);
             expect(built.mode).toBe('workers');
             expect(built.workerBacking).toEqual(['shm']); // the render thread mapped the segment, not the file
             expect(built.chunksUsingShm).toBeGreaterThan(0); // pages' getCache() opens the segment
@@ -305,7 +306,8 @@ describe.skipIf(skip)('share: "shm" — 50 builds, some interrupted', () => {
         expect(stale).toEqual([]);
         checkEnd();
         console.log(
-          `shm-builds: ${plan.length} real astro builds in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(counts)}`,
+          `shm-builds: ${plan.length} real astro builds in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
+            `${JSON.stringify(counts)}`,
         );
       }),
     1_200_000,

@@ -198,11 +198,14 @@ describe.skipIf(withoutNative('shm.test: POSIX shared memory hygiene') || noShm)
     });
   }
 
-  it('with another SIGTERM listener, that listener decides how the process ends (signal not swallowed, not forced)', async () => {
-    const end = await child('other-listener', (pid) => process.kill(pid, 'SIGTERM'));
-    expect(end.code).toBe(7);
-    expect(existsSync(join(SHM, end.published!.name))).toBe(false);
-  });
+  it(
+    'with another SIGTERM listener, that listener decides how the process ends ' + '(signal not swallowed, not forced)',
+    async () => {
+      const end = await child('other-listener', (pid) => process.kill(pid, 'SIGTERM'));
+      expect(end.code).toBe(7);
+      expect(existsSync(join(SHM, end.published!.name))).toBe(false);
+    },
+  );
 
   for (const [mode, code, stderr] of [
     ['exit', 0, undefined],
@@ -223,10 +226,14 @@ describe.skipIf(withoutNative('shm.test: POSIX shared memory hygiene') || noShm)
 describe('without the native addon', () => {
   it('publishToShm names the missing addon', () => {
     const r = spawnSyncNode(
-      `import('${new URL('../cache/shm.ts', import.meta.url).pathname}').then((m) => m.publishToShm('/nonexistent')).catch((e) => { console.log(e.message); })`,
+      `import('${new URL('../cache/shm.ts', import.meta.url).pathname}').then((m) => ` +
+        `m.publishToShm('/nonexistent')).catch((e) => { console.log(e.message); })`,
     );
     expect(r).toMatch(
-      /share: 'shm'\) needs the native addon poem_cache\.node, which is not available \(disabled by POEM_CACHE_NO_NATIVE=1\)/,
+      new RegExp(
+        "share: 'shm'\\) needs the native addon poem_cache\\.node, " +
+          'which is not available \\(disabled by POEM_CACHE_NO_NATIVE=1\\)',
+      ),
     );
   });
 });

@@ -54,7 +54,8 @@ describe('example site build', () => {
     rankings = JSON.parse(readFileSync(join(PIPELINE, 'similarity_rankings_cache.json'), 'utf8')).rankings;
     sequences = JSON.parse(readFileSync(join(PIPELINE, 'diversity_cache.json'), 'utf8')).sequences;
     console.log(
-      `astro build: ${site.pages} pages in ${(site.buildMs / 1000).toFixed(1)} s into ${site.outDir}; cache ${cache.source}`,
+      `astro build: ${site.pages} pages in ${(site.buildMs / 1000).toFixed(1)} s into ${site.outDir}; cache ` +
+        `${cache.source}`,
     );
   }, 20 * 60_000);
   afterAll(() => releaseSite(site, 'site-build'));
@@ -171,52 +172,56 @@ describe('example site build', () => {
     );
   }
 
-  it('shows each poem with its title or file path, content warning, golden mark, 10 most similar and the next 10 of its chain', () => {
-    let warned = 0;
-    let golden = 0;
-    poems.forEach((p, row) => {
-      const i = row + 1;
-      const url = `/poem/${i}/`;
-      const html = read(url);
-      const article = tags(html, 'article').find((t) => t.attrs['data-poem-index'] === String(i));
-      expect(article?.attrs.lang?.split('-')[0], url).toBe(p.metadata.lang);
-      if (p.metadata.lang === 'zh') expect(article!.attrs.lang).toBe('zh-Hant');
-      const h1 = text(inner(html, tags(html, 'h1')[0]));
-      expect(h1, url).toBe(`${p.title ?? p.filepath} #${i}${p.metadata.is_golden_poem ? ' golden' : ''}`);
-      expect(poemText(html, article!.end), url).toBe(p.content);
-      // a content warning: the text behind a closed <details> whose summary names it
-      const details = tags(html, 'details').filter((t) => t.attrs.class === 'cw');
-      if (p.content_warning) {
-        warned++;
-        expect(details, url).toHaveLength(1);
-        expect('open' in details[0].attrs, url).toBe(false);
-        expect(text(inner(html, tags(html, 'summary')[0])), url).toBe(`Content warning: ${p.content_warning}`);
-        expect(html.indexOf('<div class="poem-text">'), url).toBeGreaterThan(details[0].at);
-      } else expect(details, url).toHaveLength(0);
-      if (p.metadata.is_golden_poem) golden++;
-      const links = (key: string) => {
-        const s = tags(html, 'section').find((t) => t.attrs['data-list'] === key)!;
-        const body = html.slice(s.end, html.indexOf('</section>', s.end));
-        return tags(body, 'a').filter((a) => 'data-poem-index' in a.attrs);
-      };
-      const similar = links('similar');
-      expect(
-        similar.map((a) => Number(a.attrs['data-poem-index'])),
-        url,
-      ).toEqual(rankedFromJson('similar', i).slice(0, 10));
-      expect(similar.map((a) => a.attrs.href)).toEqual(similar.map((a) => `/poem/${a.attrs['data-poem-index']}/`));
-      expect(
-        links('different').map((a) => Number(a.attrs['data-poem-index'])),
-        url,
-      ).toEqual(rankedFromJson('different', i).slice(0, 10));
-      for (const a of [...similar, ...links('different')]) {
-        expect(a.attrs.lang?.split('-')[0]).toBe(poems[Number(a.attrs['data-poem-index']) - 1].metadata.lang);
-      }
-      expect(html).toContain(`href="/similar/${i}/1/"`);
-      expect(html).toContain(`href="/different/${i}/1/"`);
-    });
-    expect([warned, golden]).toEqual([6, 6]); // the example data's (example-site/scripts/make-pipeline-data.ts)
-  });
+  it(
+    'shows each poem with its title or file path, content warning, golden mark, ' +
+      '10 most similar and the next 10 of its chain',
+    () => {
+      let warned = 0;
+      let golden = 0;
+      poems.forEach((p, row) => {
+        const i = row + 1;
+        const url = `/poem/${i}/`;
+        const html = read(url);
+        const article = tags(html, 'article').find((t) => t.attrs['data-poem-index'] === String(i));
+        expect(article?.attrs.lang?.split('-')[0], url).toBe(p.metadata.lang);
+        if (p.metadata.lang === 'zh') expect(article!.attrs.lang).toBe('zh-Hant');
+        const h1 = text(inner(html, tags(html, 'h1')[0]));
+        expect(h1, url).toBe(`${p.title ?? p.filepath} #${i}${p.metadata.is_golden_poem ? ' golden' : ''}`);
+        expect(poemText(html, article!.end), url).toBe(p.content);
+        // a content warning: the text behind a closed <details> whose summary names it
+        const details = tags(html, 'details').filter((t) => t.attrs.class === 'cw');
+        if (p.content_warning) {
+          warned++;
+          expect(details, url).toHaveLength(1);
+          expect('open' in details[0].attrs, url).toBe(false);
+          expect(text(inner(html, tags(html, 'summary')[0])), url).toBe(`Content warning: ${p.content_warning}`);
+          expect(html.indexOf('<div class="poem-text">'), url).toBeGreaterThan(details[0].at);
+        } else expect(details, url).toHaveLength(0);
+        if (p.metadata.is_golden_poem) golden++;
+        const links = (key: string) => {
+          const s = tags(html, 'section').find((t) => t.attrs['data-list'] === key)!;
+          const body = html.slice(s.end, html.indexOf('</section>', s.end));
+          return tags(body, 'a').filter((a) => 'data-poem-index' in a.attrs);
+        };
+        const similar = links('similar');
+        expect(
+          similar.map((a) => Number(a.attrs['data-poem-index'])),
+          url,
+        ).toEqual(rankedFromJson('similar', i).slice(0, 10));
+        expect(similar.map((a) => a.attrs.href)).toEqual(similar.map((a) => `/poem/${a.attrs['data-poem-index']}/`));
+        expect(
+          links('different').map((a) => Number(a.attrs['data-poem-index'])),
+          url,
+        ).toEqual(rankedFromJson('different', i).slice(0, 10));
+        for (const a of [...similar, ...links('different')]) {
+          expect(a.attrs.lang?.split('-')[0]).toBe(poems[Number(a.attrs['data-poem-index']) - 1].metadata.lang);
+        }
+        expect(html).toContain(`href="/similar/${i}/1/"`);
+        expect(html).toContain(`href="/different/${i}/1/"`);
+      });
+      expect([warned, golden]).toEqual([6, 6]); // the example data's (example-site/scripts/make-pipeline-data.ts)
+    },
+  );
 
   it('links every poem once from the index, grouped by collection', () => {
     const html = read('/');

@@ -109,7 +109,7 @@ function corpus(): string[] {
   return out;
 }
 
-describe.each(parsers)('parseFloats (%s)', (name, p) => {
+describe.each(parsers)('parseFloats (%s)', (_name, p) => {
   if (!p) {
     it.skip('needs the native addon, which is not available (skipNative said why)', () => {});
     return;

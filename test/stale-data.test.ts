@@ -29,7 +29,8 @@ const STALE = {
 };
 const SIM_WARNING = (f: Record<Role, string>) =>
   `${f.similarity} disagrees with ${f.poems} (read as 1-based poem_index): 1 ranking(s) of keys that name no ` +
-  'poem dropped (first: "4"); 2 number(s) that name no poem dropped from lists (first: 4 in the ranking of "1"); metadata.total_poems 4 set to 3 (onMismatch: "warn")';
+  'poem dropped (first: "4"); 2 number(s) that name no poem dropped from lists (first: 4 in the ranking of "1"); ' +
+  'metadata.total_poems 4 set to 3 (onMismatch: "warn")';
 
 describe('stale data', () => {
   it("'error' (default): names both files and what disagrees", async () => {
@@ -39,7 +40,8 @@ describe('stale data', () => {
       expect(err).toBeInstanceOf(ConvertError);
       // the first input to fail depends on thread timing with workers; all name both files
       expect([
-        `${files.embeddings}:1:205: poem_index 4 is outside 1..3, expected a 1-based poem_index of ${files.poems} (1..3)${HINT}`,
+        `${files.embeddings}:1:205: poem_index 4 is outside 1..3, expected a 1-based poem_index of ${files.poems} ` +
+          `(1..3)${HINT}`,
         `${files.similarity}:1:28: metadata.total_poems is 4 but ${files.poems} has 3 poems, expected 3${HINT}`,
         `${files.diversity}:1:26: metadata.num_poems is 4 but ${files.poems} has 3 poems, expected 3${HINT}`,
       ]).toContain((err as Error).message);
@@ -48,18 +50,22 @@ describe('stale data', () => {
     // one stale file at a time, each in its own words
     const noCount = setup({ similarity: STALE.similarity.replace('"total_poems":4', '"total_poems":3') });
     expect((await convertCaches({ ...noCount.files, out: noCount.out, workers: 0 }).catch((e) => e)).message).toBe(
-      `${noCount.files.similarity}:1:50: 4 names no poem in any reading: as 0-based positions, 4 is outside 0..2; as poem ids, id 1 names 2 poems ` +
-        `(x/0001.txt, y/0001.txt); as 1-based poem_index, 4 is outside 1..3 (at 1:50), expected numbers that all name poems of ${noCount.files.poems} ` +
+      `${noCount.files.similarity}:1:50: 4 names no poem in any reading: ` +
+        'as 0-based positions, 4 is outside 0..2; as poem ids, id 1 names 2 poems (x/0001.txt, y/0001.txt); ' +
+        'as 1-based poem_index, 4 is outside 1..3 (at 1:50), expected numbers that all ' +
+        `name poems of ${noCount.files.poems} ` +
         `one way (set keys.similarity (--similarity-keys) to id, index or index0 to choose)${HINT}`,
     );
     const missing = setup({ similarity: '{"metadata":{"total_poems":3},"rankings":{"1":[2,3],"2":[1,3]}}' });
     expect((await convertCaches({ ...missing.files, out: missing.out, workers: 0 }).catch((e) => e)).message).toBe(
-      `${missing.files.similarity}: no ranking for poem_index 3 (y/0001.txt), expected one ranking per poem of ${missing.files.poems} ` +
+      `${missing.files.similarity}: no ranking for poem_index 3 (y/0001.txt), ` +
+        `expected one ranking per poem of ${missing.files.poems} ` +
         `(its numbers read as 1-based poem_index)${HINT}`,
     );
     const shifted = setup({ embeddings: GOOD.embeddings.replace('"poem_index":2,"id":2', '"poem_index":2,"id":5') });
     expect((await convertCaches({ ...shifted.files, out: shifted.out, workers: 0 }).catch((e) => e)).message).toBe(
-      `${shifted.files.embeddings}:1:120: this entry's id is 5, but poem_index 2 (x/0002.txt) has id 2, expected the ids of ${shifted.files.poems} ` +
+      `${shifted.files.embeddings}:1:120: this entry's id is 5, but poem_index 2 (x/0002.txt) has id 2, ` +
+        `expected the ids of ${shifted.files.poems} ` +
         `(the embeddings were made from another ${shifted.files.poems})${HINT}`,
     );
   });
@@ -79,11 +85,14 @@ describe('stale data', () => {
       expect(r.skipped).toBe(false);
       expect(r.inputs.map((i) => i.file).sort()).toEqual(Object.values(files).sort());
       expect(warnings).toEqual([
-        `${files.embeddings} disagrees with ${files.poems} (read as 1-based poem_index): 1 embedding(s) that name no poem, or whose id is not their ` +
-          `poem's, dropped (first: poem_index 4 is outside 1..3) (onMismatch: "warn")`,
+        `${files.embeddings} disagrees with ${files.poems} (read as 1-based poem_index): ` +
+          "1 embedding(s) that name no poem, or whose id is not their poem's, " +
+          'dropped (first: poem_index 4 is outside 1..3) (onMismatch: "warn")',
         SIM_WARNING(files),
-        `${files.diversity} disagrees with ${files.poems} (read as 0-based positions): 1 sequence(s) of keys that name no poem dropped (first: "3"); ` +
-          '1 number(s) that name no poem dropped from lists (first: 3 in the sequence of "0"); metadata.num_poems 4 set to 3 (onMismatch: "warn")',
+        `${files.diversity} disagrees with ${files.poems} (read as 0-based positions): ` +
+          '1 sequence(s) of keys that name no poem dropped (first: "3"); ' +
+          '1 number(s) that name no poem dropped from lists (first: 3 in the sequence of "0"); ' +
+          'metadata.num_poems 4 set to 3 (onMismatch: "warn")',
       ]);
       const c = openCache(out);
       expect(Array.from(c.similar(0))).toEqual([1]);
@@ -115,9 +124,11 @@ describe('stale data', () => {
       onWarning: (m) => warnings.push(m),
     });
     expect(warnings).toEqual([
-      `${gaps.files.embeddings} disagrees with ${gaps.files.poems} (read as 1-based poem_index): 1 poem(s) without an embedding given zeros ` +
+      `${gaps.files.embeddings} disagrees with ${gaps.files.poems} (read as 1-based poem_index): ` +
+        '1 poem(s) without an embedding given zeros ' +
         `(first: poem_index 3 (y/0001.txt)) (onMismatch: "warn")`,
-      `${gaps.files.diversity} disagrees with ${gaps.files.poems} (read as 0-based positions): 1 poem(s) without a sequence given a sequence of ` +
+      `${gaps.files.diversity} disagrees with ${gaps.files.poems} (read as 0-based positions): ` +
+        '1 poem(s) without a sequence given a sequence of ' +
         `just the poem (first: poem_index 3 (y/0001.txt)) (onMismatch: "warn")`,
     ]);
     const c = openCache(gaps.out);
@@ -174,7 +185,8 @@ describe('stale data', () => {
     let r = cli();
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(
-      `poem-cache: ${files.similarity}:1:28: metadata.total_poems is 4 but ${files.poems} has 3 poems, expected 3${HINT}\n`,
+      `poem-cache: ${files.similarity}:1:28: metadata.total_poems is 4 but ${files.poems} has 3 poems, expected ` +
+        `3${HINT}\n`,
     );
     r = cli('--on-mismatch', 'warn');
     expect(r.status, r.stderr).toBe(0);

@@ -28,7 +28,8 @@ export function corpus(): Case[] {
   const cases: Case[] = [];
   const add = (
     label: string,
-    mutate: (b: Uint8Array, v: DataView) => Uint8Array | void,
+    // A mutation changes the copy in place (void) or returns new bytes.
+    mutate: ((b: Uint8Array, v: DataView) => Uint8Array) | ((b: Uint8Array, v: DataView) => void),
     resealAfter: boolean[] = [false, true],
   ) => {
     for (const r of resealAfter) {

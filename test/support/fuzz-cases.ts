@@ -9,10 +9,11 @@
 //     or returns a reader;
 //   - on a reader, every accessor over every row either returns a value that matches an independent decode of
 //     the raw image (so no view is clamped, shifted or outside its section, its part and reader.bytes), or
-//     throws the reader's own Error (`${file}: ...`); `metadata` may also throw the reader's format error (mutated JSON text);
+//     throws the reader's own Error (`${file}: ...`); `metadata` may also throw the reader's format error
+//     (mutated JSON text);
 //   - both paths make the same accept/reject decision, with the same message when they reject;
 //   - nothing crashes the process (native runs in-process) and no case takes longer than the watchdog allows.
-import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -482,7 +483,7 @@ export class FuzzFailure extends Error {
 
 type Outcome = { accepted: true } | { accepted: false; message: string };
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export interface Fuzzer {
   dir: string;
@@ -502,7 +503,7 @@ export async function createFuzzer(): Promise<Fuzzer> {
   const native = loadNative() !== undefined;
   const stats = newStats();
   const file = resolve(dir, 'case.poemcache');
-  const formatMessage = new RegExp(`^${escape(file)}: byte \\d+: expected `);
+  const formatMessage = new RegExp(`^${escapeRegExp(file)}: byte \\d+: expected `);
   const progress = new Int32Array(new SharedArrayBuffer(8));
   let counting = true;
 
@@ -562,7 +563,8 @@ export async function createFuzzer(): Promise<Fuzzer> {
     if (n && n.accepted !== f.accepted) {
       throw new FuzzFailure(
         'both',
-        `native ${n.accepted ? 'accepted' : `rejected (${(n as { message: string }).message})`} but fallback ${f.accepted ? 'accepted' : `rejected (${(f as { message: string }).message})`}`,
+        `native ${n.accepted ? 'accepted' : `rejected (${(n as { message: string }).message})`} but fallback ` +
+          `${f.accepted ? 'accepted' : `rejected (${(f as { message: string }).message})`}`,
       );
     }
     if (n && !n.accepted && !f.accepted && n.message !== f.message) {
@@ -810,7 +812,8 @@ export function startWatchdog(
       if (now !== last) { last = now; since = Date.now(); continue; }
       if (Date.now() - since > timeoutMs) {
         const label = Buffer.from(labelBuf).toString('utf8').replace(/\\0+$/, '');
-        writeSync(2, '\\nfuzz watchdog: no case finished for ' + timeoutMs + ' ms after case ' + now + ' (' + label + '): hang, killing the process\\n');
+        writeSync(2, '\\nfuzz watchdog: no case finished for ' + timeoutMs + ' ms after case ' + now + ' (' + label +
+          '): hang, killing the process\\n');
         process.kill(process.pid, 'SIGKILL');
       }
     }
@@ -893,10 +896,12 @@ export async function runFuzz(options: {
 export function describeRun(r: RunResult, top = 12): string[] {
   const s = r.stats;
   const lines = [
-    `fuzz: seed ${r.seed}, ${s.cases} cases in ${(r.ms / 1000).toFixed(1)} s (slowest case ${s.slowestCaseMs.toFixed(1)} ms)${r.native ? '' : ' — native addon NOT available: fallback path only'}`,
+    `fuzz: seed ${r.seed}, ${s.cases} cases in ${(r.ms / 1000).toFixed(1)} s (slowest case ` +
+      `${s.slowestCaseMs.toFixed(1)} ms)${r.native ? '' : ' — native addon NOT available: fallback path only'}`,
     `  native:   ${r.native ? `${s.native.accepted} accepted, ${s.native.rejected} rejected` : 'skipped'}`,
     `  fallback: ${s.fallback.accepted} accepted, ${s.fallback.rejected} rejected`,
-    `  on accepted readers: ${s.accessorErrors} accessor calls threw the reader's own error, ${s.metadataErrors} metadata format errors`,
+    `  on accepted readers: ${s.accessorErrors} accessor calls threw the reader's own error, ${s.metadataErrors} ` +
+      'metadata format errors',
     `  rejections by message (both paths, top ${Math.min(top, s.reasons.size)} of ${s.reasons.size} kinds):`,
     ...[...s.reasons]
       .sort((a, b) => b[1] - a[1])

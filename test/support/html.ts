@@ -22,10 +22,11 @@ export function decode(s: string): string {
 export function tags(html: string, name: string): Tag[] {
   const out: Tag[] = [];
   const re = new RegExp(`<${name}(?=[\\s>/])([^>]*)>`, 'g');
-  for (let m; (m = re.exec(html)); ) {
+  for (let m: RegExpExecArray | null; (m = re.exec(html)); ) {
     const attrs: Record<string, string> = {};
     const ar = /([^\s=/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g;
-    for (let a; (a = ar.exec(m[1])); ) attrs[a[1].toLowerCase()] = decode(a[2] ?? a[3] ?? a[4] ?? '');
+    for (let a: RegExpExecArray | null; (a = ar.exec(m[1])); )
+      attrs[a[1].toLowerCase()] = decode(a[2] ?? a[3] ?? a[4] ?? '');
     out.push({ name, attrs, at: m.index, end: m.index + m[0].length });
   }
   return out;

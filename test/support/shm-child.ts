@@ -12,6 +12,7 @@ process.stdout.write(JSON.stringify({ name, pid: process.pid, count: reader?.cou
 switch (mode) {
   case 'exit':
     break; // normal end of the event loop
+  // biome-ignore lint/suspicious/noFallthroughSwitchClause: process.exit never returns
   case 'process-exit':
     process.exit(3);
   case 'throw':
