@@ -341,6 +341,7 @@ class PeakPss {
   }
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC (\x1b)
 const ANSI = /\x1b\[[0-9;]*m/g;
 const PAGE_LINE = /├─ \/([^/\s]*)/g;
 

@@ -36,7 +36,7 @@ class UsageError extends Error {}
 export const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 async function cli(argv: string[]): Promise<number> {
-  let values;
+  let values: { size?: string; out?: string; limit?: string; threads?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,

@@ -256,7 +256,7 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
     const digests: Buffer[] = new Array(rows.length);
     for (const r of results) {
       const buf = Buffer.from(r.digests.buffer, r.digests.byteOffset, r.digests.byteLength);
-      r.indices.forEach((i: number, k: number) => (digests[i] = buf.subarray(k * 32, k * 32 + 32)));
+      for (const [k, i] of (r.indices as number[]).entries()) digests[i] = buf.subarray(k * 32, k * 32 + 32);
     }
     const collected = pool.map((w) => once(w, 'message'));
     for (const w of pool) w.postMessage('gc');
