@@ -9,8 +9,9 @@
 // The binary cache is converted once before the timed builds (every build then finds it fresh).
 // Measured per build: wall time of the whole `astro build`; the page-generation phase (Astro's own
 // prerenderer setup to "✓ Completed" after "generating static routes", from the arrival times of Astro's log
-// lines); the time of the similar/different pages alone (arrival times of Astro's per-page lines, heavyMs()); peak total PSS of the build's process tree (every process
-// descended from it, /proc/<pid>/smaps_rollup, sampled every --sample-ms); exit status, or how it failed.
+// lines); the time of the similar/different pages alone (arrival times of Astro's per-page lines, heavyMs()); peak
+// total PSS of the build's process tree (every process descended from it, /proc/<pid>/smaps_rollup, sampled every
+// --sample-ms); exit status, or how it failed.
 // Correctness: the built site of every successful prerenderer variant must be byte-identical to Astro's own
 // (sha256 of every file) — else exit 1. The json variant's site is compared too (reported, not required).
 import { spawn, spawnSync } from 'node:child_process';
@@ -341,6 +342,7 @@ class PeakPss {
   }
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC (\x1b)
 const ANSI = /\x1b\[[0-9;]*m/g;
 const PAGE_LINE = /├─ \/([^/\s]*)/g;
 
@@ -524,7 +526,8 @@ async function build(v: Variant, run: number): Promise<Build> {
   };
   const timer = setInterval(sample, sampleMs);
   sample();
-  const closed = new Promise<void>((res) => cp.on('close', () => res())); // after 'exit', once stdout/stderr are drained
+  // after 'exit', once stdout/stderr are drained
+  const closed = new Promise<void>((res) => cp.on('close', () => res()));
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) =>
     cp.on('exit', (c, s) => res([c, s])),
   );
@@ -616,7 +619,8 @@ const builds: Build[] = [];
 const gaveUp = new Map<string, string>();
 const s1 = (ms: number | undefined) => (ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
 console.error(
-  `astro-build: ${variants.length} variant(s) x ${runs} run(s), ${poemCount} poems, pageSize ${pageSize}, maxPagesPerPoem ${maxPages}; load ${loadStart}`,
+  `astro-build: ${variants.length} variant(s) x ${runs} run(s), ${poemCount} poems, ` +
+    `pageSize ${pageSize}, maxPagesPerPoem ${maxPages}; load ${loadStart}`,
 );
 for (let run = 1; run <= runs; run++) {
   for (const v of variants) {
@@ -624,7 +628,9 @@ for (let run = 1; run <= runs; run++) {
     const b = await build(v, run);
     builds.push(b);
     console.error(
-      `astro-build run ${run} ${v.name}: ${b.ok ? 'ok' : 'FAILED'}, wall ${s1(b.wallMs)}, render ${s1(b.renderMs)} (Astro: ${s1(b.astroRenderMs)}), similar+different ${s1(b.heavyMs)}, peak PSS ${fmtMB(b.peakPss)}, ${b.exit}${b.pages ? `, ${b.pages} pages` : ''}${b.error ? ` — ${b.error}` : ''} (load ${load()})`,
+      `astro-build run ${run} ${v.name}: ${b.ok ? 'ok' : 'FAILED'}, wall ${s1(b.wallMs)}, render ${s1(b.renderMs)} ` +
+        `(Astro: ${s1(b.astroRenderMs)}), similar+different ${s1(b.heavyMs)}, peak PSS ${fmtMB(b.peakPss)}, ${b.exit}` +
+        `${b.pages ? `, ${b.pages} pages` : ''}${b.error ? ` — ${b.error}` : ''} (load ${load()})`,
     );
     // A variant that fails is not rebuilt in later runs (the JSON variant can take its whole timeout).
     if (!b.ok) gaveUp.set(v.name, `failed in run ${run}; not repeated`);
@@ -681,6 +687,8 @@ const all = (name: string, f: (b: Build) => number | undefined, fmt: (x: number)
         .map((x) => (x === undefined ? '–' : fmt(x)))
         .join(', ')})`
     : '';
+const tenths = (ms: number) => (ms / 1000).toFixed(1);
+const mbNumber = (bytes: number) => fmtMB(bytes).replace(' MB', '');
 const ownRender = med('own', (b) => b.renderMs);
 const ownHeavy = med('own', (b) => b.heavyMs);
 const ratio = (own: number | undefined, x: number | undefined) => (own && x ? `${(own / x).toFixed(2)} ×` : '–');
@@ -693,7 +701,11 @@ const rows = variants.map((v) => {
   if (!ok.length) {
     const f = failed[0];
     const growth = f?.growth !== undefined ? `; PSS was growing ${fmtMB(f.growth)}/s` : '';
-    return `| ${v.name}: ${v.describe} | **failed** after ${secs(f?.wallMs)}: ${f?.exit ?? 'not run'}${f?.error ? ` — \`${f.error.replace(/\|/g, '\\|').replace(/`/g, "'")}\`` : ''}${growth} | | | | | ${f ? fmtMB(f.peakPss) : '–'} | ${f?.pages ?? '–'} | – |`;
+    return (
+      `| ${v.name}: ${v.describe} | **failed** after ${secs(f?.wallMs)}: ${f?.exit ?? 'not run'}` +
+      `${f?.error ? ` — \`${f.error.replace(/\|/g, '\\|').replace(/`/g, "'")}\`` : ''}${growth}` +
+      ` | | | | | ${f ? fmtMB(f.peakPss) : '–'} | ${f?.pages ?? '–'} | – |`
+    );
   }
   const checks = [...new Set(ok.map((b) => verdict.get(b) ?? '–'))].join('; ');
   const note = failed.length ? ` (${failed.length} of ${tried.length} runs failed: ${failed[0].exit})` : '';
@@ -707,49 +719,64 @@ const rows = variants.map((v) => {
     cpuMain === undefined
       ? '–'
       : `${(cpuMain / 1000).toFixed(1)}${v.kind === 'workers' ? ` + ${((cpuWorkers ?? 0) / 1000).toFixed(1)}` : ''} s`;
-  return `| ${v.name}: ${v.describe}${note} | ${secs(wall)}${all(
-    v.name,
-    (b) => b.wallMs,
-    (x) => (x / 1000).toFixed(1),
-  )} | ${secs(render)}${all(
-    v.name,
-    (b) => b.renderMs,
-    (x) => (x / 1000).toFixed(1),
-  )} | ${secs(heavy)}${all(
-    v.name,
-    (b) => b.heavyMs,
-    (x) => (x / 1000).toFixed(1),
-  )} | ${v.name === 'own' ? '1 × (reference)' : `${ratio(ownRender, render)} / ${ratio(ownHeavy, heavy)}`} | ${cpu} | ${pss === undefined ? '–' : fmtMB(pss)}${all(
-    v.name,
-    (b) => b.peakPss,
-    (x) => fmtMB(x).replace(' MB', ''),
-  )} | ${ok[0].pages ?? '–'} | ${checks} |`;
+  return (
+    `| ${v.name}: ${v.describe}${note}` +
+    ` | ${secs(wall)}${all(v.name, (b) => b.wallMs, tenths)}` +
+    ` | ${secs(render)}${all(v.name, (b) => b.renderMs, tenths)}` +
+    ` | ${secs(heavy)}${all(v.name, (b) => b.heavyMs, tenths)}` +
+    ` | ${v.name === 'own' ? '1 × (reference)' : `${ratio(ownRender, render)} / ${ratio(ownHeavy, heavy)}`}` +
+    ` | ${cpu} | ${pss === undefined ? '–' : fmtMB(pss)}${all(v.name, (b) => b.peakPss, mbNumber)}` +
+    ` | ${ok[0].pages ?? '–'} | ${checks} |`
+  );
 });
 const poemPages = poemCount;
 const heavyPages = distOf ? distOf.heavyFiles : undefined;
+const heavyText =
+  heavyPages !== undefined
+    ? `${heavyPages.toLocaleString('en')} similar/different pages ` +
+      `(${(distOf!.heavyBytes / distOf!.heavyFiles / 1024).toFixed(0)} KB each on average) + `
+    : '';
 const table = [
-  `Astro builds of the example site's pages (example-site/src) against ${rel(data)}: ${poemCount.toLocaleString('en')} poems, ${fmtMB(jsonBytes)} of JSON; ` +
-    `poemCache pageSize ${pageSize}, maxPagesPerPoem ${maxPages === Infinity ? '∞' : maxPages}: ${pagesSeen?.toLocaleString('en') ?? '?'} pages = ` +
-    `${heavyPages !== undefined ? `${heavyPages.toLocaleString('en')} similar/different pages (${(distOf!.heavyBytes / distOf!.heavyFiles / 1024).toFixed(0)} KB each on average) + ` : ''}` +
+  `Astro builds of the example site's pages (example-site/src) against ${rel(data)}: ` +
+    `${poemCount.toLocaleString('en')} poems, ${fmtMB(jsonBytes)} of JSON; ` +
+    `poemCache pageSize ${pageSize}, maxPagesPerPoem ${maxPages === Infinity ? '∞' : maxPages}: ` +
+    `${pagesSeen?.toLocaleString('en') ?? '?'} pages = ` +
+    heavyText +
     `${poemPages.toLocaleString('en')} poem pages + the index${distOf ? ` (${fmtMB(distOf.bytes)} of HTML)` : ''}.`,
-  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, ` +
-    `Astro ${JSON.parse(readFileSync(join(repo, 'node_modules', 'astro', 'package.json'), 'utf8')).version}. Load average (1/5/15 min) at start ${loadStart}, at end ${loadEnd}.`,
-  `${runs} run(s), variants interleaved within each run; figures are medians${runs > 1 ? ' (every run in parentheses)' : ''}. A variant that fails is not repeated.`,
+  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ` +
+    `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, ` +
+    `Astro ${JSON.parse(readFileSync(join(repo, 'node_modules', 'astro', 'package.json'), 'utf8')).version}. ` +
+    `Load average (1/5/15 min) at start ${loadStart}, at end ${loadEnd}.`,
+  `${runs} run(s), variants interleaved within each run; ` +
+    `figures are medians${runs > 1 ? ' (every run in parentheses)' : ''}. ` +
+    `A variant that fails is not repeated.`,
   needsCache
-    ? `Binary cache ${rel(cacheFile)}${meta ? ` (${fmtMB(meta.size)})` : ''}: ${conversion} before the timed builds (\`node ${convertArgs.map(rel).join(' ')}\`); every build found it fresh.`
+    ? `Binary cache ${rel(cacheFile)}${meta ? ` (${fmtMB(meta.size)})` : ''}: ${conversion} before the timed builds ` +
+      `(\`node ${convertArgs.map(rel).join(' ')}\`); every build found it fresh.`
     : 'No binary cache (json variant only).',
-  'Build = the whole `astro build` (child process start to exit). Render = page generation, prerenderer setup included: from Astro\'s "Rearranging server assets" line to the "✓ Completed" after "generating static routes" (arrival times of the lines). ' +
-    "Similar+different = that phase for those two routes only (from the arrival times of Astro's per-page log lines). vs own = Astro's own time / this time (render / similar+different). " +
-    "Render CPU = the integration's CPU time while rendering (its build statistics): main thread (+ all worker threads); unlike wall times it does not depend on other load on the machine. " +
-    `Peak PSS = peak of the sum over the build's process tree of /proc/<pid>/smaps_rollup Pss, read every ${PSS_EVERY_MS} ms and whenever RSS grew 5 %, ` +
-    `with RSS read every ${sampleMs} ms in between (minus RSS − PSS of the last reading); the bench spent ${sampling.n ? ((100 * sampling.ms) / sampling.n / sampleMs).toFixed(1) : '?'} % of one core on it. ` +
+  'Build = the whole `astro build` (child process start to exit). ' +
+    'Render = page generation, prerenderer setup included: ' +
+    'from Astro\'s "Rearranging server assets" line to the "✓ Completed" after "generating static routes" ' +
+    '(arrival times of the lines). ' +
+    'Similar+different = that phase for those two routes only ' +
+    "(from the arrival times of Astro's per-page log lines). " +
+    "vs own = Astro's own time / this time (render / similar+different). " +
+    "Render CPU = the integration's CPU time while rendering (its build statistics): " +
+    'main thread (+ all worker threads); ' +
+    'unlike wall times it does not depend on other load on the machine. ' +
+    `Peak PSS = peak of the sum over the build's process tree of /proc/<pid>/smaps_rollup Pss, ` +
+    `read every ${PSS_EVERY_MS} ms and whenever RSS grew 5 %, ` +
+    `with RSS read every ${sampleMs} ms in between (minus RSS − PSS of the last reading); ` +
+    `the bench spent ${sampling.n ? ((100 * sampling.ms) / sampling.n / sampleMs).toFixed(1) : '?'} ` +
+    `% of one core on it. ` +
     "Site = sha256 of every built file compared with Astro's own build of the same run.",
   '',
   '| variant | build | render | similar+different | vs own (render / s+d) | render CPU | peak PSS | pages | site |',
   '|---|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
-  'Commands (from the repository root, with `PATH=node_modules/.bin:$PATH`; `bench/astro-build.ts` sets these variables):',
+  'Commands (from the repository root, with `PATH=node_modules/.bin:$PATH`; ' +
+    '`bench/astro-build.ts` sets these variables):',
   '',
   ...variants.map((v) => `- ${v.name}: \`${commandOf(v)}\``),
   ...(problems.length ? ['', `**Problems:** ${problems.join('; ')}`] : []),

@@ -114,16 +114,15 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const mb = (n: number) => (n / 1e6).toFixed(1);
+// The lines /usr/bin/time -v adds to a child's stderr (not the child's own error).
+const TIME_LINE = new RegExp(
+  '^\\s+(Command being timed|User time|System time|Percent|Elapsed|Average|Maximum|Major|Minor|Voluntary|' +
+    'Involuntary|Swaps|File system|Socket|Signals|Page size|Exit status)',
+);
 const errLine = (stderr: string) =>
   stderr
     .split('\n')
-    .filter(
-      (l) =>
-        l.trim() &&
-        !/^\s+(Command being timed|User time|System time|Percent|Elapsed|Average|Maximum|Major|Minor|Voluntary|Involuntary|Swaps|File system|Socket|Signals|Page size|Exit status)/.test(
-          l,
-        ),
-    )
+    .filter((l) => l.trim() && !TIME_LINE.test(l))
     .slice(-1)[0] ?? '';
 
 function summarize(runs: Measure[]): Measure {
@@ -179,7 +178,8 @@ async function parent(argv: string[]): Promise<number> {
   }
   if (!files.poems) {
     process.stderr.write(
-      `${join(data, FILES.poems)}: no such file (generate with node bench/generate.ts --size seed --out ${values.data})\n`,
+      `${join(data, FILES.poems)}: no such file ` +
+        `(generate with node bench/generate.ts --size seed --out ${values.data})\n`,
     );
     return 1;
   }
@@ -190,7 +190,8 @@ async function parent(argv: string[]): Promise<number> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const loadBefore = loadavg()[0];
   log(
-    `converter benchmark: ${data}, ${runs} run(s), peak RSS from ${TIME ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS'}`,
+    `converter benchmark: ${data}, ${runs} run(s), ` +
+      `peak RSS from ${TIME ? '/usr/bin/time -v' : 'process.resourceUsage().maxRSS'}`,
   );
 
   const rows: { role: Role; file: string; bytes: number; parse: Measure; convert: Measure }[] = [];
@@ -215,9 +216,10 @@ async function parent(argv: string[]): Promise<number> {
             }
           : { ok: false, seconds: NaN, rssBytes: p.rssBytes, note: `failed: ${errLine(p.stderr)}` },
       );
-      log(
-        `  ${role} JSON.parse run ${i + 1}: ${pr?.ok ? `${Number(pr.seconds).toFixed(2)} s` : `${parseRuns.at(-1)!.note} after ${Number(pr?.seconds).toFixed(2)} s`}, peak RSS ${mb(p.rssBytes)} MB`,
-      );
+      const parsed = pr?.ok
+        ? `${Number(pr.seconds).toFixed(2)} s`
+        : `${parseRuns.at(-1)!.note} after ${Number(pr?.seconds).toFixed(2)} s`;
+      log(`  ${role} JSON.parse run ${i + 1}: ${parsed}, peak RSS ${mb(p.rssBytes)} MB`);
       const c = measure([node, self, '--child', 'convert', role, file, files.poems, tmpOut]);
       const cr = c.result;
       convertRuns.push(
@@ -225,9 +227,10 @@ async function parent(argv: string[]): Promise<number> {
           ? { ok: true, seconds: Number(cr.seconds), rssBytes: c.rssBytes, mbPerSecond: Number(cr.mbPerSecond) }
           : { ok: false, seconds: NaN, rssBytes: c.rssBytes, note: `failed: ${errLine(c.stderr)}` },
       );
-      log(
-        `  ${role} convertCaches run ${i + 1}: ${convertRuns.at(-1)!.ok ? `${Number(cr!.seconds).toFixed(2)} s, ${Number(cr!.mbPerSecond).toFixed(1)} MB/s` : convertRuns.at(-1)!.note}, peak RSS ${mb(c.rssBytes)} MB`,
-      );
+      const converted = convertRuns.at(-1)!.ok
+        ? `${Number(cr!.seconds).toFixed(2)} s, ${Number(cr!.mbPerSecond).toFixed(1)} MB/s`
+        : convertRuns.at(-1)!.note;
+      log(`  ${role} convertCaches run ${i + 1}: ${converted}, peak RSS ${mb(c.rssBytes)} MB`);
     }
     rows.push({ role, file, bytes, parse: summarize(parseRuns), convert: summarize(convertRuns) });
   }
@@ -242,7 +245,8 @@ async function parent(argv: string[]): Promise<number> {
         : { ok: false, seconds: NaN, rssBytes: c.rssBytes, note: `failed: ${errLine(c.stderr)}` },
     );
     log(
-      `  poem-cache convert (all inputs) run ${i + 1}: ${c.code === 0 ? `${c.wall.toFixed(2)} s` : wholeRuns.at(-1)!.note}, peak RSS ${mb(c.rssBytes)} MB`,
+      `  poem-cache convert (all inputs) run ${i + 1}: ` +
+        `${c.code === 0 ? `${c.wall.toFixed(2)} s` : wholeRuns.at(-1)!.note}, peak RSS ${mb(c.rssBytes)} MB`,
     );
   }
   const whole = summarize(wholeRuns);
@@ -250,7 +254,8 @@ async function parent(argv: string[]): Promise<number> {
   const v = existsSync(tmpOut) ? measure([node, BIN, 'verify', tmpOut]) : undefined;
   const verified = v?.code === 0;
   log(
-    `  poem-cache verify: ${verified ? `OK in ${v!.wall.toFixed(2)} s` : `FAILED: ${v ? errLine(v.stderr) : 'no output file'}`}`,
+    `  poem-cache verify: ` +
+      `${verified ? `OK in ${v!.wall.toFixed(2)} s` : `FAILED: ${v ? errLine(v.stderr) : 'no output file'}`}`,
   );
   rmSync(tmpOut, { force: true });
 
@@ -260,13 +265,18 @@ async function parent(argv: string[]): Promise<number> {
   md.push(`# Converter benchmark`);
   md.push('');
   md.push(
-    `Data: \`${data}\` (${mb(totalIn)} MB of JSON). Node ${process.versions.node}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM. ` +
-      `Medians of ${runs} run(s); every measurement in its own process; peak RSS from ${TIME ? '`/usr/bin/time -v`' : '`process.resourceUsage().maxRSS`'}. ` +
-      `1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end (other work on the machine slows every number).`,
+    `Data: \`${data}\` (${mb(totalIn)} MB of JSON). ` +
+      `Node ${process.versions.node}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ` +
+      `${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM. ` +
+      `Medians of ${runs} run(s); every measurement in its own process; ` +
+      `peak RSS from ${TIME ? '`/usr/bin/time -v`' : '`process.resourceUsage().maxRSS`'}. ` +
+      `1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end ` +
+      `(other work on the machine slows every number).`,
   );
   md.push('');
   md.push(
-    '| input | MB | JSON.parse s | JSON.parse MB/s | JSON.parse peak RSS MB | convertCaches alone s | input MB/s | convert peak RSS MB |',
+    '| input | MB | JSON.parse s | JSON.parse MB/s | JSON.parse peak RSS MB |' +
+      ' convertCaches alone s | input MB/s | convert peak RSS MB |',
   );
   md.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   // A failed JSON.parse shows how long it took to fail and its peak RSS until then.
@@ -274,20 +284,28 @@ async function parent(argv: string[]): Promise<number> {
     `${m.note ?? 'failed'}${Number.isFinite(m.seconds) ? ` (fails after ${m.seconds.toFixed(2)} s)` : ''}`;
   for (const r of rows) {
     md.push(
-      `| ${r.role} (\`${FILES[r.role]}\`) | ${mb(r.bytes)} | ${r.parse.ok ? r.parse.seconds.toFixed(2) : failedAfter(r.parse)} | ${cell(r.parse, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ` +
-        `${Number.isFinite(r.parse.rssBytes) ? mb(r.parse.rssBytes) : '–'} | ${cell(r.convert, (m) => m.seconds.toFixed(2))} | ${cell(r.convert, (m) => (m.mbPerSecond ?? 0).toFixed(1))} | ${r.convert.ok ? mb(r.convert.rssBytes) : '–'} |`,
+      `| ${r.role} (\`${FILES[r.role]}\`) | ${mb(r.bytes)} ` +
+        `| ${r.parse.ok ? r.parse.seconds.toFixed(2) : failedAfter(r.parse)} ` +
+        `| ${cell(r.parse, (m) => (m.mbPerSecond ?? 0).toFixed(1))} ` +
+        `| ${Number.isFinite(r.parse.rssBytes) ? mb(r.parse.rssBytes) : '–'} ` +
+        `| ${cell(r.convert, (m) => m.seconds.toFixed(2))} ` +
+        `| ${cell(r.convert, (m) => (m.mbPerSecond ?? 0).toFixed(1))} ` +
+        `| ${r.convert.ok ? mb(r.convert.rssBytes) : '–'} |`,
     );
   }
   md.push('');
   for (const r of rows.filter((x) => !x.parse.ok && x.parse.message)) {
     md.push(
-      `JSON.parse of ${r.role} (${mb(r.bytes)} MB) cannot start: \`readFileSync(file, 'utf8')\` throws \`${r.parse.message}\` ` +
-        `(V8's longest string is 2^29 - 24 characters, ~512 MiB), so the text never reaches JSON.parse; the peak RSS is the file read into a Buffer first.`,
+      `JSON.parse of ${r.role} (${mb(r.bytes)} MB) cannot start: ` +
+        `\`readFileSync(file, 'utf8')\` throws \`${r.parse.message}\` ` +
+        `(V8's longest string is 2^29 - 24 characters, ~512 MiB), so the text never reaches JSON.parse; ` +
+        `the peak RSS is the file read into a Buffer first.`,
     );
     md.push('');
   }
   md.push(
-    '"convertCaches alone" converts poems plus that one input (poems: poems only) with `workers: 0`, writing a cache each time; "input MB/s" is the converter\'s own rate for that input.',
+    '"convertCaches alone" converts poems plus that one input (poems: poems only) with `workers: 0`, ' +
+      'writing a cache each time; "input MB/s" is the converter\'s own rate for that input.',
   );
   md.push('');
   md.push('| whole `poem-cache convert` (all inputs, default workers) | value |');

@@ -103,7 +103,9 @@ function digests(file: string): { integrity: string; sha1: string } {
 export function fetchSource(srcDir: string, log: (s: string) => void): { files: string[]; sha1: string } {
   mkdirSync(srcDir, { recursive: true });
   const tgz = join(srcDir, TARBALL);
-  const manual = `put ${TARBALL} (npm's ${TANG.package}@${TANG.version}, integrity ${TANG.integrity}) into ${srcDir} and run again`;
+  const manual =
+    `put ${TARBALL} (npm's ${TANG.package}@${TANG.version}, integrity ${TANG.integrity}) ` +
+    `into ${srcDir} and run again`;
   let got = existsSync(tgz) ? digests(tgz) : undefined;
   if (got?.integrity !== TANG.integrity) {
     rmSync(tgz, { force: true });
@@ -126,7 +128,8 @@ export function fetchSource(srcDir: string, log: (s: string) => void): { files: 
       const why = r.error ? r.error.message : what.filter(Boolean).join(': ') || `npm pack exited with ${r.status}`;
       throw new Error(
         `cannot download ${TANG.package}@${TANG.version} with "npm pack" (offline, or no npm registry?): ${why}\n` +
-          `The tang data set is built from that package's Complete Tang Poems; it is not a dependency of astro-poem-cache. Go online, or ${manual}.`,
+          `The tang data set is built from that package's Complete Tang Poems; ` +
+          `it is not a dependency of astro-poem-cache. Go online, or ${manual}.`,
       );
     }
     got = digests(tgz);
@@ -533,7 +536,8 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
   sims.length = 0;
   lap(`top-${k} similar per poem, exact over ${((n * (n - 1)) / 2 / 1e9).toFixed(2)} G pairs, ${threads} thread(s)`);
   await step(FILES.similarity, async (p) => {
-    const file = RankingsFile.open(p, { total_poems: n, sort_threads: 8, top_k: k }); // fixed: the bytes must not depend on --threads
+    // sort_threads fixed: the bytes must not depend on --threads
+    const file = RankingsFile.open(p, { total_poems: n, sort_threads: 8, top_k: k });
     try {
       for (let r = 0; r < n; r++) await file.line(r, top.rows.subarray(r * k, r * k + top.lengths[r]));
       await file.close();
@@ -579,7 +583,8 @@ export async function generateTang(dir: string, o: TangOptions = {}): Promise<Ge
     }
   });
   lap(
-    `diversity sequences of ${kd} (candidates: ${Math.min(TANG.candidates, poolCount)} per poem from a pool of ${poolCount})`,
+    `diversity sequences of ${kd} ` +
+      `(candidates: ${Math.min(TANG.candidates, poolCount)} per poem from a pool of ${poolCount})`,
   );
   await step(FILES.diversity, (p) =>
     writeDiversityFile(

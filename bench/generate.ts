@@ -36,7 +36,7 @@ class UsageError extends Error {}
 export const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 async function cli(argv: string[]): Promise<number> {
-  let values;
+  let values: { size?: string; out?: string; limit?: string; threads?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -59,9 +59,10 @@ async function cli(argv: string[]): Promise<number> {
   }
   const tang = values.size === 'tang';
   if (!values.size || !(tang || values.size in SIZES) || !values.out) {
-    process.stderr.write(
-      `generate: ${!values.out ? 'missing --out DIR' : `--size must be small, seed or tang, got ${JSON.stringify(values.size ?? '')}`}\n${USAGE}`,
-    );
+    const problem = !values.out
+      ? 'missing --out DIR'
+      : `--size must be small, seed or tang, got ${JSON.stringify(values.size ?? '')}`;
+    process.stderr.write(`generate: ${problem}\n${USAGE}`);
     return 2;
   }
   const whole = (name: 'limit' | 'threads', min: number) => {

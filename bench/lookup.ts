@@ -1,10 +1,11 @@
 // Per-call cost of the CacheReader accessors a page uses, over random rows (precomputed, seeded).
-//   node bench/lookup.ts --cache FILE [--batches 9] [--batch-ms 200] [--min-calls 2000000] [--warmup-ms 300] [--out FILE]
+//   node bench/lookup.ts --cache FILE [--batches 9] [--batch-ms 200] [--min-calls 2000000] [--warmup-ms 300]
+//                        [--out FILE]
 // Operations: related(row, 10) = similar(row) + the titles of its first 10 rows; similar(row) alone (the view);
-// text(row); embedding(row) (the view); rowOfIndex(i) (the identity lookup), rowsOf(id) (ids repeat per category). Each backing (native mmap; the pure-JS fallback's in-memory
-// SharedArrayBuffer) runs in its own child process so the JIT sees one reader. Each operation: warm-up (0.3 s),
-// then `batches` timed batches of the same number of calls (at least min-calls in all); the table shows the
-// median ns/call over batches, and the min-max range.
+// text(row); embedding(row) (the view); rowOfIndex(i) (the identity lookup), rowsOf(id) (ids repeat per category). Each
+// backing (native mmap; the pure-JS fallback's in-memory SharedArrayBuffer) runs in its own child process so the JIT
+// sees one reader. Each operation: warm-up (0.3 s), then `batches` timed batches of the same number of calls (at least
+// min-calls in all); the table shows the median ns/call over batches, and the min-max range.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -119,9 +120,15 @@ function child(
       calls: perBatch * batches,
     });
   }
-  process.stdout.write(
-    `@@RESULT ${JSON.stringify({ backing: r.backing, count: r.count, dim: r.dim, size: r.bytes.length, results, sink: Number.isFinite(sink) })}\n`,
-  );
+  const summary = {
+    backing: r.backing,
+    count: r.count,
+    dim: r.dim,
+    size: r.bytes.length,
+    results,
+    sink: Number.isFinite(sink),
+  };
+  process.stdout.write(`@@RESULT ${JSON.stringify(summary)}\n`);
 }
 
 function parent(
@@ -181,8 +188,12 @@ function parent(
     return `| ${res.op} | ${cells.join(' | ')} | ${(res.calls / 1e6).toFixed(2)} M |`;
   });
   const table = [
-    `Cache ${fmtMB(first.size)} (${cache}): ${first.count} rows, ${first.dim}-d embeddings; ${process.version}. Random rows (seeded, ${N_RANDOM} precomputed), median over ${batches} batches after ${warmupMs} ms warm-up; one child process per backing.`,
-    `related(row, k) = similar(row) + title() of its first k = ${K} rows (titles are decoded once per thread, then remembered); similar/embedding return views (no copy); text decodes one poem.`,
+    `Cache ${fmtMB(first.size)} (${cache}): ${first.count} rows, ${first.dim}-d embeddings; ${process.version}. ` +
+      `Random rows (seeded, ${N_RANDOM} precomputed), median over ${batches} batches after ${warmupMs} ms warm-up; ` +
+      `one child process per backing.`,
+    `related(row, k) = similar(row) + title() of its first k = ${K} rows ` +
+      `(titles are decoded once per thread, then remembered); ` +
+      `similar/embedding return views (no copy); text decodes one poem.`,
     '',
     `| operation | ${head.join(' | ')} | calls per backing |`,
     `|---|${head.map(() => '---|').join('')}---|`,
@@ -209,7 +220,8 @@ const { values } = parseArgs({
   },
 });
 const usage =
-  'Usage: node bench/lookup.ts --cache FILE [--batches 9] [--batch-ms 200] [--min-calls 2000000] [--warmup-ms 300] [--out FILE]\n';
+  'Usage: node bench/lookup.ts --cache FILE [--batches 9] [--batch-ms 200] [--min-calls 2000000] ' +
+  '[--warmup-ms 300] [--out FILE]\n';
 if (values.help || !values.cache) {
   process.stdout.write(usage);
   process.exit(values.help ? 0 : 2);

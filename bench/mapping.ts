@@ -122,13 +122,17 @@ async function parent(sizeMb: number, workers: number, runs: number, out?: strin
     };
     results[mode] = res;
     rows.push(
-      `| ${mode} | ${fmtMB(res.pss)} | ${(res.pss / size).toFixed(2)} | ${fmtMB(res.rss)} | ${res.ms.toFixed(0)} ms | ${res.pss <= budget ? 'yes' : 'no'} |`,
+      `| ${mode} | ${fmtMB(res.pss)} | ${(res.pss / size).toFixed(2)} | ${fmtMB(res.rss)} ` +
+        `| ${res.ms.toFixed(0)} ms | ${res.pss <= budget ? 'yes' : 'no'} |`,
     );
   }
   const table = [
-    `Cache: ${fmtMB(size)} (${path.replace(here, 'bench')}); main thread + ${workers} workers, every page touched in every thread; median of ${runs} runs; PSS budget 1.2 × file + ${workers} × 40 MB = ${fmtMB(budget)}.`,
+    `Cache: ${fmtMB(size)} (${path.replace(here, 'bench')}); main thread + ${workers} workers, ` +
+      `every page touched in every thread; ` +
+      `median of ${runs} runs; PSS budget 1.2 × file + ${workers} × 40 MB = ${fmtMB(budget)}.`,
     '',
-    '| strategy | total PSS | PSS / file size | RSS (counts shared pages per mapper) | open + touch, all threads | within budget |',
+    '| strategy | total PSS | PSS / file size | RSS (counts shared pages per mapper) |' +
+      ' open + touch, all threads | within budget |',
     '|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');

@@ -1,5 +1,6 @@
 // Render workers vs data strategy: the same "similar" pages rendered by 1/2/4/8 worker threads, per strategy.
-//   node bench/render.ts --data DIR --cache FILE [--pages N] [--workers 1,2,4,8] [--strategies a,b,c,d,d2,d3] [--out DIR]
+//   node bench/render.ts --data DIR --cache FILE [--pages N] [--workers 1,2,4,8] [--strategies a,b,c,d,d2,d3]
+//                        [--out DIR]
 // Strategies (each strategy x workers combination runs in its own child process):
 //   a   every worker JSON.parses the four pipeline JSON files itself (the pipeline's original way)
 //   b   the main thread JSON.parses once and structured-clones the result to every worker (workerData)
@@ -9,8 +10,9 @@
 //   d3  the main thread maps the cache as a SharedArrayBuffer (mapFileShared, Node >= 24.16) and passes it to workers
 // Every page is built by bench/lib/render-page.ts; the per-page sha256 digests are combined in page order and
 // the combined hash must be identical for every strategy and worker count (else exit 1).
-// Memory: the parent samples /proc/<child>/smaps_rollup Pss every ~50 ms (peak) and the child reports its own
-// Pss after the last page and a full GC in every thread, while every worker still holds its data (final). Writes render.md and render.svg.
+// Memory: the parent samples /proc/<child>/smaps_rollup Pss every ~50 ms (peak) and the child reports its own Pss after
+// the last page and a full GC in every thread, while every worker still holds its data (final). Writes render.md and
+// render.svg.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -256,7 +258,7 @@ async function child(strategy: Strategy, workers: number, data: string, cache: s
     const digests: Buffer[] = new Array(rows.length);
     for (const r of results) {
       const buf = Buffer.from(r.digests.buffer, r.digests.byteOffset, r.digests.byteLength);
-      r.indices.forEach((i: number, k: number) => (digests[i] = buf.subarray(k * 32, k * 32 + 32)));
+      for (const [k, i] of (r.indices as number[]).entries()) digests[i] = buf.subarray(k * 32, k * 32 + 32);
     }
     const collected = pool.map((w) => once(w, 'message'));
     for (const w of pool) w.postMessage('gc');
@@ -391,7 +393,8 @@ function svgChart(cells: Cell[], workerCounts: number[], strategies: Strategy[],
   const ys = (mb: number) => H - B - (mb / niceMax) * (H - T - B);
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+      `font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${L}" y="${T - 16}" font-size="14" font-weight="bold">${esc(title)}</text>`,
   ];
@@ -413,20 +416,22 @@ function svgChart(cells: Cell[], workerCounts: number[], strategies: Strategy[],
   strategies.forEach((s, i) => {
     const color = colors[i % colors.length];
     const mine = pts.filter((c) => c.strategy === s).sort((a, b) => a.workers - b.workers);
-    if (mine.length > 1)
-      out.push(
-        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${mine.map((c) => `${xs(c.workers).toFixed(1)},${ys(c.peakPss! / (1 << 20)).toFixed(1)}`).join(' ')}"/>`,
-      );
+    if (mine.length > 1) {
+      const points = mine.map((c) => `${xs(c.workers).toFixed(1)},${ys(c.peakPss! / (1 << 20)).toFixed(1)}`).join(' ');
+      out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points}"/>`);
+    }
     for (const c of mine)
       out.push(
-        `<circle cx="${xs(c.workers).toFixed(1)}" cy="${ys(c.peakPss! / (1 << 20)).toFixed(1)}" r="3.5" fill="${color}"/>`,
+        `<circle cx="${xs(c.workers).toFixed(1)}" cy="${ys(c.peakPss! / (1 << 20)).toFixed(1)}" ` +
+          `r="3.5" fill="${color}"/>`,
       );
     const ly = T + 10 + i * 20;
     const missing = cells.filter((c) => c.strategy === s && c.note).length;
     const failed = cells.some((c) => c.strategy === s && c.failMs !== undefined);
     out.push(
       `<line x1="${W - R + 20}" x2="${W - R + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${W - R + 50}" y="${ly + 4}">${esc(DESCRIBE[s])}${failed ? ' (fails, see the table)' : missing ? ` (${missing} not measured)` : ''}</text>`,
+      `<text x="${W - R + 50}" y="${ly + 4}">${esc(DESCRIBE[s])}` +
+        `${failed ? ' (fails, see the table)' : missing ? ` (${missing} not measured)` : ''}</text>`,
     );
   });
   out.push('</svg>');
@@ -465,7 +470,8 @@ async function parent(o: {
       const cell = note ? { strategy: s, workers: w, note } : await measure(s, w, o);
       cells.push(cell);
       const show = cell.note
-        ? `${cell.note}${cell.failMs !== undefined ? ` after ${cell.failMs.toFixed(0)} ms` : ''}${cell.peakPss ? `, peak ${fmtMB(cell.peakPss)}` : ''}`
+        ? `${cell.note}${cell.failMs !== undefined ? ` after ${cell.failMs.toFixed(0)} ms` : ''}` +
+          `${cell.peakPss ? `, peak ${fmtMB(cell.peakPss)}` : ''}`
         : `peak ${fmtMB(cell.peakPss!)}, final ${fmtMB(cell.finalPss!)}, ${cell.totalMs!.toFixed(0)} ms`;
       process.stderr.write(`render ${s} x${w}: ${show}\n`);
     }
@@ -475,16 +481,33 @@ async function parent(o: {
   const rows = cells.map((c) =>
     c.note && c.failMs !== undefined
       ? // started and failed: peak PSS until the failure, the time to it, the reason where the hash would be
-        `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.peakPss ? fmtMB(c.peakPss) : '–'} | – | failed after ${(c.failMs / 1000).toFixed(2)} s | – | ${(c.failMs / 1000).toFixed(2)} s | – | ${c.note} |`
+        `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.peakPss ? fmtMB(c.peakPss) : '–'} | – ` +
+        `| failed after ${(c.failMs / 1000).toFixed(2)} s | – | ${(c.failMs / 1000).toFixed(2)} s | – | ${c.note} |`
       : c.note
         ? `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${c.note} | | | | | | |`
-        : `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${fmtMB(c.peakPss!)} | ${fmtMB(c.finalPss!)} | ${(c.setupMs! / 1000).toFixed(2)} s | ${(c.renderMs! / 1000).toFixed(2)} s | ${(c.totalMs! / 1000).toFixed(2)} s | ${(c.pages! / (c.renderMs! / 1000)).toFixed(0)} | ${c.hash!.slice(0, 12)} |`,
+        : `| ${DESCRIBE[c.strategy]} | ${c.workers} | ${fmtMB(c.peakPss!)} | ${fmtMB(c.finalPss!)} ` +
+          `| ${(c.setupMs! / 1000).toFixed(2)} s | ${(c.renderMs! / 1000).toFixed(2)} s ` +
+          `| ${(c.totalMs! / 1000).toFixed(2)} s ` +
+          `| ${(c.pages! / (c.renderMs! / 1000)).toFixed(0)} | ${c.hash!.slice(0, 12)} |`,
   );
+  const check =
+    hashes.size === 1
+      ? 'every measured cell produced the same page hash'
+      : hashes.size === 0
+        ? 'no cell completed'
+        : `MISMATCH: ${hashes.size} different page hashes`;
   const table = [
-    `Render ${pages} "similar" pages (title + 100 most similar + first 100 of the diversity sequence, titles and first lines) with N worker threads.`,
-    `JSON inputs ${fmtMB(jsonBytes)} (${o.data}); cache ${fmtMB(cacheBytes)} (${o.cache}); ${process.version}; one child process per cell, one run each.`,
-    'Total PSS = /proc/<child>/smaps_rollup Pss (the child is the only process involved; its worker threads share it): peak = max of ~50 ms samples, final = after the last page and a full GC in every thread, with every worker still holding its data. Setup = child start until every worker is ready (parse / clone / read / map); pages/s over the render phase only; total = setup + render.',
-    `Output check: ${hashes.size === 1 ? 'every measured cell produced the same page hash' : hashes.size === 0 ? 'no cell completed' : `MISMATCH: ${hashes.size} different page hashes`}.`,
+    `Render ${pages} "similar" pages ` +
+      `(title + 100 most similar + first 100 of the diversity sequence, titles and first lines) with N worker threads.`,
+    `JSON inputs ${fmtMB(jsonBytes)} (${o.data}); cache ${fmtMB(cacheBytes)} (${o.cache}); ` +
+      `${process.version}; one child process per cell, one run each.`,
+    'Total PSS = /proc/<child>/smaps_rollup Pss ' +
+      '(the child is the only process involved; its worker threads share it): ' +
+      'peak = max of ~50 ms samples, final = after the last page and a full GC in every thread, ' +
+      'with every worker still holding its data. ' +
+      'Setup = child start until every worker is ready (parse / clone / read / map); ' +
+      'pages/s over the render phase only; total = setup + render.',
+    `Output check: ${check}.`,
     '',
     '| strategy | workers | total peak PSS | final PSS | setup | render | total wall | pages/s (render) | page hash |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -521,7 +544,8 @@ if (isMainThread) {
     },
   });
   const usage =
-    'Usage: node bench/render.ts --data DIR --cache FILE [--pages N (default: every row once)] [--workers 1,2,4,8] [--strategies a,b,c,d,d2,d3] [--out DIR] [--mem-fraction 0.8]\n';
+    'Usage: node bench/render.ts --data DIR --cache FILE [--pages N (default: every row once)] [--workers 1,2,4,8] ' +
+    '[--strategies a,b,c,d,d2,d3] [--out DIR] [--mem-fraction 0.8]\n';
   if (values.help) {
     process.stdout.write(usage);
     process.exit(0);

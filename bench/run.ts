@@ -15,7 +15,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 interface Plan {
   /** Converter runs (medians of). */
   runs: number;
-  /** Main + workers mapping a synthetic cache of mappingMb; null: not run (the figures do not depend on the data set). */
+  /**
+   * Main + workers mapping a synthetic cache of mappingMb; null: not run (the figures do not depend on the data
+   * set).
+   */
   mapping: { mappingMb: number; workers: number } | null;
   /** pages '' = every poem once. */
   render: { pages: string; workers: string };
@@ -24,7 +27,10 @@ interface Plan {
   lookup: { batches: number; batchMs: number; minCalls: number; warmupMs: number };
   /** Astro builds of the example site's pages against this data set (bench/astro-build.ts); null: not run. */
   astroBuild: { runs: number; variants: string } | null;
-  /** Fill this size's block of BENCHMARKS.md by default (--no-write-benchmarks: not); else only with --write-benchmarks. */
+  /**
+   * Fill this size's block of BENCHMARKS.md by default (--no-write-benchmarks: not); else only with
+   * --write-benchmarks.
+   */
   writeBenchmarks: boolean;
 }
 const PLANS: Record<string, Plan> = {
@@ -46,10 +52,10 @@ const PLANS: Record<string, Plan> = {
     writeBenchmarks: true,
     astroBuild: { runs: 3, variants: 'own,w1,w2,w4,json' },
   },
-  // 57,607 poems: the embeddings JSON (466 MB in the real shapes; it was 834 MB, over V8's string limit) is near
-  // what JSON.parse and the JSON render strategies (a, b) can hold; a failure is reported (reason, time, peak
-  // memory); the cache strategies render every page. Mapping and the synthetic warm-start caches measure the same thing at every size: not
-  // rerun here (see the seed block); warm start is measured on the tang cache itself instead.
+  // 57,607 poems: the embeddings JSON (466 MB in the real shapes; it was 834 MB, over V8's string limit) is near what
+  // JSON.parse and the JSON render strategies (a, b) can hold; a failure is reported (reason, time, peak memory); the
+  // cache strategies render every page. Mapping and the synthetic warm-start caches measure the same thing at every
+  // size: not rerun here (see the seed block); warm start is measured on the tang cache itself instead.
   tang: {
     runs: 3,
     mapping: null,
@@ -73,7 +79,8 @@ const { values } = parseArgs({
 // between this size's markers.
 const usage =
   'Usage: npm run bench -- --size small|seed|tang [--[no-]write-benchmarks]\n' +
-  '  small  CI smoke run (~2 min); seed  7,790 poems, full lists (~15 min); tang  57,607 real poems, top-100 lists (~20-30 min,\n' +
+  '  small  CI smoke run (~2 min); seed  7,790 poems, full lists (~15 min); ' +
+  'tang  57,607 real poems, top-100 lists (~20-30 min,\n' +
   '         the first run also builds the data set from the npm package chinese-poetry: a few minutes)\n';
 if (values.help) {
   process.stdout.write(usage);
@@ -199,7 +206,8 @@ step(
 );
 if (plan.astroBuild) {
   step(
-    `Astro build: Astro's own prerenderer vs the worker prerenderer vs pages importing the JSON (${plan.astroBuild.variants})`,
+    `Astro build: Astro's own prerenderer vs the worker prerenderer ` +
+      `vs pages importing the JSON (${plan.astroBuild.variants})`,
     [
       join(here, 'astro-build.ts'),
       '--data',
@@ -217,7 +225,8 @@ if (plan.astroBuild) {
   );
 } else
   skipped.push(
-    'Astro build of the example site (at this size 172,822 pages with one similar and one different page per poem; the seed block has it)',
+    'Astro build of the example site ' +
+      '(at this size 172,822 pages with one similar and one different page per poem; the seed block has it)',
   );
 
 // One report per run: the machine, the commit, every step's exact command and table.
@@ -232,8 +241,10 @@ const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no']
 const svg = join(out, 'render.svg');
 const chart = `docs/benchmarks/render-pss-${size}.svg`;
 const report = [
-  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${git}${dirty} with \`npm run bench -- --size ${size}\`.`,
-  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}.`,
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${git}${dirty} ` +
+    `with \`npm run bench -- --size ${size}\`.`,
+  `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ` +
+    `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}.`,
   ...(skipped.length ? [`Not run at this size: ${skipped.join('; ')}.`] : []),
   '',
   ...ran

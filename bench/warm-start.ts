@@ -41,9 +41,15 @@ if (values.child) {
   const tOpen = performance.now();
   const html = renderSimilarPage(reader, 0);
   const t1 = performance.now();
-  process.stdout.write(
-    `@@RESULT ${JSON.stringify({ openMs: tOpen - t0, firstPageMs: t1 - t0, sinceStartMs: t1, scriptStartMs: tScript, backing: reader.backing, htmlBytes: html.length })}\n`,
-  );
+  const summary = {
+    openMs: tOpen - t0,
+    firstPageMs: t1 - t0,
+    sinceStartMs: t1,
+    scriptStartMs: tScript,
+    backing: reader.backing,
+    htmlBytes: html.length,
+  };
+  process.stdout.write(`@@RESULT ${JSON.stringify(summary)}\n`);
 } else if (values.help) {
   process.stdout.write(
     'Usage: node bench/warm-start.ts [--sizes-mb 10,500] [--caches FILE,...] [--runs 5] [--dir DIR] [--out FILE]\n',
@@ -149,13 +155,19 @@ async function parent(): Promise<void> {
       const range = (k: 'firstPageMs' | 'sinceStartMs') =>
         `${Math.min(...s.map((x) => x[k])).toFixed(1)}-${Math.max(...s.map((x) => x[k])).toFixed(1)}`;
       lines.push(
-        `| ${fmtMB(size)}${label} | ${fallback ? 'fallback (reads whole file)' : `${s[0].backing} (native)`} | ${m('openMs').toFixed(2)} ms | ${m('firstPageMs').toFixed(2)} ms (${range('firstPageMs')}) | ${m('sinceStartMs').toFixed(1)} ms (${range('sinceStartMs')}) |`,
+        `| ${fmtMB(size)}${label} | ${fallback ? 'fallback (reads whole file)' : `${s[0].backing} (native)`} ` +
+          `| ${m('openMs').toFixed(2)} ms | ${m('firstPageMs').toFixed(2)} ms (${range('firstPageMs')}) ` +
+          `| ${m('sinceStartMs').toFixed(1)} ms (${range('sinceStartMs')}) |`,
       );
     }
   }
   const table = [
-    `Fresh child process per run, median of ${runs} runs (after one untimed run); ${process.version}. The OS page cache is warm (files just written / read): cold-disk times would be higher, for the fallback roughly by file size / disk speed.`,
-    'open + first page = openCache() + renderSimilarPage(row 0) in-script; process start -> first page = performance.now() at that point (Node boot, loading the TypeScript modules, open, render).',
+    `Fresh child process per run, median of ${runs} runs (after one untimed run); ${process.version}. ` +
+      `The OS page cache is warm (files just written / read): ` +
+      `cold-disk times would be higher, for the fallback roughly by file size / disk speed.`,
+    'open + first page = openCache() + renderSimilarPage(row 0) in-script; ' +
+      'process start -> first page = performance.now() at that point ' +
+      '(Node boot, loading the TypeScript modules, open, render).',
     '',
     '| cache | open via | openCache() | open + first page (min-max) | process start -> first page (min-max) |',
     '|---|---|---|---|---|',

@@ -19,7 +19,8 @@ if (!Number.isInteger(cases) || cases <= 0 || !Number.isInteger(seed)) {
   process.exit(2);
 }
 console.log(
-  `fuzz: ${cases} cases, seed ${seed}${values.path ? `, path ${values.path}` : ''}, node ${process.version}, started ${new Date().toISOString()}`,
+  `fuzz: ${cases} cases, seed ${seed}${values.path ? `, path ${values.path}` : ''}, ` +
+    `node ${process.version}, started ${new Date().toISOString()}`,
 );
 const started = Date.now();
 const result = await runFuzz({

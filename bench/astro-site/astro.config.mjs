@@ -2,7 +2,8 @@
 // against a benchmark data set; everything the build writes goes under POEM_BENCH_WORK (in bench/out), so
 // nothing in example-site/ changes. Driven by environment variables (bench/astro-build.ts sets them):
 //   POEM_BENCH_WORK       absolute directory of this build: Astro's root (.astro/ types), dist/, cache/, vite/
-//   POEM_BENCH_DATA       absolute directory with poems.json, embeddings.json, similarity_rankings_cache.json, diversity_cache.json
+//   POEM_BENCH_DATA       absolute directory with poems.json, embeddings.json, similarity_rankings_cache.json,
+//                         diversity_cache.json
 //   POEM_BENCH_VARIANT    'cache' (default): example-site/src with poemCache();
 //                         'json': the same pages with `virtual:poem-cache` aliased to ./json-cache.ts, which imports
 //                         the JSON files directly (Vite bundles them), no poemCache()
@@ -37,10 +38,24 @@ const printStats = {
   hooks: {
     'astro:build:done': () => {
       const s = lastBuildStats();
-      if (s)
-        console.log(
-          `@@BUILD_STATS ${JSON.stringify({ mode: s.mode, workers: s.workers, fallbackReason: s.fallbackReason, mainCpuMs: s.mainCpuMs, workerCpuMs: s.workerCpuMs, pages: s.pages, fragments: s.fragments && { store: s.fragments.store, rendered: s.fragments.rendered, reused: s.fragments.reused, inline: s.fragments.inline, bytes: s.fragments.bytes } })}`,
-        );
+      if (s) {
+        const stats = {
+          mode: s.mode,
+          workers: s.workers,
+          fallbackReason: s.fallbackReason,
+          mainCpuMs: s.mainCpuMs,
+          workerCpuMs: s.workerCpuMs,
+          pages: s.pages,
+          fragments: s.fragments && {
+            store: s.fragments.store,
+            rendered: s.fragments.rendered,
+            reused: s.fragments.reused,
+            inline: s.fragments.inline,
+            bytes: s.fragments.bytes,
+          },
+        };
+        console.log(`@@BUILD_STATS ${JSON.stringify(stats)}`);
+      }
     },
   },
 };

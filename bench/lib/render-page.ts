@@ -36,13 +36,17 @@ export function firstLine(text: string): string {
 }
 
 function item(d: PageData, r: number): string {
-  return `<li><a href="/poem/${d.index(r)}/">${escapeHtml(d.title(r))}</a><span>${escapeHtml(firstLine(d.text(r)))}</span></li>`;
+  return (
+    `<li><a href="/poem/${d.index(r)}/">${escapeHtml(d.title(r))}</a>` +
+    `<span>${escapeHtml(firstLine(d.text(r)))}</span></li>`
+  );
 }
 
 /** The HTML of the "similar" page of `row`. */
 export function renderSimilarPage(d: PageData, row: number, k = 100): string {
   const parts: string[] = [
-    `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(d.title(row))} — similar poems</title></head><body>`,
+    `<!doctype html><html><head><meta charset="utf-8">` +
+      `<title>${escapeHtml(d.title(row))} — similar poems</title></head><body>`,
     `<h1>${escapeHtml(d.title(row))}</h1><h2>Most similar</h2><ol>`,
   ];
   const sim = d.similar(row);

@@ -287,7 +287,8 @@ function diversity(job: DiversityJob): DiversityResult {
   const scores = new Float32Array(memory.buffer, out, CH * pp);
   for (let c = 0, r0 = 0; r0 < L.n; c++, r0 += CH) {
     if (c % threads !== index) continue;
-    blocked(block, L.dim, r0 * stride, CH, L.pool, pp, out); // chunk rows x pool (rows past n are zero padding, up to npad)
+    // chunk rows x pool (rows past n are zero padding, up to npad)
+    blocked(block, L.dim, r0 * stride, CH, L.pool, pp, out);
     const rEnd = Math.min(L.n, r0 + CH);
     for (let r = r0; r < rEnd; r++) {
       const rand = rowRandom(seed, r);

@@ -143,8 +143,10 @@ export function kernelModule(dim: number, pages: number): Uint8Array<ArrayBuffer
     0x00,
     0x00,
     0x00, // "\0asm", version 1
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])]])), // type (i32 x 6) -> ()
-    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(pages), ...uleb(pages)]])), // shared memory
+    // type (i32 x 6) -> ()
+    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])]])),
+    // shared memory
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(pages), ...uleb(pages)]])),
     ...section(3, vec([uleb(0)])),
     ...section(7, vec([[...name('block'), 0x00, ...uleb(0)]])),
     ...section(10, vec([[...uleb(body.length), ...body]])),

@@ -6,7 +6,7 @@
 //   - C fprintf (vk_similarity.c): similarity_rankings_cache.json, `": "` spacing, one line per ranking,
 //     trailing newline (cRankingsHead / cRankingLine / C_RANKINGS_TAIL).
 // Large files go through DkjsonWriter over an Out (bounded memory); small values through dkjson().
-import { Out } from './out.ts';
+import type { Out } from './out.ts';
 
 // ---------------------------------------------------------------- numbers
 

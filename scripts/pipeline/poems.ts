@@ -167,7 +167,8 @@ function fediversePoems(ids: number[], dates: string[], seed: number): PipelineP
       if (x === 'nul') content = insertAt(rand, content, '\u0000');
       else if (x?.startsWith('inv:')) content = insertAt(rand, content, x.slice(4));
       else if (x === 'mojibake') {
-        content = mojibake(/[^\x00-\x7f]/.test(content) ? content : `${content} ${word(rand)} 🥰`);
+        // Already non-ASCII (any UTF-16 unit above 0x7f), or made so.
+        content = mojibake(/[\x80-\uffff]/.test(content) ? content : `${content} ${word(rand)} 🥰`);
       }
     }
     // golden = 1,024 bytes of the text as posted (the real handle) plus the content warning

@@ -236,7 +236,8 @@ export function postHtml(content: string, mention?: { handle: string; host: stri
           .replace(
             /(^|\s)#(\w+)/g,
             (_m, pre: string, tag: string) =>
-              `${pre}<a href="https://tech.example/tags/${tag}" class="mention hashtag" rel="tag">#<span>${tag}</span></a>`,
+              `${pre}<a href="https://tech.example/tags/${tag}" ` +
+              `class="mention hashtag" rel="tag">#<span>${tag}</span></a>`,
           ),
       )
       .join('<br />');
