@@ -1,11 +1,13 @@
 // The malformed-input corpus: exact messages on the default path, the same error class on the stream-json
 // path, and after every failure the previous cache is untouched and no temp or spool file is left behind.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { convertCaches, ConvertError, type ConvertOptions } from '../converter/index.ts';
 import { BAD, GOOD, type Role } from './fixtures/converter/bad-cases.ts';
-import { tmp, write } from './fixtures/converter/gen.ts';
+import { removeTmpDirs, tmp, write } from './fixtures/converter/gen.ts';
+
+afterAll(removeTmpDirs);
 
 const OLD = Buffer.from('previous cache bytes: must survive every failed conversion\n');
 

@@ -1,11 +1,13 @@
 // Round trips through openCache for every accepted input shape, byte-identical caches from the fast path
 // and the stream-json path, freshness (skip / force) and abort.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { convertCaches, isFresh, AbortError, type ConvertOptions } from '../converter/index.ts';
 import { openCache } from '../cache/reader.ts';
 import * as g from './fixtures/converter/gen.ts';
+
+afterAll(g.removeTmpDirs);
 
 interface Expect {
   poems: g.Poem[];

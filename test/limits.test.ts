@@ -1,13 +1,15 @@
 // Limits: maxFileBytes (before reading), maxPoems, maxDimension, maxListLength; exact messages; the previous
 // cache survives; the CLI takes them as flags and as a config-file "limits" key.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { convertCaches, ConvertError, type ConvertOptions } from '../converter/index.ts';
 import { DEFAULT_LIMITS, resolveLimits } from '../converter/limits.ts';
 import { GOOD, type Role } from './fixtures/converter/bad-cases.ts';
-import { tmp, write } from './fixtures/converter/gen.ts';
+import { removeTmpDirs, tmp, write } from './fixtures/converter/gen.ts';
+
+afterAll(removeTmpDirs);
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin/poem-cache.mjs');

@@ -1,14 +1,16 @@
 // Stale data: poems.json and a derived cache disagree. Default: the build fails with a message naming both
 // files and what disagrees. onMismatch 'warn': converted from a reconciled copy, one warning per
 // disagreeing file.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { convertCaches, ConvertError } from '../converter/index.ts';
 import { openCache } from '../cache/reader.ts';
 import { GOOD, type Role } from './fixtures/converter/bad-cases.ts';
-import { tmp, write } from './fixtures/converter/gen.ts';
+import { removeTmpDirs, tmp, write } from './fixtures/converter/gen.ts';
+
+afterAll(removeTmpDirs);
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin/poem-cache.mjs');
