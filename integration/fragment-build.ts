@@ -3,14 +3,8 @@
 // prerenderer renders there: `workers: 0`, pages handed back by workers), and the counts for the build log.
 import { randomBytes } from 'node:crypto';
 import { createSharedFragments } from './fragment-table.ts';
-import {
-  installFragmentHost,
-  setFragmentHost,
-  type FragmentConfig,
-  type FragmentCounts,
-  type FragmentHost,
-  type FragmentStoreKind,
-} from './fragments.ts';
+import { type FragmentConfig, type FragmentHost, installFragmentHost, setFragmentHost } from './fragment-host.ts';
+import type { FragmentCounts, FragmentStoreKind } from './fragments.ts';
 import { PageResponse } from './page-response.ts';
 
 export interface FragmentSummary extends FragmentCounts {

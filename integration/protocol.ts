@@ -1,7 +1,8 @@
 // What the main thread and the render threads say to each other (render-pool.ts ↔ render-worker.ts), and the
 // small helpers both sides use. The main thread imports this module, never render-worker.ts.
 import type { SerializedRouteData } from 'astro/app/manifest';
-import type { FragmentConfig, FragmentCounts } from './fragments.ts';
+import type { FragmentConfig } from './fragment-host.ts';
+import type { FragmentCounts } from './fragments.ts';
 
 export interface WorkerData {
   /** Marks a thread started by the worker prerenderer (render-worker.ts does nothing otherwise). */

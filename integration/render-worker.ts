@@ -21,7 +21,8 @@ import {
   type ToWorker,
   type WorkerData,
 } from './protocol.ts';
-import { cacheIdentity, installFragmentHost, type FragmentHost } from './fragments.ts';
+import { type FragmentHost, installFragmentHost } from './fragment-host.ts';
+import { cacheIdentity } from './fragments.ts';
 
 interface BuildAppLike {
   manifest: { routes: { routeData: RouteData }[]; entryModules: Record<string, string> };

@@ -2,7 +2,8 @@
 // HTML is rendered once per build for each key — the component and its props, which must be JSON-like
 // values — and every later page reuses it (integration/fragments.ts). Anywhere else (dev, on-demand pages,
 // `fragments: false`) it renders the component in place, so output never depends on whether it was reused.
-import { CAPTURING, CaptureDestination, fragmentHostFor, type ComponentLike, type Part } from './fragments.ts';
+import { fragmentHostFor } from './fragment-host.ts';
+import { CAPTURING, CaptureDestination, type ComponentLike, type Part } from './fragments.ts';
 
 type Result = { request?: Request; componentMetadata?: Map<string, { propagation?: string }> };
 type RenderInstance = { render(destination: { write(chunk: unknown): void }): unknown };

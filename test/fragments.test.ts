@@ -8,14 +8,12 @@ import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  cacheIdentity,
+  type FragmentConfig,
   FragmentHost,
   installFragmentHost,
-  Placeholders,
   setFragmentHost,
-  splicePage,
-  type FragmentConfig,
-} from '../integration/fragments.ts';
+} from '../integration/fragment-host.ts';
+import { cacheIdentity, Placeholders, splicePage } from '../integration/fragments.ts';
 import { createSharedFragments } from '../integration/fragment-table.ts';
 import { Reuse, reuseKey } from '../integration/reuse.ts';
 
