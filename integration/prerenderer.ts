@@ -6,7 +6,7 @@
 // The counting prerenderer (workers: 0) is `def` with the page count and timings of build-stats.ts. Both
 // render pages on the main thread with the build's fragments (fragment-build.ts), when they are on.
 import type { SerializedRouteData } from 'astro/app/manifest';
-import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, RouteData } from 'astro';
+import type { AstroConfig, AstroIntegrationLogger, AstroPrerenderer, PrerenderResult, RouteData } from 'astro';
 import { countPage, type RenderStats } from './build-stats.ts';
 import type { BuildFragments } from './fragment-build.ts';
 import { batchStdout } from './log-batch.ts';
@@ -120,7 +120,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
     countPage(stats, 0);
     return r;
   };
-  const received = (reply: RenderReply): Response => {
+  const received = (reply: RenderReply): Response | PrerenderResult => {
     const thread = reply.threadId;
     countPage(stats, thread);
     stats.workerRenderMs = (stats.workerRenderMs ?? 0) + reply.ms;
@@ -130,8 +130,12 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
       (stats.workerCpuMs ??= {})[thread] = reply.cpuMs - cpuFirst[thread];
     }
     const init = { status: reply.status, statusText: reply.statusText, headers: reply.headers };
-    if (reply.body === null || NULL_BODY.has(reply.status)) return new Response(null, init);
-    return new PageResponse(reply.body, init);
+    const response =
+      reply.body === null || NULL_BODY.has(reply.status)
+        ? new Response(null, init)
+        : new PageResponse(reply.body, init);
+    // With the metadata, Astro's incremental build records the page and may skip it next time.
+    return reply.metadata ? { response, metadata: reply.metadata } : response;
   };
 
   return {
@@ -191,7 +195,7 @@ export function createWorkerPrerenderer(def: AstroPrerenderer, o: WorkerPrerende
         throw new Error(`not rendering ${page}: the worker pool is shutting down (an earlier page failed)`);
       }
       const route = await routeFor(options.routeData);
-      const task = pool.render(request.url, route.key, route.serialized);
+      const task = pool.render(request.url, route.key, route.serialized, options.collectMetadata === true);
       inflight.add(task);
       try {
         return received(await task);

@@ -1,5 +1,6 @@
 // What the main thread and the render threads say to each other (render-pool.ts ↔ render-worker.ts), and the
 // small helpers both sides use. The main thread imports this module, never render-worker.ts.
+import type { PrerenderRenderMetadata } from 'astro';
 import type { SerializedRouteData } from 'astro/app/manifest';
 import type { FragmentConfig } from './fragment-host.ts';
 import type { FragmentCounts } from './fragments.ts';
@@ -29,8 +30,11 @@ export type HeadMessage = {
   scripts: { stage: string; content: string }[];
 };
 
-/** [id, url, route key, serialized route (only for a route the worker's manifest lacks)]. */
-export type RenderTask = [id: number, url: string, route: string, serialized?: SerializedRouteData];
+/**
+ * [id, url, route key, collect: Astro's incremental build wants the page's metadata (content entries, images),
+ * serialized route (only for a route the worker's manifest lacks)].
+ */
+export type RenderTask = [id: number, url: string, route: string, collect: boolean, serialized?: SerializedRouteData];
 
 /** What a thread reports once it mapped the cache. */
 export interface Hello {
@@ -63,6 +67,8 @@ export interface RenderReply {
   heapUsed: number;
   /** CPU time this thread had used when the page was sent (ms; process.threadCpuUsage, Node >= 23.9), or -1. */
   cpuMs: number;
+  /** Collected when the task asked for it (incremental builds); absent otherwise. */
+  metadata?: PrerenderRenderMetadata;
 }
 
 /** Marks errors of pages that must be rendered on the main thread (the worker throws it, the pool maps it). */

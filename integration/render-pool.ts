@@ -162,14 +162,20 @@ export class RenderPool {
   }
 
   /** Pages asked for in one turn of the event loop go to their thread in one message. */
-  render(url: string, route: string, serialized: SerializedRouteData | undefined): Promise<RenderReply> {
+  /** collect: the page's metadata for Astro's incremental build comes back with it. */
+  render(
+    url: string,
+    route: string,
+    serialized: SerializedRouteData | undefined,
+    collect = false,
+  ): Promise<RenderReply> {
     if (this.broken !== undefined) return Promise.reject(this.broken);
     let thread = this.threads[0];
     for (const t of this.threads) if (t.load < thread.load) thread = t;
     const id = this.nextId++;
     thread.load++;
     if (thread.queue.length === 0) setImmediate(() => this.flush(thread));
-    thread.queue.push(serialized ? [id, url, route, serialized] : [id, url, route]);
+    thread.queue.push(serialized ? [id, url, route, collect, serialized] : [id, url, route, collect]);
     return new Promise<RenderReply>((resolve, reject) => {
       this.pending.set(id, { thread, resolve, reject });
     });

@@ -3,10 +3,11 @@
 // astro:build:start, long before the entry exists: it maps the cache at once and says hello; the main thread
 // then sends the entry path (at prerender setup) and the small per-page head data (styles, page scripts), and
 // after that the pages. The cache is mapped here with openCache (one mapping per thread, one physical copy).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import type { RouteData } from 'astro';
+import type { PrerenderRenderMetadata, RouteData } from 'astro';
 import { openCache, openShm } from '../cache/reader.ts';
 import { SHM_ENV } from '../cache/shm.ts';
 import {
@@ -32,6 +33,8 @@ interface BuildAppLike {
 }
 
 const PAGE_SCRIPT_ID = 'astro:scripts/page.js';
+/** collectPrerenderMetadata warns through it only when no render scope is installed, and one always is. */
+const silentLogger = { warn() {} } as unknown as Parameters<typeof import('astro/app').collectPrerenderMetadata>[1];
 
 if (parentPort && (workerData as Partial<WorkerData> | null)?.poemCacheWorker === true) main(parentPort);
 
@@ -142,7 +145,7 @@ function main(port: NonNullable<typeof parentPort>): void {
     }
   };
 
-  const renderPage = async ([id, url, route, serialized]: RenderTask): Promise<void> => {
+  const renderPage = async ([id, url, route, collect, serialized]: RenderTask): Promise<void> => {
     const t0 = performance.now();
     try {
       // This app's own RouteData (the same manifest entry the main thread matched; identity matters to the
@@ -154,37 +157,13 @@ function main(port: NonNullable<typeof parentPort>): void {
         routeData = deserializeRouteData(serialized);
         routes.set(route, routeData);
       }
-      // What renderForPrerender (astro/app) does when the incremental build cache is off: app.render with the
-      // matched route. (With experimental.incrementalBuild, pages rendered here are recorded as "not tracked".)
+      // What renderForPrerender (astro/app) does: app.render with the matched route, the body read inside the
+      // render scope when Astro's incremental build wants the page's metadata (what it recorded while rendering).
       const request = new Request(url);
       host?.own(request); // its page gets fragment placeholders, spliced below
-      const response = await app!.render(request, { routeData });
-      let body: ArrayBuffer | null = null;
-      if (response.body !== null && !NULL_BODY.has(response.status)) {
-        // Read the stream ourselves: a page body is one chunk, whose buffer is sent as is (no concat copy).
-        const chunks: Uint8Array[] = [];
-        let size = 0;
-        const reader = response.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          chunks.push(value);
-          size += value.byteLength;
-        }
-        const one = chunks.length === 1 ? chunks[0] : undefined;
-        if (one && one.byteOffset === 0 && one.buffer.byteLength === size && one.buffer instanceof ArrayBuffer) {
-          body = one.buffer;
-        } else {
-          const all = new Uint8Array(size);
-          let at = 0;
-          for (const c of chunks) {
-            all.set(c, at);
-            at += c.byteLength;
-          }
-          body = all.buffer;
-        }
-        if (host) body = host.finish(request, new Uint8Array(body)).buffer as ArrayBuffer;
-      }
+      const { response, body, metadata } = collect
+        ? await withMetadata(() => renderRequest(request, routeData!))
+        : { ...(await renderRequest(request, routeData!)), metadata: undefined };
       const headers = [...response.headers];
       if (body) for (const h of headers) if (h[0] === 'content-length') h[1] = String(body.byteLength);
       if (outbox.length === 0) setImmediate(flush);
@@ -198,6 +177,7 @@ function main(port: NonNullable<typeof parentPort>): void {
         ms: performance.now() - t0,
         heapUsed: 0, // set for the whole message in flush()
         cpuMs: -1,
+        ...(metadata ? { metadata } : {}),
       });
       if (body) transfer.push(body);
     } catch (error) {
@@ -214,6 +194,51 @@ function main(port: NonNullable<typeof parentPort>): void {
         send({ t: 'fail', id, error: plain, mainThreadOnly });
       }
     }
+  };
+
+  /** Renders a page and reads its body (spliced when it has fragments). */
+  const renderRequest = async (
+    request: Request,
+    routeData: RouteData,
+  ): Promise<{ response: Response; body: ArrayBuffer | null }> => {
+    const response = await app!.render(request, { routeData });
+    let body: ArrayBuffer | null = null;
+    if (response.body !== null && !NULL_BODY.has(response.status)) {
+      // Read the stream ourselves: a page body is one chunk, whose buffer is sent as is (no concat copy).
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        size += value.byteLength;
+      }
+      const one = chunks.length === 1 ? chunks[0] : undefined;
+      if (one && one.byteOffset === 0 && one.buffer.byteLength === size && one.buffer instanceof ArrayBuffer) {
+        body = one.buffer;
+      } else {
+        const all = new Uint8Array(size);
+        let at = 0;
+        for (const c of chunks) {
+          all.set(c, at);
+          at += c.byteLength;
+        }
+        body = all.buffer;
+      }
+      if (host) body = host.finish(request, new Uint8Array(body)).buffer as ArrayBuffer;
+    }
+    return { response, body };
+  };
+
+  /** Runs `render` in Astro's render scope and adds what the page recorded there (as renderForPrerender does). */
+  const withMetadata = async <T extends object>(
+    render: () => Promise<T>,
+  ): Promise<T & { metadata?: PrerenderRenderMetadata }> => {
+    const { collectPrerenderMetadata, installRenderScope } = await import('astro/app');
+    installRenderScope(new AsyncLocalStorage()); // once per thread: it keeps the first scope installed
+    const { value, metadata } = await collectPrerenderMetadata(render, silentLogger);
+    return { ...value, metadata: metadata as PrerenderRenderMetadata | undefined };
   };
 
   port.on('message', (m: ToWorker) => {
