@@ -7,6 +7,7 @@ import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worke
 import { loadNative } from '../native/index.ts';
 import { FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
 import { CacheFormatError, parseCache, type ParsedCache, type SectionInfo } from './validate.ts';
+import { pageKeyOf, rowDigests } from './digest.ts';
 import { readFileInto } from './read-file.ts';
 
 // What opening can throw: a damaged or foreign file (every path), an OS call of the addon that failed.
@@ -72,6 +73,7 @@ export class CacheReader {
   private readonly ragged = new Map<string, Ragged>();
   private readonly strings = new Map<string, Strings>();
   private metadataValue: unknown;
+  private digests?: { rows: Uint8Array; salt: string };
   private readonly titles: (string | undefined)[];
   private readonly categories: (string | undefined)[];
 
@@ -280,6 +282,34 @@ export class CacheReader {
       `a field tag (s, n, t or f) in row ${row} of field "${name}"`,
       `byte ${tag}`,
     );
+  }
+
+  /**
+   * A key for Astro's incremental builds (a getStaticPaths entry's `cacheKey`): the same string as long as
+   * everything the cache holds for these rows' poems is the same — in this order — and `extra` is the same.
+   * Covers each row's poem_index, id and every per-row string section (title, text, category, date, every
+   * field column `field.N`, any unknown per-row strings section too); not lists or embeddings (a page passes
+   * the rows it shows, so a list's order is in `rows`). Also covers which field path each field column holds;
+   * never the file's path, mtime or backing. 32 hex characters; the first call digests every row once (one
+   * pass over the raw bytes), later calls cost a hash of 16 bytes per row. Invalid rows throw like idOf().
+   */
+  pageKey(rows: ArrayLike<number>, ...extra: (string | number)[]): string {
+    for (let i = 0; i < rows.length; i++) this.checkRow(rows[i]);
+    for (const x of extra) {
+      if (typeof x !== 'string' && typeof x !== 'number') {
+        throw new TypeError(`${this.source}: pageKey extra values must be strings or numbers, got ${typeof x}`);
+      }
+    }
+    if (!this.digests) {
+      const columns = [...this.strings].map(([name, s]) => ({ name, offsets: s.offsets, bytes: s.bytes }));
+      // Which field path each field section holds (from "meta"): part of what a page shows.
+      const fields = [...this.fieldMap()].map(([path, s]) => [
+        path,
+        columns.find((c) => c.offsets === s.offsets)?.name,
+      ]);
+      this.digests = { rows: rowDigests(this.ids, columns), salt: JSON.stringify(fields) };
+    }
+    return pageKeyOf(this.digests.rows, this.digests.salt, rows, extra);
   }
 
   private fieldMap(): Map<string, Strings> {
