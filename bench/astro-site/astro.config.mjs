@@ -12,6 +12,7 @@
 //   POEM_BENCH_FRAGMENTS  ('cache') poemCache's `fragments`: '1' on, '0' (default) off
 //   POEM_BENCH_FRAGMENT_STORE  ('cache', fragments on) 'shared' (default), or 'thread' / 'strings': the designs it
 //                         was measured against (poemCache's internal second argument)
+//   POEM_BENCH_INCREMENTAL  '1': Astro's experimental.incrementalBuild (bench/incremental.ts)
 //   POEM_BENCH_PAGE_SIZE, POEM_BENCH_MAX_PAGES  pageSize and maxPagesPerPoem ('inf' = no limit); json-cache.ts
 //                         reads the same two variables at build time
 import { defineConfig } from 'astro/config';
@@ -71,6 +72,7 @@ export default defineConfig({
   cacheDir: `${work}/cache`,
   build: { inlineStylesheets: 'never' },
   devToolbar: { enabled: false },
+  experimental: { incrementalBuild: env('POEM_BENCH_INCREMENTAL', '0') === '1' },
   integrations:
     variant === 'json'
       ? []

@@ -88,14 +88,48 @@ export function take(list: ArrayLike<number>, n: number): number[] {
 export const poemHref = (index: number): string => `/poem/${index}/`;
 export const orderHref = (order: Order, index: number, page = 1): string => `/${order}/${index}/${page}/`;
 
-/** getStaticPaths entries for /similar/<index>/<page>/ or /different/<index>/<page>/. */
+/** The poems a poem's own page lists: the first ten of each order. */
+export const poemPageLists = (cache: CacheReader, row: number) => ({
+  similar: take(rankedOf(cache, row, 'similar'), 10),
+  different: take(rankedOf(cache, row, 'different'), 10),
+});
+
+/**
+ * getStaticPaths entries for /poem/<index>/. cacheKey (Astro's experimental.incrementalBuild skips a page whose
+ * key is unchanged): the poem itself, and of each listed poem only what its link shows (a poem's new text
+ * changes its own page, not the pages that link to it).
+ */
+export function poemPaths(cache: CacheReader) {
+  const link = (r: number) => [cache.index(r), label(cache, r), langOf(cache, r), cache.category(r)];
+  return Array.from({ length: cache.count }, (_, row) => {
+    const { similar, different } = poemPageLists(cache, row);
+    return {
+      params: { index: String(cache.index(row)) },
+      props: { row },
+      cacheKey: cache.pageKey([row], 'poem', similar.length, ...similar.flatMap(link), ...different.flatMap(link)),
+    };
+  });
+}
+
+/**
+ * getStaticPaths entries for /similar/<index>/<page>/ or /different/<index>/<page>/; cacheKey: the poem, the
+ * poems of the page in order, and what the page says of the whole order (its length, the page count).
+ */
 export function orderPaths(cache: CacheReader, order: Order, pageSize: number, maxPages: number) {
-  const paths: { params: { index: string; page: string }; props: { row: number; page: number; pages: number } }[] = [];
+  const paths: {
+    params: { index: string; page: string };
+    props: { row: number; page: number; pages: number };
+    cacheKey: string;
+  }[] = [];
   for (let row = 0; row < cache.count; row++) {
-    const pages = pageCount(rankedOf(cache, row, order).length, pageSize, maxPages);
+    const ranked = rankedOf(cache, row, order);
+    const pages = pageCount(ranked.length, pageSize, maxPages);
     const index = String(cache.index(row));
-    for (let page = 1; page <= pages; page++)
-      paths.push({ params: { index, page: String(page) }, props: { row, page, pages } });
+    for (let page = 1; page <= pages; page++) {
+      const shown = [row, ...pageRows(ranked, page, pageSize)];
+      const cacheKey = cache.pageKey(shown, order, page, pages, ranked.length);
+      paths.push({ params: { index, page: String(page) }, props: { row, page, pages }, cacheKey });
+    }
   }
   return paths;
 }
