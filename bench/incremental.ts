@@ -1,17 +1,19 @@
 // Incremental rebuilds of the example site's pages against a benchmark data set (Astro's
 // experimental.incrementalBuild; the pages' cacheKeys come from CacheReader#pageKey):
-//   node bench/incremental.ts --data DIR [--out FILE.md] [--page-size N] [--max-pages N|inf]
+//   node bench/incremental.ts --data DIR [--out FILE.md] [--page-size N] [--max-pages N|inf] [--keep-dist]
 // Four real `astro build`s with bench/astro-site/astro.config.mjs (worker prerenderer, fragments on), one after
 // the other in one Astro cache directory: (1) cold, incremental on: every page; (2) nothing changed; (3) one
 // poem's text changed in poems.json (the integration converts again): the pages that show it; (4) a clean build of
 // the changed data with incremental off: the reference. Reported: wall time of each whole `astro build`, pages
 // rendered (the integration's own count), each build's time over the clean build's, and whether build 3's site
 // equals build 4's (sha256 of every file). Every build converts its cache when its inputs changed (1, 3 and 4).
+// --keep-dist: the incremental builds keep the previous dist/ (vite.build.emptyOutDir: false): Astro then leaves a
+// skipped page's file in place instead of restoring it from its cache.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -27,21 +29,18 @@ const { values } = parseArgs({
     out: { type: 'string' },
     'page-size': { type: 'string', default: '100' },
     'max-pages': { type: 'string', default: '1' },
+    'keep-dist': { type: 'boolean', default: false },
     help: { type: 'boolean' },
   },
 });
 if (values.help || !values.data) {
-  console.log('Usage: node bench/incremental.ts --data DIR [--out FILE.md] [--page-size N] [--max-pages N|inf]');
+  console.log(
+    'Usage: node bench/incremental.ts --data DIR [--out FILE.md] [--page-size N] [--max-pages N|inf] [--keep-dist]',
+  );
   process.exit(values.help ? 0 : 2);
 }
 const data = resolve(values.data);
-const work = join(
-  repo,
-  'bench',
-  'out',
-  relative(join(repo, 'bench', 'data'), data).replaceAll('/', '-'),
-  'incremental',
-);
+const work = join(repo, 'bench', 'out', basename(data), 'incremental');
 rmSync(work, { recursive: true, force: true });
 const dataDir = join(work, 'data');
 mkdirSync(dataDir, { recursive: true });
@@ -66,6 +65,7 @@ function build(name: string, incremental: boolean): Step {
     POEM_BENCH_WORKERS: '2',
     POEM_BENCH_FRAGMENTS: '1',
     POEM_BENCH_INCREMENTAL: incremental ? '1' : '0',
+    POEM_BENCH_KEEP_DIST: incremental && values['keep-dist'] ? '1' : '0',
     POEM_BENCH_PAGE_SIZE: values['page-size']!,
     POEM_BENCH_MAX_PAGES: values['max-pages']!,
     ASTRO_TELEMETRY_DISABLED: '1',
@@ -119,7 +119,8 @@ const lines = [
   `Data: \`${data}\` (${poems.poems.length} poems; poem_index ${changed + 1} is the one changed). ` +
     `Node ${process.version}; 1-minute load average ${load0.toFixed(1)} at the start, ` +
     `${loadavg()[0].toFixed(1)} at the end. Page size ${values['page-size']}, max pages per poem ` +
-    `${values['max-pages']}; 2 render threads, fragments on.`,
+    `${values['max-pages']}; 2 render threads, fragments on` +
+    (values['keep-dist'] ? '; incremental builds keep dist/ (vite.build.emptyOutDir: false).' : '.'),
   '',
   '| build | whole `astro build` | pages rendered | time vs the clean build |',
   '|---|---:|---:|---:|',

@@ -223,9 +223,14 @@ if (plan.astroBuild) {
     ],
     'astro-build.md',
   );
+  step(
+    'Incremental rebuilds (experimental.incrementalBuild): cold, unchanged, one poem changed, clean',
+    [join(here, 'incremental.ts'), '--data', data, '--out', join(out, 'incremental.md')],
+    'incremental.md',
+  );
 } else
   skipped.push(
-    'Astro build of the example site ' +
+    'Astro build and incremental rebuilds of the example site ' +
       '(at this size 172,822 pages with one similar and one different page per poem; the seed block has it)',
   );
 

@@ -13,6 +13,7 @@
 //   POEM_BENCH_FRAGMENT_STORE  ('cache', fragments on) 'shared' (default), or 'thread' / 'strings': the designs it
 //                         was measured against (poemCache's internal second argument)
 //   POEM_BENCH_INCREMENTAL  '1': Astro's experimental.incrementalBuild (bench/incremental.ts)
+//   POEM_BENCH_KEEP_DIST  '1': vite.build.emptyOutDir false (the previous build's dist/ is kept)
 //   POEM_BENCH_PAGE_SIZE, POEM_BENCH_MAX_PAGES  pageSize and maxPagesPerPoem ('inf' = no limit); json-cache.ts
 //                         reads the same two variables at build time
 import { defineConfig } from 'astro/config';
@@ -98,6 +99,7 @@ export default defineConfig({
         ],
   vite: {
     cacheDir: `${work}/vite`, // Vite's own default is <root>/node_modules/.vite
+    build: { emptyOutDir: env('POEM_BENCH_KEEP_DIST', '0') !== '1' },
     // json: the pages' `virtual:poem-cache` is json-cache.ts, which imports '@poem-data/<file>.json'.
     ...(variant === 'json'
       ? { resolve: { alias: { 'virtual:poem-cache': here('./json-cache.ts'), '@poem-data': data } } }
