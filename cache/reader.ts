@@ -7,7 +7,7 @@ import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worke
 import { loadNative } from '../native/index.ts';
 import { FieldTag, IDS_DENSE_INDEX, IDS_REPEATED, RAGGED_HAS_SCORES, SectionKind, SectionName } from './layout.ts';
 import { CacheFormatError, parseCache, type ParsedCache, type SectionInfo } from './validate.ts';
-import { pageKeyOf, rowDigests } from './digest.ts';
+import { PageKeys, rowDigests } from './digest.ts';
 import { readFileInto } from './read-file.ts';
 
 // What opening can throw: a damaged or foreign file (every path), an OS call of the addon that failed.
@@ -73,7 +73,7 @@ export class CacheReader {
   private readonly ragged = new Map<string, Ragged>();
   private readonly strings = new Map<string, Strings>();
   private metadataValue: unknown;
-  private digests?: { rows: Uint8Array; salt: string };
+  private pageKeys?: PageKeys;
   private readonly titles: (string | undefined)[];
   private readonly categories: (string | undefined)[];
 
@@ -300,16 +300,16 @@ export class CacheReader {
         throw new TypeError(`${this.source}: pageKey extra values must be strings or numbers, got ${typeof x}`);
       }
     }
-    if (!this.digests) {
+    if (!this.pageKeys) {
       const columns = [...this.strings].map(([name, s]) => ({ name, offsets: s.offsets, bytes: s.bytes }));
       // Which field path each field section holds (from "meta"): part of what a page shows.
       const fields = [...this.fieldMap()].map(([path, s]) => [
         path,
         columns.find((c) => c.offsets === s.offsets)?.name,
       ]);
-      this.digests = { rows: rowDigests(this.ids, columns), salt: JSON.stringify(fields) };
+      this.pageKeys = new PageKeys(rowDigests(this.ids, columns), JSON.stringify(fields));
     }
-    return pageKeyOf(this.digests.rows, this.digests.salt, rows, extra);
+    return this.pageKeys.key(rows, extra);
   }
 
   private fieldMap(): Map<string, Strings> {
