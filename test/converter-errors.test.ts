@@ -3,40 +3,22 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { convertCaches, ConvertError, type ConvertOptions } from '../converter/index.ts';
+import { convertCaches, ConvertError } from '../converter/index.ts';
 import { BAD, GOOD, type Role } from './fixtures/converter/bad-cases.ts';
-import { removeTmpDirs, tmp, write } from './fixtures/converter/gen.ts';
+import { conversionError, removeTmpDirs, SET_FILES, tmp, write, writeInputs } from './fixtures/converter/gen.ts';
 
 afterAll(removeTmpDirs);
 
 const OLD = Buffer.from('previous cache bytes: must survive every failed conversion\n');
 
 function setup(role: Role, text: string | Buffer) {
-  const dir = tmp('conv-err-');
-  const files = {} as Record<Role, string>;
-  for (const r of Object.keys(GOOD) as Role[]) files[r] = write(dir, `${r}.json`, r === role ? text : GOOD[r]);
-  const out = write(dir, 'cache.bin', OLD);
-  return { dir, files, out };
-}
-
-async function failure(o: ConvertOptions): Promise<unknown> {
-  try {
-    await convertCaches(o);
-  } catch (err) {
-    return err;
-  }
-  throw new Error('conversion succeeded, expected an error');
+  const { dir, files } = writeInputs('conv-err-', { [role]: text });
+  return { dir, files, out: write(dir, 'cache.bin', OLD) };
 }
 
 function expectUntouched(dir: string, out: string) {
   expect(readFileSync(out).equals(OLD)).toBe(true);
-  expect(readdirSync(dir).sort()).toEqual([
-    'cache.bin',
-    'diversity.json',
-    'embeddings.json',
-    'poems.json',
-    'similarity.json',
-  ]);
+  expect(readdirSync(dir).sort()).toEqual(SET_FILES);
 }
 
 describe('malformed inputs', () => {
@@ -52,7 +34,7 @@ describe('malformed inputs', () => {
       const expected = c.message.replaceAll('<file>', files[c.role]).replaceAll('<poems>', files.poems);
       // default path, in this thread and with worker threads, and with a tiny read buffer
       for (const extra of [{ workers: threads }, { workers: 0, chunkSize: 16 }]) {
-        const err = await failure({ ...files, out, force: true, ...extra });
+        const err = await conversionError({ ...files, out, force: true, ...extra });
         expect(err).toBeInstanceOf(ConvertError);
         expect((err as Error).message).toBe(expected);
         expect((err as ConvertError).file).toBe(files[c.role]);
@@ -60,7 +42,7 @@ describe('malformed inputs', () => {
       }
       // stream-json path: the same error class (positions are not known there)
       for (const workers of [threads]) {
-        const err = await failure({ ...files, out, force: true, parser: 'stream-json', workers });
+        const err = await conversionError({ ...files, out, force: true, parser: 'stream-json', workers });
         expect(err).toBeInstanceOf(ConvertError);
         expect((err as ConvertError).file).toBe(files[c.role]);
         expectUntouched(dir, out);
@@ -71,7 +53,7 @@ describe('malformed inputs', () => {
   it('a missing input file', async () => {
     const { dir, files, out } = setup('poems', GOOD.poems);
     const missing = join(dir, 'nope.json');
-    const err = await failure({ ...files, similarity: missing, out, force: true });
+    const err = await conversionError({ ...files, similarity: missing, out, force: true });
     expect(err).toBeInstanceOf(ConvertError);
     expect((err as Error).message).toBe(`${missing}: cannot read the file (ENOENT), expected an existing JSON file`);
     expectUntouched(dir, out);
@@ -82,7 +64,7 @@ describe('malformed inputs', () => {
       '{"poems":[\n{"id":1,"content":"ünïcødé 詩 🌙"},\n{"id":2,"title":"日本","content":"b",  "category": 5}]}';
     const { files, out } = setup('poems', text);
     for (const chunkSize of [16, 1 << 20]) {
-      const err = await failure({ ...files, out, force: true, workers: 0, chunkSize });
+      const err = await conversionError({ ...files, out, force: true, workers: 0, chunkSize });
       expect((err as Error).message).toBe(
         `${files.poems}:3:50: category is number 5, expected a string or null (poem id 2)`,
       );
@@ -99,7 +81,7 @@ describe('malformed inputs', () => {
     const zeroAt = text.indexOf(',3,') + 2; // the first 3: 0-based positions end at 2
     for (const chunkSize of [64, 1000, 1 << 20]) {
       for (const workers of chunkSize === 64 ? [0, 1] : [0]) {
-        const err = await failure({
+        const err = await conversionError({
           poems: files.poems,
           similarity: files.similarity,
           out,
@@ -123,7 +105,7 @@ describe('malformed inputs', () => {
 describe('readings of poem references', () => {
   it('a number outside the reading the user chose is an error at that number', async () => {
     const { files, out } = setup('similarity', GOOD.similarity);
-    const err = await failure({ ...files, out, force: true, workers: 0, keys: { similarity: 'index0' } });
+    const err = await conversionError({ ...files, out, force: true, workers: 0, keys: { similarity: 'index0' } });
     expect((err as Error).message).toBe(
       `${files.similarity}:1:50: 3 is outside 0..2, expected a 0-based position in ${files.poems} (0..2) ` +
         `(keys.similarity (--similarity-keys) is "index0") (set onMismatch: "warn" to convert anyway)`,
@@ -143,7 +125,7 @@ describe('readings of poem references', () => {
       'similarity.json',
       '{"metadata":{"total_poems":3},"rankings":{"1":[2,3],"2":[1,3],"3":[1,2]}}',
     );
-    const err = await failure({ poems, similarity, out: join(dir, 'c.bin'), workers: 0 });
+    const err = await conversionError({ poems, similarity, out: join(dir, 'c.bin'), workers: 0 });
     expect((err as Error).message).toBe(
       `${similarity}: every number fits two readings that name different poems: ` +
         'as poem ids, 1 is poem_index 3 (id 1); as 1-based poem_index, 1 is poem_index 1 (id 2), ' +

@@ -4,10 +4,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { convertCaches, ConvertError, type ConvertOptions } from '../converter/index.ts';
+import { convertCaches, ConvertError } from '../converter/index.ts';
 import { DEFAULT_LIMITS, resolveLimits } from '../converter/limits.ts';
 import { GOOD, type Role } from './fixtures/converter/bad-cases.ts';
-import { removeTmpDirs, tmp, write } from './fixtures/converter/gen.ts';
+import { conversionError, removeTmpDirs, SET_FILES, write, writeInputs } from './fixtures/converter/gen.ts';
 
 afterAll(removeTmpDirs);
 
@@ -16,31 +16,13 @@ const BIN = join(ROOT, 'bin/poem-cache.mjs');
 const OLD = Buffer.from('previous cache bytes\n');
 
 function setup(replace: Partial<Record<Role, string>> = {}) {
-  const dir = tmp('limits-');
-  const files = {} as Record<Role, string>;
-  for (const r of Object.keys(GOOD) as Role[]) files[r] = write(dir, `${r}.json`, replace[r] ?? GOOD[r]);
-  const out = write(dir, 'cache.bin', OLD);
-  return { dir, files, out };
-}
-
-async function failure(o: ConvertOptions): Promise<Error> {
-  try {
-    await convertCaches(o);
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('conversion succeeded, expected an error');
+  const { dir, files } = writeInputs('limits-', replace);
+  return { dir, files, out: write(dir, 'cache.bin', OLD) };
 }
 
 function untouched(dir: string, out: string) {
   expect(readFileSync(out).equals(OLD)).toBe(true);
-  expect(readdirSync(dir).sort()).toEqual([
-    'cache.bin',
-    'diversity.json',
-    'embeddings.json',
-    'poems.json',
-    'similarity.json',
-  ]);
+  expect(readdirSync(dir).sort()).toEqual(SET_FILES);
 }
 
 describe('limits', () => {
@@ -57,7 +39,7 @@ describe('limits', () => {
   it('maxFileBytes: checked before the file is read (a too-large broken file gets the limit error)', async () => {
     const { dir, files, out } = setup({ similarity: `{"metadata":${' '.repeat(2000)}` });
     for (const workers of [0, 2]) {
-      const err = await failure({ ...files, out, force: true, workers, limits: { maxFileBytes: 1000 } });
+      const err = await conversionError({ ...files, out, force: true, workers, limits: { maxFileBytes: 1000 } });
       expect(err).toBeInstanceOf(ConvertError);
       expect(err.message).toBe(
         `${files.similarity}: the file size 2,012 bytes exceeds the limit maxFileBytes = 1,000 (set ` +
@@ -69,7 +51,7 @@ describe('limits', () => {
 
   it('maxPoems', async () => {
     const { dir, files, out } = setup();
-    const err = await failure({ ...files, out, force: true, workers: 0, limits: { maxPoems: 2 } });
+    const err = await conversionError({ ...files, out, force: true, workers: 0, limits: { maxPoems: 2 } });
     expect(err.message).toBe(
       `${files.poems}: the poem count 3 exceeds the limit maxPoems = 2 (set limits.maxPoems to raise it)`,
     );
@@ -79,7 +61,7 @@ describe('limits', () => {
   it('maxDimension', async () => {
     const { dir, files, out } = setup();
     for (const workers of [0, 2]) {
-      const err = await failure({ ...files, out, force: true, workers, limits: { maxDimension: 1 } });
+      const err = await conversionError({ ...files, out, force: true, workers, limits: { maxDimension: 1 } });
       expect(err).toBeInstanceOf(ConvertError);
       expect(err.message).toBe(
         `${files.embeddings}: the embedding dimension 2 exceeds the limit maxDimension = 1 (set limits.maxDimension ` +
@@ -91,13 +73,13 @@ describe('limits', () => {
 
   it('maxListLength: rankings and sequences', async () => {
     const { dir, files, out } = setup({ similarity: GOOD.similarity.replace('"2":[1,3]', '"2":[1,3,1]') });
-    let err = await failure({ ...files, out, force: true, workers: 0, limits: { maxListLength: 2 } });
+    let err = await conversionError({ ...files, out, force: true, workers: 0, limits: { maxListLength: 2 } });
     expect(err.message).toBe(
       `${files.similarity}: the ranking of poem_index 2 (x/0002.txt) (3 entries) exceeds the limit maxListLength = 2 ` +
         '(set limits.maxListLength to raise it)',
     );
     untouched(dir, out);
-    err = await failure({
+    err = await conversionError({
       poems: files.poems,
       diversity: files.diversity,
       out,

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { convertCaches, ConvertError } from '../converter/index.ts';
 import { openCache } from '../cache/reader.ts';
 import { GOOD, type Role } from './fixtures/converter/bad-cases.ts';
-import { removeTmpDirs, tmp, write } from './fixtures/converter/gen.ts';
+import { removeTmpDirs, SET_FILES, writeInputs } from './fixtures/converter/gen.ts';
 
 afterAll(removeTmpDirs);
 
@@ -17,9 +17,7 @@ const BIN = join(ROOT, 'bin/poem-cache.mjs');
 const HINT = ' (set onMismatch: "warn" to convert anyway)';
 
 function setup(replace: Partial<Record<Role, string>> = {}) {
-  const dir = tmp('stale-');
-  const files = {} as Record<Role, string>;
-  for (const r of Object.keys(GOOD) as Role[]) files[r] = write(dir, `${r}.json`, replace[r] ?? GOOD[r]);
+  const { dir, files } = writeInputs('stale-', replace);
   return { dir, files, out: join(dir, 'cache.bin') };
 }
 
@@ -104,13 +102,7 @@ describe('stale data', () => {
       expect(Array.from(c.diversity(2))).toEqual([2, 1]);
       expect(Array.from(c.embedding(1))).toEqual([Math.fround(0.3), Math.fround(0.4)]);
       // no reconciled copies or spools left behind
-      expect(readdirSync(dir).sort()).toEqual([
-        'cache.bin',
-        'diversity.json',
-        'embeddings.json',
-        'poems.json',
-        'similarity.json',
-      ]);
+      expect(readdirSync(dir).sort()).toEqual(SET_FILES);
     }
     // a poem without an embedding gets zeros; a missing sequence is just the poem
     const gaps = setup({
