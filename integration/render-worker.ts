@@ -231,13 +231,17 @@ function main(port: NonNullable<typeof parentPort>): void {
     return { response, body };
   };
 
+  /** Astro's metadata collector, with this thread's render scope installed on first use (once per thread). */
+  let collector: Promise<typeof import('astro/app').collectPrerenderMetadata> | undefined;
   /** Runs `render` in Astro's render scope and adds what the page recorded there (as renderForPrerender does). */
   const withMetadata = async <T extends object>(
     render: () => Promise<T>,
   ): Promise<T & { metadata?: PrerenderRenderMetadata }> => {
-    const { collectPrerenderMetadata, installRenderScope } = await import('astro/app');
-    installRenderScope(new AsyncLocalStorage()); // once per thread: it keeps the first scope installed
-    const { value, metadata } = await collectPrerenderMetadata(render, silentLogger);
+    collector ??= import('astro/app').then((m) => {
+      m.installRenderScope(new AsyncLocalStorage());
+      return m.collectPrerenderMetadata;
+    });
+    const { value, metadata } = await (await collector)(render, silentLogger);
     return { ...value, metadata: metadata as PrerenderRenderMetadata | undefined };
   };
 
