@@ -15,7 +15,6 @@
 // Correctness: the built site of every successful prerenderer variant must be byte-identical to Astro's own
 // (sha256 of every file) — else exit 1. The json variant's site is compared too (reported, not required).
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   createWriteStream,
   existsSync,
@@ -32,6 +31,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readCacheMeta } from '../converter/index.ts';
+import { type Dist, hashDist } from './lib/dist-hash.ts';
 import { fmtMB, median, memoryOf } from './lib/pss.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -233,15 +233,6 @@ interface Build {
   growth?: number;
   dist?: Dist;
 }
-interface Dist {
-  hash: string;
-  files: Map<string, string>;
-  count: number;
-  bytes: number;
-  heavyFiles: number;
-  heavyBytes: number;
-}
-
 function envFor(v: Variant, dir: string): Record<string, string> {
   return {
     POEM_BENCH_WORK: dir,
@@ -375,35 +366,6 @@ function heavyMs(firstSeen: Map<string, number>, end: number): number | undefine
     sum += (i + 1 < segs.length ? segs[i + 1][1] : end) - t;
   });
   return found ? sum : undefined;
-}
-
-function hashDist(dir: string): Dist {
-  const files = new Map<string, string>();
-  let bytes = 0;
-  let heavyFiles = 0;
-  let heavyBytes = 0;
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    )) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else {
-        const buf = readFileSync(p);
-        const r = relative(dir, p);
-        files.set(r, createHash('sha256').update(buf).digest('hex'));
-        bytes += buf.length;
-        if (/^(similar|different)\//.test(r)) {
-          heavyFiles++;
-          heavyBytes += buf.length;
-        }
-      }
-    }
-  };
-  walk(dir);
-  const h = createHash('sha256');
-  for (const [p, x] of files) h.update(`${p}\0${x}\n`);
-  return { hash: h.digest('hex'), files, count: files.size, bytes, heavyFiles, heavyBytes };
 }
 
 /** The first line that says what went wrong, with the few lines that explain it (up to a stack trace). */

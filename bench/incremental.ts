@@ -10,12 +10,12 @@
 // --keep-dist: the incremental builds keep the previous dist/ (vite.build.emptyOutDir: false): Astro then leaves a
 // skipped page's file in place instead of restoring it from its cache.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hashDist } from './lib/dist-hash.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = dirname(here);
@@ -84,18 +84,12 @@ function build(name: string, incremental: boolean): Step {
   if (r.status !== 0) throw new Error(`build "${name}" failed (exit ${r.status}); log in ${join(work, `${name}.log`)}`);
   const stats = /@@BUILD_STATS (.*)/.exec(log);
   if (!stats) throw new Error(`build "${name}" printed no @@BUILD_STATS line`);
-  return { name, wallMs, pages: (JSON.parse(stats[1]) as { pages: number }).pages, site: siteHash(join(dir, 'dist')) };
-}
-
-/** sha256 over every file of a built site (path and bytes), in path order. */
-function siteHash(dist: string): string {
-  const h = createHash('sha256');
-  const files = readdirSync(dist, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => relative(dist, join(e.parentPath, e.name)))
-    .sort();
-  for (const f of files) h.update(`${f}\0`).update(readFileSync(join(dist, f)));
-  return h.digest('hex');
+  return {
+    name,
+    wallMs,
+    pages: (JSON.parse(stats[1]) as { pages: number }).pages,
+    site: hashDist(join(dir, 'dist')).hash,
+  };
 }
 
 const load0 = loadavg()[0];
